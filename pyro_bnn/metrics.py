@@ -94,11 +94,13 @@ def _check_same_shape(**arrays: torch.Tensor) -> None:
             )
 
 
-def _check_length(n: int, name: str, tensor: torch.Tensor, dim: int = 0) -> None:
+def _check_length(
+    n: int, name: str, tensor: torch.Tensor, dim: int = 0, reference: str = "y"
+) -> None:
     if tensor.shape[dim] != n:
         raise ValueError(
             f"{name} has {tensor.shape[dim]} data points along dim {dim} "
-            f"(shape {tuple(tensor.shape)}), expected {n} to match y"
+            f"(shape {tuple(tensor.shape)}), expected {n} to match {reference}"
         )
 
 
@@ -141,7 +143,7 @@ def _probs_and_labels(probs: Any, y: Any) -> tuple[torch.Tensor, torch.Tensor]:
             f"{float(row_sums[row]):.6g}; pass probabilities, not logits"
         )
     labels = _array(y, "y", ndim=1)
-    _check_length(probs.shape[0], "probs", labels)
+    _check_length(probs.shape[0], "y", labels, reference="the rows of probs")
     num_classes = probs.shape[1]
     not_integer = labels != torch.round(labels)
     if not_integer.any():
