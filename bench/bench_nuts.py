@@ -1,0 +1,277 @@
+"""NUTS on the reference model: textbook Pyro vs NumPyro vs pyro_bnn.
+
+Reports wall time (warm-up + sampling, including any JIT compilation), the effective
+sample size of sigma and of the network mean at a few test inputs (all with
+``pyro.ops.stats.effective_sample_size``, so the same estimator for the three), ESS per
+second, and the ratios pyro_bnn/NumPyro and pyro_bnn/textbook.
+
+    python bench/bench_nuts.py            # full: 200 warm-up + 200 draws (~6-8 min)
+    python bench/bench_nuts.py --quick    # smoke test, tiny sizes
+    python bench/bench_nuts.py --textbook-warmup 100 --textbook-samples 100
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import common
+import reference_models as ref
+import torch
+
+TEST_INPUTS = [-5.0, -2.5, 0.0, 2.5, 5.0]
+
+
+def chain_summary(draws: ref.NetDraws, wall_seconds: float) -> dict[str, Any]:
+    """ESS of sigma and of the network mean at TEST_INPUTS, and ESS per second."""
+    sigma = draws.sigma.reshape(-1)
+    mean_at_test = ref.batched_forward(draws.contiguous(), torch.tensor(TEST_INPUTS)[:, None])
+    ess_mean = [common.ess(mean_at_test[:, j]) for j in range(len(TEST_INPUTS))]
+    ess_sigma = common.ess(sigma)
+    return {
+        "wall_seconds": wall_seconds,
+        "num_draws": int(sigma.shape[0]),
+        "sigma_posterior_mean": float(sigma.mean()),
+        "ess_sigma": ess_sigma,
+        "ess_per_second_sigma": ess_sigma / wall_seconds,
+        "ess_mean_at_test_inputs": ess_mean,
+        "min_ess_mean_at_test_inputs": min(ess_mean),
+        "ess_per_second_mean_min": min(ess_mean) / wall_seconds,
+    }
+
+
+def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Headline numbers of the first (cold) run and the median of the later (warm) runs.
+
+    The first run in a process pays one-off costs (JIT compilation in NumPyro, any
+    compilation/caching in pyro_bnn); later runs with other seeds reuse them.
+    """
+    keys = ["wall_seconds", "ess_sigma", "ess_per_second_sigma", "ess_per_second_mean_min"]
+    summary: dict[str, Any] = {"status": "ok", "runs": runs}
+    summary["cold"] = {key: runs[0][key] for key in keys}
+    warm = runs[1:] if len(runs) > 1 else runs
+    summary["warm_median"] = {key: statistics.median(run[key] for run in warm) for key in keys}
+    summary["warm_median"]["num_runs"] = len(warm)
+    return summary
+
+
+# ----------------------------------------------------------------------------- textbook Pyro
+
+
+def run_textbook(x, y, hidden: int, warmup: int, samples: int, seed: int) -> dict[str, Any]:
+    import pyro
+    from pyro.infer import MCMC, NUTS
+
+    pyro.clear_param_store()
+    pyro.set_rng_seed(seed)
+    model = ref.TextbookBNN(in_features=x.shape[1], hidden=hidden)
+    mcmc = MCMC(NUTS(model), num_samples=samples, warmup_steps=warmup, disable_progbar=True)
+    start = time.perf_counter()
+    mcmc.run(x, y)
+    wall = time.perf_counter() - start
+    result = chain_summary(ref.textbook_draws(mcmc.get_samples()), wall)
+    result.update(warmup_steps=warmup, num_samples=samples, seed=seed)
+    result["how"] = "pyro.infer.NUTS(TextbookBNN()) default settings, one chain"
+    return result
+
+
+# ----------------------------------------------------------------------------- NumPyro
+
+
+def run_numpyro(x, y, hidden: int, warmup: int, samples: int, seed: int) -> dict[str, Any]:
+    import jax
+    import numpy as np
+    from numpyro.infer import MCMC, NUTS
+
+    x_np, y_np = np.asarray(x), np.asarray(y)
+    mcmc = MCMC(NUTS(ref.numpyro_model), num_warmup=warmup, num_samples=samples, progress_bar=False)
+    start = time.perf_counter()
+    mcmc.run(jax.random.PRNGKey(seed), x_np, y_np, hidden=hidden)
+    posterior = jax.block_until_ready(mcmc.get_samples())
+    wall = time.perf_counter() - start
+    result = chain_summary(ref.numpyro_draws(posterior), wall)
+    extra = mcmc.get_extra_fields()
+    if "diverging" in extra:
+        result["divergences"] = int(np.asarray(extra["diverging"]).sum())
+    result.update(warmup_steps=warmup, num_samples=samples, seed=seed)
+    return result
+
+
+# ----------------------------------------------------------------------------- pyro_bnn
+
+
+def pyro_bnn_netdraws(posterior) -> ref.NetDraws:
+    """pyro_bnn Posterior of BayesianMLP(1, 1, hidden=(H,)) -> NetDraws."""
+    draws = posterior.draws
+    s = draws["sigma"].shape[0]
+    names = sorted(k for k in draws if k.endswith("weight"))
+    w1_name, w2_name = names[0], names[-1]
+    b1_name, b2_name = w1_name[: -len("weight")] + "bias", w2_name[: -len("weight")] + "bias"
+    w1, b1, w2, b2 = (draws[n].detach().float() for n in (w1_name, b1_name, w2_name, b2_name))
+    hidden = b1.reshape(s, -1).shape[1]
+    # accept either nn.Linear (out, in) or (in, out) orientation
+    if w1.shape[-2] != hidden:
+        w1 = w1.transpose(-1, -2)
+    if w2.reshape(s, -1, w2.shape[-1]).shape[-1] != hidden:
+        w2 = w2.transpose(-1, -2)
+    return ref.NetDraws(
+        w1=w1.reshape(s, hidden, -1),
+        b1=b1.reshape(s, hidden),
+        w2=w2.reshape(s, 1, hidden),
+        b2=b2.reshape(s, 1),
+        sigma=draws["sigma"].detach().float().reshape(s),
+    )
+
+
+def run_pyro_bnn(x, y, hidden: int, warmup: int, samples: int, seed: int) -> dict[str, Any]:
+    import pyro_bnn
+
+    model = pyro_bnn.BayesianMLP(
+        in_features=x.shape[1],
+        out_features=1,
+        hidden=(hidden,),
+        activation="tanh",
+        prior=pyro_bnn.LayerwiseNormal(),
+        likelihood=pyro_bnn.Gaussian(),
+    )
+    kwargs = dict(num_samples=samples, warmup_steps=warmup, seed=seed)
+    if "progress" in _parameters(pyro_bnn.fit_nuts):
+        kwargs["progress"] = False
+    start = time.perf_counter()
+    posterior = pyro_bnn.fit_nuts(model, x, y, **kwargs)
+    wall = time.perf_counter() - start
+    result = chain_summary(pyro_bnn_netdraws(posterior), wall)
+    diagnostics = getattr(posterior, "diagnostics", None)
+    if isinstance(diagnostics, dict):
+        for key in ("divergences", "num_divergences", "method", "fast_path"):
+            if key in diagnostics:
+                value = diagnostics[key]
+                result[key] = value if isinstance(value, int | float | str | bool) else str(value)
+    result.update(warmup_steps=warmup, num_samples=samples, seed=seed)
+    return result
+
+
+def _parameters(fn) -> set[str]:
+    import inspect
+
+    try:
+        return set(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return set()
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = common.base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--warmup", type=int, default=None, help="warm-up steps (default 200)")
+    parser.add_argument("--samples", type=int, default=None, help="draws kept (default 200)")
+    parser.add_argument(
+        "--textbook-warmup", type=int, default=None, help="textbook Pyro warm-up (default --warmup)"
+    )
+    parser.add_argument(
+        "--textbook-samples",
+        type=int,
+        default=None,
+        help="textbook Pyro draws (default --samples); fewer = shorter, noisier ESS/s",
+    )
+    parser.add_argument("--skip-textbook", action="store_true", help="do not run textbook Pyro")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="runs (seeds seed, seed+1, ...) of NumPyro and pyro_bnn: the first is reported "
+        "as 'cold' (includes compilation), the median of the rest as 'warm' "
+        "(default 4, 2 with --quick)",
+    )
+    args = parser.parse_args()
+    threads = common.set_threads(args.threads)
+    ref.configure_jax(threads)
+
+    if args.quick:
+        num_points, hidden, default_steps, repeats = 30, 10, 15, 2
+    else:
+        num_points, hidden, default_steps, repeats = ref.REFERENCE_NUM_POINTS, 50, 200, 4
+    warmup = args.warmup if args.warmup is not None else default_steps
+    samples = args.samples if args.samples is not None else default_steps
+    repeats = args.repeats if args.repeats is not None else repeats
+    textbook_warmup = args.textbook_warmup if args.textbook_warmup is not None else warmup
+    textbook_samples = args.textbook_samples if args.textbook_samples is not None else samples
+
+    x, y = ref.make_reference_data(num_points, seed=ref.REFERENCE_SEED)
+    result: dict[str, Any] = {
+        "benchmark": "nuts",
+        "quick": args.quick,
+        "machine": common.machine_info(threads),
+        "problem": {
+            "num_points": num_points,
+            "hidden": hidden,
+            "activation": "tanh",
+            "warmup_steps": warmup,
+            "num_samples": samples,
+            "chains": 1,
+            "repeats": repeats,
+            "test_inputs": TEST_INPUTS,
+            "ess_estimator": "pyro.ops.stats.effective_sample_size",
+            "wall_time": "warm-up + sampling, including JIT compilation, one chain",
+        },
+    }
+
+    seeds = [args.seed + i for i in range(repeats)]
+
+    if args.skip_textbook:
+        result["textbook_pyro"] = {"status": "skipped", "reason": "--skip-textbook"}
+    else:
+        run = run_textbook(x, y, hidden, textbook_warmup, textbook_samples, args.seed)
+        result["textbook_pyro"] = summarize_runs([run])
+
+    if ref.numpyro_available():
+        runs = [run_numpyro(x, y, hidden, warmup, samples, s) for s in seeds]
+        result["numpyro"] = summarize_runs(runs)
+    else:
+        result["numpyro"] = {"status": "skipped", "reason": "numpyro/jax not installed"}
+
+    try:  # DEV-ONLY tolerance, removed once pyro_bnn's API exists
+        runs = [run_pyro_bnn(x, y, hidden, warmup, samples, s) for s in seeds]
+        result["pyro_bnn"] = summarize_runs(runs)
+    except (ImportError, AttributeError) as error:  # DEV-ONLY
+        result["pyro_bnn"] = {"status": "unavailable", "error": repr(error)}  # DEV-ONLY
+
+    def headline(name: str, which: str, key: str) -> float | None:
+        section = result.get(name, {})
+        return section[which][key] if section.get("status") == "ok" else None
+
+    # textbook Pyro has no compilation: its single run serves as both cold and warm.
+    result["ratios"] = {
+        f"{which}_{key}_pyro_bnn_over_{other}": common.ratio(
+            headline("pyro_bnn", which, key), headline(other, which, key)
+        )
+        for which in ("cold", "warm_median")
+        for other in ("numpyro", "textbook_pyro")
+        for key in ("ess_per_second_sigma", "ess_per_second_mean_min")
+    }
+    result["goals"] = {
+        f"{which}_ess_per_second_at_least_{label}": _at_least(result["ratios"], which, other, bound)
+        for which in ("cold", "warm_median")
+        for other, bound, label in (
+            ("numpyro", 0.5, "half_numpyro"),
+            ("textbook_pyro", 10, "10x_textbook"),
+        )
+    }
+    common.emit(result, "nuts", args)
+
+
+def _at_least(ratios: dict[str, float | None], which: str, other: str, bound: float) -> bool | None:
+    values = [
+        ratios[f"{which}_{key}_pyro_bnn_over_{other}"]
+        for key in ("ess_per_second_sigma", "ess_per_second_mean_min")
+    ]
+    if any(v is None for v in values):
+        return None
+    return all(v >= bound for v in values)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,311 @@
+"""Prediction throughput on the reference net: 1000 draws x 10,000 inputs.
+
+- textbook Pyro: ``Predictive(TextbookBNN(), posterior_samples=...)`` (one draw at a
+  time, since ``PyroModule[nn.Linear]`` cannot take a batch of weights);
+- plain torch: hand-written batched forward (``baddbmm`` + ``tanh``) over the same
+  draws, chunked over inputs (best of two chunk sizes);
+- pyro_bnn: ``predict(posterior, x_new, num_draws=1000)``.
+
+Throughput is draws x inputs per second; the headline ratio is pyro_bnn / plain
+forward. Then peak RSS of ``predict(..., chunk_size=c, keep_draws=False)`` on 100,000
+inputs for two chunk sizes, each in a fresh subprocess (``resource.getrusage``).
+
+    python bench/bench_predict.py [--quick] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import common
+import pyro
+import reference_models as ref
+import torch
+from pyro.infer import Predictive
+
+SVI_STEPS_FOR_POSTERIOR = 300
+
+
+# ----------------------------------------------------------------------------- pyro_bnn
+
+
+def make_pyro_bnn_posterior(x, y, hidden: int, seed: int, num_steps: int):
+    """A pyro_bnn posterior of the reference net (a short SVI fit; values barely matter)."""
+    import pyro_bnn
+
+    model = pyro_bnn.BayesianMLP(
+        in_features=x.shape[1],
+        out_features=1,
+        hidden=(hidden,),
+        activation="tanh",
+        prior=pyro_bnn.LayerwiseNormal(),
+        likelihood=pyro_bnn.Gaussian(),
+    )
+    pyro.clear_param_store()
+    return pyro_bnn.fit_svi(
+        model, x, y, guide="normal", num_steps=num_steps, progress=False, seed=seed
+    )
+
+
+def pyro_bnn_predict(posterior, x_new, num_draws: int, **kwargs):
+    import pyro_bnn
+
+    return pyro_bnn.predict(posterior, x_new, num_draws=num_draws, **kwargs)
+
+
+# ----------------------------------------------------------------------------- timings
+
+
+def time_textbook(draws: ref.NetDraws, x_new: torch.Tensor) -> dict[str, Any]:
+    model = ref.TextbookBNN(in_features=x_new.shape[1], hidden=draws.b1.shape[1])
+    predictive = Predictive(
+        model,
+        posterior_samples=ref.draws_to_textbook_samples(draws),
+        return_sites=("_RETURN", "obs"),
+    )
+
+    def run():
+        with torch.no_grad():
+            samples = predictive(x_new)
+        return samples["_RETURN"].mean(0), samples["obs"].var(0)
+
+    seconds, (mean, _) = common.time_call(run)
+    return {"seconds": seconds, "mean": mean, "how": "Predictive(parallel=False)"}
+
+
+def time_plain(draws: ref.NetDraws, x_new: torch.Tensor, chunk_sizes) -> dict[str, Any]:
+    draws = draws.contiguous()
+    forward_runs = {}
+    for chunk in chunk_sizes:
+        seconds, outputs = common.time_call(
+            lambda chunk=chunk: ref.batched_forward_chunked(draws, x_new, chunk)
+        )
+        forward_runs[chunk] = seconds
+        del outputs
+    best_chunk = min(forward_runs, key=forward_runs.get)
+    summary_seconds, (mean, _) = common.time_call(
+        lambda: ref.batched_mean_var_chunked(draws, x_new, best_chunk)
+    )
+    return {
+        "seconds": forward_runs[best_chunk],
+        "chunk_size": best_chunk,
+        "seconds_by_chunk_size": {str(k): v for k, v in forward_runs.items()},
+        "with_mean_and_variance_seconds": summary_seconds,
+        "mean": mean,
+        "how": "baddbmm + tanh over all draws, chunked over inputs, all (S, N) outputs kept",
+    }
+
+
+def time_pyro_bnn(posterior, x_new: torch.Tensor, num_draws: int) -> dict[str, Any]:
+    pyro_bnn_predict(posterior, x_new[:100], num_draws)  # warm-up
+    seconds, prediction = common.time_call(lambda: pyro_bnn_predict(posterior, x_new, num_draws))
+    seconds_no_draws, _ = common.time_call(
+        lambda: pyro_bnn_predict(posterior, x_new, num_draws, keep_draws=False)
+    )
+    mean = torch.as_tensor(prediction.mean).reshape(-1)
+    return {
+        "seconds": seconds,
+        "keep_draws_false_seconds": seconds_no_draws,
+        "mean": mean,
+        "how": f"pyro_bnn.predict(posterior, x_new, num_draws={num_draws})",
+    }
+
+
+# ----------------------------------------------------------------------------- peak RSS
+
+
+def rss_worker(args) -> None:
+    """Subprocess body: fit, record RSS, predict with one chunk size, record peak RSS."""
+    common.set_threads(args.threads)
+    x, y = ref.make_reference_data(args.num_points, seed=ref.REFERENCE_SEED)
+    posterior = make_pyro_bnn_posterior(x, y, args.hidden, args.seed, args.svi_steps)
+    x_new = ref.make_test_inputs(args.rss_inputs)
+    pyro_bnn_predict(posterior, x_new[:10], args.num_draws, keep_draws=False)
+    before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    prediction = pyro_bnn_predict(
+        posterior, x_new, args.num_draws, chunk_size=args.rss_chunk_size, keep_draws=False
+    )
+    seconds = time.perf_counter() - start
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert torch.as_tensor(prediction.mean).numel() == args.rss_inputs
+    print(
+        json.dumps(
+            {
+                "chunk_size": args.rss_chunk_size,
+                "num_inputs": args.rss_inputs,
+                "num_draws": args.num_draws,
+                "seconds": seconds,
+                "peak_rss_before_predict_mb": before_kb / 1024,
+                "peak_rss_mb": peak_kb / 1024,
+                "peak_rss_increase_mb": (peak_kb - before_kb) / 1024,
+            }
+        )
+    )
+
+
+def measure_rss(args, num_inputs: int, chunk_size: int, hidden: int, num_points: int) -> dict:
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--rss-worker",
+        "--rss-inputs",
+        str(num_inputs),
+        "--rss-chunk-size",
+        str(chunk_size),
+        "--hidden",
+        str(hidden),
+        "--num-points",
+        str(num_points),
+        "--num-draws",
+        str(args.num_draws),
+        "--svi-steps",
+        str(args.svi_steps),
+        "--threads",
+        str(args.threads),
+        "--seed",
+        str(args.seed),
+    ]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        raise RuntimeError(f"RSS worker failed:\n{completed.stderr[-3000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = common.base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--num-draws", type=int, default=None, help="draws (default 1000)")
+    parser.add_argument("--num-inputs", type=int, default=None, help="inputs (default 10,000)")
+    parser.add_argument("--rss-chunk-sizes", type=int, nargs=2, default=None)
+    parser.add_argument("--svi-steps", type=int, default=None, help=argparse_hidden())
+    # worker-only options
+    parser.add_argument("--rss-worker", action="store_true", help=argparse_hidden())
+    parser.add_argument("--rss-inputs", type=int, default=None, help=argparse_hidden())
+    parser.add_argument("--rss-chunk-size", type=int, default=None, help=argparse_hidden())
+    parser.add_argument("--hidden", type=int, default=None, help=argparse_hidden())
+    parser.add_argument("--num-points", type=int, default=None, help=argparse_hidden())
+    args = parser.parse_args()
+
+    if args.quick:
+        defaults = dict(num_draws=50, num_inputs=1000, rss_inputs=5000, rss_chunks=(100, 1000))
+        hidden, num_points = 10, 30
+        args.svi_steps = args.svi_steps or 20
+    else:
+        defaults = dict(
+            num_draws=1000, num_inputs=10_000, rss_inputs=100_000, rss_chunks=(500, 5000)
+        )
+        hidden, num_points = ref.REFERENCE_HIDDEN, ref.REFERENCE_NUM_POINTS
+        args.svi_steps = args.svi_steps or SVI_STEPS_FOR_POSTERIOR
+    args.num_draws = args.num_draws or defaults["num_draws"]
+    args.num_inputs = args.num_inputs or defaults["num_inputs"]
+    rss_chunks = args.rss_chunk_sizes or defaults["rss_chunks"]
+
+    if args.rss_worker:
+        args.hidden = args.hidden or hidden
+        args.num_points = args.num_points or num_points
+        args.rss_inputs = args.rss_inputs or defaults["rss_inputs"]
+        rss_worker(args)
+        return
+
+    threads = common.set_threads(args.threads)
+    x, y = ref.make_reference_data(num_points, seed=ref.REFERENCE_SEED)
+    x_new = ref.make_test_inputs(args.num_inputs)
+    result: dict[str, Any] = {
+        "benchmark": "predict",
+        "quick": args.quick,
+        "machine": common.machine_info(threads),
+        "problem": {
+            "num_draws": args.num_draws,
+            "num_inputs": args.num_inputs,
+            "hidden": hidden,
+            "activation": "tanh",
+            "posterior": f"pyro_bnn.fit_svi(guide='normal', num_steps={args.svi_steps})",
+            "throughput_unit": "draws x inputs per second",
+        },
+    }
+
+    posterior = None
+    try:  # DEV-ONLY tolerance, removed once pyro_bnn's API exists
+        posterior = make_pyro_bnn_posterior(x, y, hidden, args.seed, args.svi_steps)
+        pb = time_pyro_bnn(posterior, x_new, args.num_draws)
+    except (ImportError, AttributeError) as error:  # DEV-ONLY
+        pb = {"status": "unavailable", "error": repr(error)}  # DEV-ONLY
+
+    draws = None
+    if posterior is not None:
+        try:
+            from bench_nuts import pyro_bnn_netdraws
+
+            draws = pyro_bnn_netdraws(posterior).subset(args.num_draws)
+            if draws.num_draws < args.num_draws:
+                draws = None
+        except (KeyError, AttributeError, IndexError, RuntimeError):
+            draws = None
+    result["problem"]["draws_for_baselines"] = (
+        "the pyro_bnn posterior's draws" if draws is not None else "prior draws (seeded)"
+    )
+    if draws is None:
+        draws = ref.prior_draws(args.num_draws, hidden=hidden, seed=args.seed)
+
+    pairs = args.num_draws * args.num_inputs
+    textbook = time_textbook(draws, x_new)
+    plain = time_plain(draws, x_new, chunk_sizes=(250, 1000))
+    sections = {"textbook_pyro": textbook, "plain_torch_batched": plain, "pyro_bnn": pb}
+    for section in sections.values():
+        if "seconds" in section:
+            section["draws_x_inputs_per_second"] = pairs / section["seconds"]
+    result["textbook_pyro"] = {k: v for k, v in textbook.items() if k != "mean"}
+    result["plain_torch_batched"] = {k: v for k, v in plain.items() if k != "mean"}
+    result["pyro_bnn"] = {k: v for k, v in pb.items() if k != "mean"}
+    result["checks"] = {
+        "textbook_vs_plain_max_abs_diff_mean": float((textbook["mean"] - plain["mean"]).abs().max())
+    }
+    if "mean" in pb and result["problem"]["draws_for_baselines"].startswith("the pyro_bnn"):
+        result["checks"]["pyro_bnn_vs_plain_max_abs_diff_mean"] = float(
+            (pb["mean"] - plain["mean"]).abs().max()
+        )
+
+    throughput = {k: v.get("draws_x_inputs_per_second") for k, v in sections.items()}
+    result["ratios"] = {
+        "pyro_bnn_over_plain_throughput": common.ratio(
+            throughput["pyro_bnn"], throughput["plain_torch_batched"]
+        ),
+        "pyro_bnn_over_textbook_throughput": common.ratio(
+            throughput["pyro_bnn"], throughput["textbook_pyro"]
+        ),
+        "plain_over_textbook_throughput": common.ratio(
+            throughput["plain_torch_batched"], throughput["textbook_pyro"]
+        ),
+    }
+
+    if posterior is not None:
+        result["peak_rss"] = [
+            measure_rss(args, defaults["rss_inputs"], chunk, hidden, num_points)
+            for chunk in rss_chunks
+        ]
+    else:  # DEV-ONLY
+        result["peak_rss"] = {"status": "unavailable"}  # DEV-ONLY
+    main_ratio = result["ratios"]["pyro_bnn_over_plain_throughput"]
+    result["goals"] = {
+        "predict_throughput_at_least_0.8x_plain": None if main_ratio is None else main_ratio >= 0.8
+    }
+    common.emit(result, "predict", args)
+
+
+def argparse_hidden() -> str:
+    import argparse
+
+    return argparse.SUPPRESS
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,258 @@
+"""How pyro_bnn's SVI and NUTS costs grow with data size N and hidden width.
+
+- SVI: seconds per full-batch epoch (one ``fit_svi(guide="normal")`` step on all N
+  points), as the marginal cost (T(K) - T(K/4)) / (3K/4), K chosen so a fit takes
+  about a second; a plain-torch MAP Adam step is shown for reference.
+- NUTS: seconds per iteration of ``fit_nuts`` with K warm-up + K draws, i.e. total
+  wall time / 2K (one chain). Warm-up iterations are included: this is the cost a user
+  pays per draw. A sweep stops once one point exceeds ``--nuts-budget`` seconds.
+
+Sweeps: N in 10^2 .. 10^5 at width 50; width in 10 .. 400 at N = 100 (1-D input, tanh).
+Saves ``bench/scaling.png`` and prints JSON.
+
+    python bench/bench_scaling.py [--quick] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import common
+import pyro
+import reference_models as ref
+
+
+def make_model(hidden: int):
+    import pyro_bnn
+
+    return pyro_bnn.BayesianMLP(
+        in_features=1,
+        out_features=1,
+        hidden=(hidden,),
+        activation="tanh",
+        prior=pyro_bnn.LayerwiseNormal(),
+        likelihood=pyro_bnn.Gaussian(),
+    )
+
+
+def svi_seconds_per_epoch(x, y, hidden: int, target_seconds: float, seed: int) -> dict:
+    import pyro_bnn
+
+    def fit(steps: int) -> float:
+        pyro.clear_param_store()
+        model = make_model(hidden)
+        start = time.perf_counter()
+        pyro_bnn.fit_svi(model, x, y, guide="normal", num_steps=steps, progress=False, seed=seed)
+        return time.perf_counter() - start
+
+    calibration_steps = 10
+    calibration = fit(calibration_steps)
+    per_step_guess = calibration / calibration_steps
+    num_steps = int(min(5000, max(20, target_seconds / per_step_guess)))
+    short_steps = max(4, num_steps // 4)
+    total_long = fit(num_steps)
+    total_short = fit(short_steps)
+    marginal = (total_long - total_short) / (num_steps - short_steps)
+    if marginal <= 0:  # timing noise swamped the difference: fall back to the average
+        marginal = total_long / num_steps
+    return {
+        "seconds_per_epoch": marginal,
+        "average_seconds_per_step": total_long / num_steps,
+        "num_steps": num_steps,
+    }
+
+
+def plain_map_seconds_per_step(x, y, hidden: int, target_seconds: float) -> float:
+    net = ref.PlainMAPNet(in_features=1, hidden=hidden)
+    step = net.make_step(x, y)
+    start = time.perf_counter()
+    for _ in range(3):
+        step()
+    per_step_guess = (time.perf_counter() - start) / 3
+    calls = int(min(2000, max(5, target_seconds / per_step_guess)))
+    return common.time_per_call(step, calls, num_warmup=2, repeats=1)["seconds_per_call"]
+
+
+def nuts_seconds_per_draw(x, y, hidden: int, steps: int, seed: int) -> dict:
+    import pyro_bnn
+
+    pyro.clear_param_store()
+    model = make_model(hidden)
+    start = time.perf_counter()
+    posterior = pyro_bnn.fit_nuts(
+        model, x, y, num_samples=steps, warmup_steps=steps, seed=seed, **_progress_off()
+    )
+    wall = time.perf_counter() - start
+    result = {"seconds_per_draw": wall / (2 * steps), "wall_seconds": wall, "iterations": 2 * steps}
+    diagnostics = getattr(posterior, "diagnostics", None)
+    if isinstance(diagnostics, dict):
+        for key in ("mean_tree_depth", "num_steps", "mean_num_steps", "step_size"):
+            value = diagnostics.get(key)
+            if isinstance(value, int | float):
+                result[key] = value
+    return result
+
+
+def _progress_off() -> dict:
+    import inspect
+
+    import pyro_bnn
+
+    try:
+        return (
+            {"progress": False}
+            if "progress" in inspect.signature(pyro_bnn.fit_nuts).parameters
+            else {}
+        )
+    except (TypeError, ValueError):
+        return {}
+
+
+def sweep(points, data_for, hidden_for, args, label: str) -> list[dict[str, Any]]:
+    """Run SVI, plain-MAP and NUTS timings over ``points``; NUTS stops past the budget."""
+    rows = []
+    nuts_over_budget = None
+    for value in points:
+        x, y = data_for(value)
+        hidden = hidden_for(value)
+        row: dict[str, Any] = {label: value, "num_points": x.shape[0], "hidden": hidden}
+        row["svi"] = svi_seconds_per_epoch(x, y, hidden, args.svi_target_seconds, args.seed)
+        row["plain_map_seconds_per_step"] = plain_map_seconds_per_step(
+            x, y, hidden, args.svi_target_seconds / 2
+        )
+        if nuts_over_budget is None:
+            row["nuts"] = nuts_seconds_per_draw(x, y, hidden, args.nuts_steps, args.seed)
+            if row["nuts"]["wall_seconds"] > args.nuts_budget:
+                nuts_over_budget = value
+        else:
+            row["nuts"] = {
+                "status": "skipped",
+                "reason": f"NUTS at {label}={nuts_over_budget} took longer than "
+                f"--nuts-budget={args.nuts_budget} s",
+            }
+        rows.append(row)
+        print(f"# {label}={value}: done", flush=True, file=__import__("sys").stderr)
+    return rows
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    settings = result["settings"]
+    panels = [
+        (
+            "by_num_points",
+            "num_points",
+            f"number of data points N (width {settings['width_in_num_points_sweep']})",
+        ),
+        ("by_width", "hidden", f"hidden width (N = {settings['num_points_in_width_sweep']})"),
+    ]
+    for ax, (key, xkey, xlabel) in zip(axes, panels):
+        rows = result[key]
+        xs = [row[xkey] for row in rows]
+        ax.plot(
+            xs,
+            [row["svi"]["seconds_per_epoch"] for row in rows],
+            "o-",
+            label="pyro_bnn fit_svi: s per full-batch epoch",
+        )
+        ax.plot(
+            xs,
+            [row["plain_map_seconds_per_step"] for row in rows],
+            "s--",
+            label="plain torch MAP: s per Adam step",
+            alpha=0.8,
+        )
+        nuts_rows = [row for row in rows if "seconds_per_draw" in row["nuts"]]
+        ax.plot(
+            [row[xkey] for row in nuts_rows],
+            [row["nuts"]["seconds_per_draw"] for row in nuts_rows],
+            "^-",
+            label="pyro_bnn fit_nuts: s per iteration (warm-up + draws)",
+        )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("seconds (log scale)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    machine = result["machine"]
+    fig.suptitle(
+        f"pyro_bnn cost scaling, 1 hidden tanh layer, 1-D input — {machine['cpu_model']}, "
+        f"{machine['torch_num_threads']} torch thread(s), {machine['date'][:10]}",
+        fontsize=10,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp_name, dpi=130)
+        os.replace(tmp_name, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+
+
+def main() -> None:
+    parser = common.base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--nuts-steps", type=int, default=None, help="K warm-up = K draws")
+    parser.add_argument("--nuts-budget", type=float, default=None, help="seconds per NUTS point")
+    parser.add_argument("--svi-target-seconds", type=float, default=None)
+    parser.add_argument("--plot", type=Path, default=None, help="plot path")
+    args = parser.parse_args()
+    threads = common.set_threads(args.threads)
+
+    if args.quick:
+        n_values, widths = [100, 1000], [10, 50]
+        defaults = dict(nuts_steps=5, nuts_budget=20.0, svi_target_seconds=0.2)
+        plot_path = common.RESULTS_DIR / "scaling_quick.png"
+    else:
+        n_values, widths = [100, 1000, 10_000, 100_000], [10, 25, 50, 100, 200, 400]
+        defaults = dict(nuts_steps=25, nuts_budget=90.0, svi_target_seconds=1.5)
+        plot_path = common.BENCH_DIR / "scaling.png"
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    plot_path = args.plot or plot_path
+
+    result: dict[str, Any] = {
+        "benchmark": "scaling",
+        "quick": args.quick,
+        "machine": common.machine_info(threads),
+        "settings": {
+            "nuts_warmup_steps": args.nuts_steps,
+            "nuts_num_samples": args.nuts_steps,
+            "nuts_budget_seconds": args.nuts_budget,
+            "svi_target_seconds": args.svi_target_seconds,
+            "svi_epoch": "one full-batch step (all N points)",
+            "nuts_seconds_per_draw": "wall / (warm-up + draws), one chain",
+        },
+    }
+    width_at_n_sweep, n_at_width_sweep = (10 if args.quick else 50), 100
+    result["settings"]["width_in_num_points_sweep"] = width_at_n_sweep
+    result["settings"]["num_points_in_width_sweep"] = n_at_width_sweep
+    result["by_num_points"] = sweep(
+        n_values,
+        lambda n: ref.make_reference_data(n, seed=ref.REFERENCE_SEED),
+        lambda n: width_at_n_sweep,
+        args,
+        "num_points",
+    )
+    data_small = ref.make_reference_data(n_at_width_sweep, seed=ref.REFERENCE_SEED)
+    result["by_width"] = sweep(widths, lambda w: data_small, lambda w: w, args, "width")
+    plot(result, plot_path)
+    result["plot"] = str(plot_path.relative_to(common.BENCH_DIR.parent))
+    common.emit(result, "scaling", args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""Run every benchmark (each in its own subprocess) and collect the results.
+
+Writes ``bench/results/latest.json`` (all results) and ``bench/results/latest.md`` (a
+markdown table for the README, with the machine and the date) and prints the table.
+With ``--quick`` the files are ``latest_quick.*`` so a smoke test never overwrites the
+committed figures.
+
+    python bench/run.py                 # full run, ~15 min on a 2-core machine
+    python bench/run.py --quick         # smoke test, tiny sizes
+    python bench/run.py --only svi predict
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import common
+
+BENCHMARKS = ("nuts", "svi", "predict", "scaling")
+
+
+def run_benchmark(name: str, args: argparse.Namespace, results_dir: Path) -> dict[str, Any]:
+    """Run ``bench_<name>.py`` in a subprocess; returns its JSON plus run metadata."""
+    output = results_dir / (f"{name}_quick.json" if args.quick else f"{name}.json")
+    command = [
+        sys.executable,
+        str(common.BENCH_DIR / f"bench_{name}.py"),
+        "--threads",
+        str(args.threads),
+        "--seed",
+        str(args.seed),
+        "--output",
+        str(output),
+    ]
+    if args.quick:
+        command.append("--quick")
+    if name == "nuts":
+        for flag in ("textbook_warmup", "textbook_samples"):
+            value = getattr(args, flag)
+            if value is not None:
+                command += [f"--{flag.replace('_', '-')}", str(value)]
+        if args.skip_textbook:
+            command.append("--skip-textbook")
+    if name == "scaling" and not args.quick and results_dir != common.RESULTS_DIR:
+        command += ["--plot", str(results_dir / "scaling.png")]
+    print(f"# running {' '.join(command[1:])}", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if completed.returncode != 0:
+        return {
+            "status": "failed",
+            "returncode": completed.returncode,
+            "stderr_tail": completed.stderr[-4000:],
+            "elapsed_seconds": elapsed,
+        }
+    result = json.loads(completed.stdout)
+    result["elapsed_seconds"] = elapsed
+    return result
+
+
+# ----------------------------------------------------------------------------- markdown
+
+
+def _fmt(value: float | None, unit: str = "", digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if unit == "ms":
+        return f"{value * 1e3:.{digits}g} ms"
+    if unit == "s":
+        return f"{value:.{digits}g} s"
+    if unit == "x":
+        return f"{value:.{digits}g}×"
+    return f"{value:.{digits}g}"
+
+
+def _nuts_cell(section: dict[str, Any], which: str) -> str:
+    if section.get("status") != "ok":
+        return section.get("status", "–")
+    numbers = section[which]
+    return (
+        f"{_fmt(numbers['wall_seconds'], 's')}, ESS/s σ {_fmt(numbers['ess_per_second_sigma'])}, "
+        f"mean {_fmt(numbers['ess_per_second_mean_min'])}"
+    )
+
+
+def markdown_table(results: dict[str, Any]) -> str:
+    """The README table: machine, the side-by-side figures, the ratios and the goals."""
+    machine = next((r["machine"] for r in results["benchmarks"].values() if "machine" in r), {})
+    lines = [
+        f"Benchmarks{' (quick smoke-test sizes, not representative)' if results['quick'] else ''}"
+        f" — {machine.get('date', '?')[:10]}, {machine.get('cpu_model', '?')}, "
+        f"{machine.get('cpu_count', '?')} cores, torch {machine.get('torch', '?')} "
+        f"({machine.get('torch_num_threads', '?')} thread(s)), pyro {machine.get('pyro', '?')}, "
+        f"numpyro {machine.get('numpyro', '?')}, load average at start "
+        f"{machine.get('load_average_1min_at_start', '?')}. "
+        "Reproduce with `python bench/run.py`.",
+        "",
+    ]
+    bench = results["benchmarks"]
+    nuts, svi, predict = bench.get("nuts", {}), bench.get("svi", {}), bench.get("predict", {})
+
+    lines += [
+        "| | textbook Pyro | NumPyro | plain PyTorch | pyro_bnn | pyro_bnn vs. |",
+        "|---|---|---|---|---|---|",
+    ]
+    if nuts.get("problem"):
+        p = nuts["problem"]
+        ratios = nuts["ratios"]
+        textbook_run = (nuts.get("textbook_pyro", {}).get("runs") or [{}])[0]
+        textbook_label = (
+            f" ({textbook_run.get('warmup_steps')}+{textbook_run.get('num_samples')})"
+            if textbook_run
+            and (textbook_run.get("warmup_steps"), textbook_run.get("num_samples"))
+            != (p["warmup_steps"], p["num_samples"])
+            else ""
+        )
+        for which, label in (("cold", "first run"), ("warm_median", "median of later runs")):
+            lines.append(
+                f"| NUTS {p['warmup_steps']}+{p['num_samples']}, {label}: wall, ESS/s of σ "
+                f"and min over test inputs of the mean | "
+                f"{_nuts_cell(nuts.get('textbook_pyro', {}), which)}{textbook_label} | "
+                f"{_nuts_cell(nuts.get('numpyro', {}), which)} | – | "
+                f"{_nuts_cell(nuts.get('pyro_bnn', {}), which)} | "
+                f"σ: {_fmt(ratios.get(f'{which}_ess_per_second_sigma_pyro_bnn_over_numpyro'), 'x')}"
+                f" NumPyro, "
+                f"{_fmt(ratios.get(f'{which}_ess_per_second_sigma_pyro_bnn_over_textbook_pyro'), 'x')}"
+                f" textbook; mean: "
+                f"{_fmt(ratios.get(f'{which}_ess_per_second_mean_min_pyro_bnn_over_numpyro'), 'x')}"
+                f" NumPyro, "
+                f"{_fmt(ratios.get(f'{which}_ess_per_second_mean_min_pyro_bnn_over_textbook_pyro'), 'x')}"
+                " textbook |"
+            )
+    if svi.get("problem"):
+        for key in (k for k in svi if k.startswith("num_particles_")):
+            section = svi[key]
+            particles = key.split("_")[-1]
+
+            def per_call(name: str, section=section) -> float | None:
+                return section.get(name, {}).get("seconds_per_call")
+
+            plain = per_call("plain_torch_map_adam") or per_call("plain_torch_bayes_by_backprop")
+            plain_label = "MAP Adam" if per_call("plain_torch_map_adam") else "BBB"
+            pb = per_call("pyro_bnn_fit_svi_normal")
+            lines.append(
+                f'| SVI step, {particles} particle(s) (AutoNormal / `guide="normal"`) | '
+                f"{_fmt(per_call('textbook_pyro_trace_elbo'), 'ms')} "
+                f"(Jit: {_fmt(per_call('textbook_pyro_jit_trace_elbo'), 'ms')}) | – | "
+                f"{_fmt(plain, 'ms')} ({plain_label}); "
+                f"BBB {_fmt(per_call('plain_torch_bayes_by_backprop'), 'ms')} | "
+                f"{_fmt(pb, 'ms')} | {_fmt(common.ratio(pb, plain), 'x')} plain {plain_label} |"
+            )
+    if predict.get("problem"):
+        p = predict["problem"]
+
+        def seconds(name: str) -> float | None:
+            return predict.get(name, {}).get("seconds")
+
+        lines.append(
+            f"| predict, {p['num_draws']} draws × {p['num_inputs']:,} inputs | "
+            f"{_fmt(seconds('textbook_pyro'), 's')} (Predictive) | – | "
+            f"{_fmt(seconds('plain_torch_batched'), 's')} (batched forward) | "
+            f"{_fmt(seconds('pyro_bnn'), 's')} | throughput "
+            f"{_fmt(predict['ratios'].get('pyro_bnn_over_plain_throughput'), 'x')} plain, "
+            f"{_fmt(predict['ratios'].get('pyro_bnn_over_textbook_throughput'), 'x')} textbook |"
+        )
+    lines.append("")
+
+    rss = predict.get("peak_rss")
+    if isinstance(rss, list):
+        parts = [
+            f"chunk_size={r['chunk_size']}: peak RSS {r['peak_rss_mb']:.0f} MB "
+            f"(+{r['peak_rss_increase_mb']:.0f} MB during predict, {r['seconds']:.2f} s)"
+            for r in rss
+        ]
+        lines += [
+            f"Memory, `predict(..., keep_draws=False)` on {rss[0]['num_inputs']:,} inputs × "
+            f"{rss[0]['num_draws']} draws: " + "; ".join(parts) + ".",
+            "",
+        ]
+
+    goals = results.get("goals", {})
+    if goals:
+        lines += ["| goal (issue 7) | met? |", "|---|---|"]
+        for name, met in goals.items():
+            lines.append(f"| {name} | {'yes' if met else ('no' if met is False else '–')} |")
+        lines.append("")
+    scaling = bench.get("scaling", {})
+    if scaling.get("plot"):
+        lines += [f"Scaling with N and width: `{scaling['plot']}`.", ""]
+    failed = [name for name, r in bench.items() if r.get("status") == "failed"]
+    if failed:
+        lines += [f"FAILED: {', '.join(failed)} (see latest.json for stderr).", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", nargs="+", choices=BENCHMARKS, default=list(BENCHMARKS))
+    parser.add_argument("--results-dir", type=Path, default=common.RESULTS_DIR)
+    parser.add_argument("--textbook-warmup", type=int, default=None)
+    parser.add_argument("--textbook-samples", type=int, default=None)
+    parser.add_argument("--skip-textbook", action="store_true")
+    args = parser.parse_args()
+
+    results_dir = args.results_dir.resolve()
+    results: dict[str, Any] = {"quick": args.quick, "threads": args.threads, "benchmarks": {}}
+    for name in args.only:
+        results["benchmarks"][name] = run_benchmark(name, args, results_dir)
+
+    goals: dict[str, Any] = {}
+    for name in ("nuts", "svi", "predict"):
+        goals.update(results["benchmarks"].get(name, {}).get("goals", {}))
+    results["goals"] = goals
+
+    stem = "latest_quick" if args.quick else "latest"
+    common.write_json_atomic(results, results_dir / f"{stem}.json")
+    table = markdown_table(results)
+    common.write_text_atomic(table + "\n", results_dir / f"{stem}.md")
+    print(table)
+    if any(r.get("status") == "failed" for r in results["benchmarks"].values()):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
