@@ -59,33 +59,41 @@ def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- textbook Pyro
 
 
-def run_textbook(x, y, hidden: int, warmup: int, samples: int, seed: int) -> dict[str, Any]:
+def run_textbook(
+    x, y, hidden: int, warmup: int, samples: int, seed: int, max_tree_depth: int = 10
+) -> dict[str, Any]:
     import pyro
     from pyro.infer import MCMC, NUTS
 
     pyro.clear_param_store()
     pyro.set_rng_seed(seed)
     model = ref.TextbookBNN(in_features=x.shape[1], hidden=hidden)
-    mcmc = MCMC(NUTS(model), num_samples=samples, warmup_steps=warmup, disable_progbar=True)
+    kernel = NUTS(model, max_tree_depth=max_tree_depth)
+    mcmc = MCMC(kernel, num_samples=samples, warmup_steps=warmup, disable_progbar=True)
     start = time.perf_counter()
     mcmc.run(x, y)
     wall = time.perf_counter() - start
     result = chain_summary(ref.textbook_draws(mcmc.get_samples()), wall)
-    result.update(warmup_steps=warmup, num_samples=samples, seed=seed)
-    result["how"] = "pyro.infer.NUTS(TextbookBNN()) default settings, one chain"
+    result.update(
+        warmup_steps=warmup, num_samples=samples, seed=seed, max_tree_depth=max_tree_depth
+    )
+    result["how"] = "pyro.infer.NUTS(TextbookBNN()) default settings but max_tree_depth, one chain"
     return result
 
 
 # ----------------------------------------------------------------------------- NumPyro
 
 
-def run_numpyro(x, y, hidden: int, warmup: int, samples: int, seed: int) -> dict[str, Any]:
+def run_numpyro(
+    x, y, hidden: int, warmup: int, samples: int, seed: int, max_tree_depth: int = 10
+) -> dict[str, Any]:
     import jax
     import numpy as np
     from numpyro.infer import MCMC, NUTS
 
     x_np, y_np = np.asarray(x), np.asarray(y)
-    mcmc = MCMC(NUTS(ref.numpyro_model), num_warmup=warmup, num_samples=samples, progress_bar=False)
+    kernel = NUTS(ref.numpyro_model, max_tree_depth=max_tree_depth)
+    mcmc = MCMC(kernel, num_warmup=warmup, num_samples=samples, progress_bar=False)
     start = time.perf_counter()
     mcmc.run(jax.random.PRNGKey(seed), x_np, y_np, hidden=hidden)
     posterior = jax.block_until_ready(mcmc.get_samples())
@@ -94,71 +102,50 @@ def run_numpyro(x, y, hidden: int, warmup: int, samples: int, seed: int) -> dict
     extra = mcmc.get_extra_fields()
     if "diverging" in extra:
         result["divergences"] = int(np.asarray(extra["diverging"]).sum())
-    result.update(warmup_steps=warmup, num_samples=samples, seed=seed)
+    result.update(
+        warmup_steps=warmup, num_samples=samples, seed=seed, max_tree_depth=max_tree_depth
+    )
     return result
 
 
 # ----------------------------------------------------------------------------- pyro_bnn
 
 
-def pyro_bnn_netdraws(posterior) -> ref.NetDraws:
-    """pyro_bnn Posterior of BayesianMLP(1, 1, hidden=(H,)) -> NetDraws."""
-    draws = posterior.draws
-    s = draws["sigma"].shape[0]
-    names = sorted(k for k in draws if k.endswith("weight"))
-    w1_name, w2_name = names[0], names[-1]
-    b1_name, b2_name = w1_name[: -len("weight")] + "bias", w2_name[: -len("weight")] + "bias"
-    w1, b1, w2, b2 = (draws[n].detach().float() for n in (w1_name, b1_name, w2_name, b2_name))
-    hidden = b1.reshape(s, -1).shape[1]
-    # accept either nn.Linear (out, in) or (in, out) orientation
-    if w1.shape[-2] != hidden:
-        w1 = w1.transpose(-1, -2)
-    if w2.reshape(s, -1, w2.shape[-1]).shape[-1] != hidden:
-        w2 = w2.transpose(-1, -2)
-    return ref.NetDraws(
-        w1=w1.reshape(s, hidden, -1),
-        b1=b1.reshape(s, hidden),
-        w2=w2.reshape(s, 1, hidden),
-        b2=b2.reshape(s, 1),
-        sigma=draws["sigma"].detach().float().reshape(s),
-    )
+def run_pyro_bnn(
+    x, y, hidden: int, warmup: int, samples: int, seed: int, max_tree_depth: int = 10
+) -> dict[str, Any]:
+    import warnings
 
-
-def run_pyro_bnn(x, y, hidden: int, warmup: int, samples: int, seed: int) -> dict[str, Any]:
     import pyro_bnn
 
-    model = pyro_bnn.BayesianMLP(
-        in_features=x.shape[1],
-        out_features=1,
-        hidden=(hidden,),
-        activation="tanh",
-        prior=pyro_bnn.LayerwiseNormal(),
-        likelihood=pyro_bnn.Gaussian(),
-    )
-    kwargs = dict(num_samples=samples, warmup_steps=warmup, seed=seed)
-    if "progress" in _parameters(pyro_bnn.fit_nuts):
-        kwargs["progress"] = False
+    model = ref.make_pyro_bnn_model(x.shape[1], hidden)
     start = time.perf_counter()
-    posterior = pyro_bnn.fit_nuts(model, x, y, **kwargs)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        posterior = pyro_bnn.fit_nuts(
+            model,
+            x,
+            y,
+            num_samples=samples,
+            warmup_steps=warmup,
+            seed=seed,
+            progress=False,
+            max_tree_depth=max_tree_depth,
+        )
     wall = time.perf_counter() - start
-    result = chain_summary(pyro_bnn_netdraws(posterior), wall)
-    diagnostics = getattr(posterior, "diagnostics", None)
-    if isinstance(diagnostics, dict):
-        for key in ("divergences", "num_divergences", "method", "fast_path"):
-            if key in diagnostics:
-                value = diagnostics[key]
-                result[key] = value if isinstance(value, int | float | str | bool) else str(value)
-    result.update(warmup_steps=warmup, num_samples=samples, seed=seed)
+    result = chain_summary(ref.pyro_bnn_netdraws(posterior.draws), wall)
+    diagnostics = posterior.diagnostics
+    result["divergences"] = diagnostics.get("divergences")
+    chain = (diagnostics.get("chains") or [{}])[0]
+    for key in ("step_size", "mean_tree_depth", "acceptance_rate"):
+        if key in chain:
+            result[key] = chain[key]
+    result["warnings"] = [str(w.message)[:200] for w in caught]
+    result.update(
+        warmup_steps=warmup, num_samples=samples, seed=seed, max_tree_depth=max_tree_depth
+    )
+    result["how"] = "pyro_bnn.fit_nuts(BayesianMLP(...)) defaults (init='map'), one chain"
     return result
-
-
-def _parameters(fn) -> set[str]:
-    import inspect
-
-    try:
-        return set(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        return set()
 
 
 # ----------------------------------------------------------------------------- main
@@ -176,6 +163,13 @@ def main() -> None:
         type=int,
         default=None,
         help="textbook Pyro draws (default --samples); fewer = shorter, noisier ESS/s",
+    )
+    parser.add_argument(
+        "--max-tree-depth",
+        type=int,
+        default=None,
+        help="NUTS max tree depth for all three (default 10 = every library's default; 4 with "
+        "--quick)",
     )
     parser.add_argument("--skip-textbook", action="store_true", help="do not run textbook Pyro")
     parser.add_argument(
@@ -197,6 +191,7 @@ def main() -> None:
     warmup = args.warmup if args.warmup is not None else default_steps
     samples = args.samples if args.samples is not None else default_steps
     repeats = args.repeats if args.repeats is not None else repeats
+    max_tree_depth = args.max_tree_depth or (4 if args.quick else 10)
     textbook_warmup = args.textbook_warmup if args.textbook_warmup is not None else warmup
     textbook_samples = args.textbook_samples if args.textbook_samples is not None else samples
 
@@ -212,6 +207,7 @@ def main() -> None:
             "warmup_steps": warmup,
             "num_samples": samples,
             "chains": 1,
+            "max_tree_depth": max_tree_depth,
             "repeats": repeats,
             "test_inputs": TEST_INPUTS,
             "ess_estimator": "pyro.ops.stats.effective_sample_size",
@@ -224,20 +220,19 @@ def main() -> None:
     if args.skip_textbook:
         result["textbook_pyro"] = {"status": "skipped", "reason": "--skip-textbook"}
     else:
-        run = run_textbook(x, y, hidden, textbook_warmup, textbook_samples, args.seed)
+        run = run_textbook(
+            x, y, hidden, textbook_warmup, textbook_samples, args.seed, max_tree_depth
+        )
         result["textbook_pyro"] = summarize_runs([run])
 
     if ref.numpyro_available():
-        runs = [run_numpyro(x, y, hidden, warmup, samples, s) for s in seeds]
+        runs = [run_numpyro(x, y, hidden, warmup, samples, s, max_tree_depth) for s in seeds]
         result["numpyro"] = summarize_runs(runs)
     else:
         result["numpyro"] = {"status": "skipped", "reason": "numpyro/jax not installed"}
 
-    try:  # DEV-ONLY tolerance, removed once pyro_bnn's API exists
-        runs = [run_pyro_bnn(x, y, hidden, warmup, samples, s) for s in seeds]
-        result["pyro_bnn"] = summarize_runs(runs)
-    except (ImportError, AttributeError) as error:  # DEV-ONLY
-        result["pyro_bnn"] = {"status": "unavailable", "error": repr(error)}  # DEV-ONLY
+    runs = [run_pyro_bnn(x, y, hidden, warmup, samples, s, max_tree_depth) for s in seeds]
+    result["pyro_bnn"] = summarize_runs(runs)
 
     def headline(name: str, which: str, key: str) -> float | None:
         section = result.get(name, {})

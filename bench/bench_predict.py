@@ -37,20 +37,24 @@ SVI_STEPS_FOR_POSTERIOR = 300
 
 def make_pyro_bnn_posterior(x, y, hidden: int, seed: int, num_steps: int):
     """A pyro_bnn posterior of the reference net (a short SVI fit; values barely matter)."""
+    import warnings
+
     import pyro_bnn
 
-    model = pyro_bnn.BayesianMLP(
-        in_features=x.shape[1],
-        out_features=1,
-        hidden=(hidden,),
-        activation="tanh",
-        prior=pyro_bnn.LayerwiseNormal(),
-        likelihood=pyro_bnn.Gaussian(),
-    )
     pyro.clear_param_store()
-    return pyro_bnn.fit_svi(
-        model, x, y, guide="normal", num_steps=num_steps, progress=False, seed=seed
-    )
+    model = ref.make_pyro_bnn_model(x.shape[1], hidden)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. the mean-field collapse warning
+        return pyro_bnn.fit_svi(
+            model, x, y, guide="normal", num_steps=num_steps, progress=False, seed=seed
+        )
+
+
+def fixed_draws_posterior(posterior, draws: dict):
+    """A Posterior holding fixed draws (as after NUTS), so predict does not sample a guide."""
+    import pyro_bnn
+
+    return pyro_bnn.Posterior(posterior.model, "nuts", samples=draws)
 
 
 def pyro_bnn_predict(posterior, x_new, num_draws: int, **kwargs):
@@ -89,7 +93,7 @@ def time_plain(draws: ref.NetDraws, x_new: torch.Tensor, chunk_sizes) -> dict[st
         forward_runs[chunk] = seconds
         del outputs
     best_chunk = min(forward_runs, key=forward_runs.get)
-    summary_seconds, (mean, _) = common.time_call(
+    summary_seconds, (mean, epistemic_var) = common.time_call(
         lambda: ref.batched_mean_var_chunked(draws, x_new, best_chunk)
     )
     return {
@@ -98,43 +102,76 @@ def time_plain(draws: ref.NetDraws, x_new: torch.Tensor, chunk_sizes) -> dict[st
         "seconds_by_chunk_size": {str(k): v for k, v in forward_runs.items()},
         "with_mean_and_variance_seconds": summary_seconds,
         "mean": mean,
+        "epistemic_var": epistemic_var,
         "how": "baddbmm + tanh over all draws, chunked over inputs, all (S, N) outputs kept",
     }
 
 
-def time_pyro_bnn(posterior, x_new: torch.Tensor, num_draws: int) -> dict[str, Any]:
+def time_pyro_bnn(posterior, fixed_posterior, x_new: torch.Tensor, num_draws: int) -> dict:
     pyro_bnn_predict(posterior, x_new[:100], num_draws)  # warm-up
     seconds, prediction = common.time_call(lambda: pyro_bnn_predict(posterior, x_new, num_draws))
-    seconds_no_draws, _ = common.time_call(
+    del prediction
+    seconds_no_draws, prediction = common.time_call(
         lambda: pyro_bnn_predict(posterior, x_new, num_draws, keep_draws=False)
     )
-    mean = torch.as_tensor(prediction.mean).reshape(-1)
+    seconds_fixed, _ = common.time_call(lambda: pyro_bnn_predict(fixed_posterior, x_new, num_draws))
     return {
         "seconds": seconds,
         "keep_draws_false_seconds": seconds_no_draws,
-        "mean": mean,
-        "how": f"pyro_bnn.predict(posterior, x_new, num_draws={num_draws})",
+        "fixed_draws_posterior_seconds": seconds_fixed,
+        "mean": prediction.mean.reshape(-1),
+        "epistemic_var": prediction.epistemic_var.reshape(-1),
+        "how": f"pyro_bnn.predict(svi_posterior, x_new, num_draws={num_draws}) (includes "
+        "drawing from the guide); keep_draws_false_seconds: same with keep_draws=False; "
+        "fixed_draws_posterior_seconds: a Posterior holding the same draws (as after NUTS)",
     }
 
 
 # ----------------------------------------------------------------------------- peak RSS
 
 
+def _proc_status_kb(field: str) -> int | None:
+    """A memory field of /proc/self/status in kB (Linux), e.g. VmRSS or VmHWM."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark (VmHWM) to the current RSS (Linux >= 4.0)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def rss_worker(args) -> None:
-    """Subprocess body: fit, record RSS, predict with one chunk size, record peak RSS."""
+    """Subprocess body: fit, then peak RSS of one predict call with one chunk size."""
     common.set_threads(args.threads)
     x, y = ref.make_reference_data(args.num_points, seed=ref.REFERENCE_SEED)
     posterior = make_pyro_bnn_posterior(x, y, args.hidden, args.seed, args.svi_steps)
     x_new = ref.make_test_inputs(args.rss_inputs)
     pyro_bnn_predict(posterior, x_new[:10], args.num_draws, keep_draws=False)
-    before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_before_kb = _proc_status_kb("VmRSS")
+    peak_was_reset = _reset_peak_rss()
     start = time.perf_counter()
     prediction = pyro_bnn_predict(
         posterior, x_new, args.num_draws, chunk_size=args.rss_chunk_size, keep_draws=False
     )
     seconds = time.perf_counter() - start
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    assert torch.as_tensor(prediction.mean).numel() == args.rss_inputs
+    if peak_was_reset and rss_before_kb is not None:
+        peak_kb, method = _proc_status_kb("VmHWM"), "VmHWM after clear_refs"
+    else:  # lifetime high-water mark: includes the fit
+        peak_kb, method = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "ru_maxrss"
+        rss_before_kb = rss_before_kb or 0
+    assert prediction.mean.numel() == args.rss_inputs
     print(
         json.dumps(
             {
@@ -142,9 +179,15 @@ def rss_worker(args) -> None:
                 "num_inputs": args.rss_inputs,
                 "num_draws": args.num_draws,
                 "seconds": seconds,
-                "peak_rss_before_predict_mb": before_kb / 1024,
+                "rss_before_predict_mb": rss_before_kb / 1024,
                 "peak_rss_mb": peak_kb / 1024,
-                "peak_rss_increase_mb": (peak_kb - before_kb) / 1024,
+                "peak_rss_increase_mb": (peak_kb - rss_before_kb) / 1024,
+                "peak_measured_by": method,
+                "hidden_buffer_mb_per_chunk": args.num_draws
+                * args.rss_chunk_size
+                * args.hidden
+                * 4
+                / 2**20,
             }
         )
     )
@@ -230,31 +273,17 @@ def main() -> None:
             "activation": "tanh",
             "posterior": f"pyro_bnn.fit_svi(guide='normal', num_steps={args.svi_steps})",
             "throughput_unit": "draws x inputs per second",
+            "draws_for_baselines": "posterior.sample(num_draws, seed=0): the draws predict uses",
         },
     }
 
-    posterior = None
-    try:  # DEV-ONLY tolerance, removed once pyro_bnn's API exists
-        posterior = make_pyro_bnn_posterior(x, y, hidden, args.seed, args.svi_steps)
-        pb = time_pyro_bnn(posterior, x_new, args.num_draws)
-    except (ImportError, AttributeError) as error:  # DEV-ONLY
-        pb = {"status": "unavailable", "error": repr(error)}  # DEV-ONLY
-
-    draws = None
-    if posterior is not None:
-        try:
-            from bench_nuts import pyro_bnn_netdraws
-
-            draws = pyro_bnn_netdraws(posterior).subset(args.num_draws)
-            if draws.num_draws < args.num_draws:
-                draws = None
-        except (KeyError, AttributeError, IndexError, RuntimeError):
-            draws = None
-    result["problem"]["draws_for_baselines"] = (
-        "the pyro_bnn posterior's draws" if draws is not None else "prior draws (seeded)"
+    posterior = make_pyro_bnn_posterior(x, y, hidden, args.seed, args.svi_steps)
+    # the draws predict(..., seed=0) uses, so the baselines see the very same weights
+    draw_dict = posterior.sample(args.num_draws, seed=0)
+    draws = ref.pyro_bnn_netdraws(draw_dict)
+    pb = time_pyro_bnn(
+        posterior, fixed_draws_posterior(posterior, draw_dict), x_new, args.num_draws
     )
-    if draws is None:
-        draws = ref.prior_draws(args.num_draws, hidden=hidden, seed=args.seed)
 
     pairs = args.num_draws * args.num_inputs
     textbook = time_textbook(draws, x_new)
@@ -264,15 +293,19 @@ def main() -> None:
         if "seconds" in section:
             section["draws_x_inputs_per_second"] = pairs / section["seconds"]
     result["textbook_pyro"] = {k: v for k, v in textbook.items() if k != "mean"}
-    result["plain_torch_batched"] = {k: v for k, v in plain.items() if k != "mean"}
-    result["pyro_bnn"] = {k: v for k, v in pb.items() if k != "mean"}
+    result["plain_torch_batched"] = {
+        k: v for k, v in plain.items() if k not in ("mean", "epistemic_var")
+    }
+    result["pyro_bnn"] = {k: v for k, v in pb.items() if k not in ("mean", "epistemic_var")}
     result["checks"] = {
         "textbook_vs_plain_max_abs_diff_mean": float((textbook["mean"] - plain["mean"]).abs().max())
     }
-    if "mean" in pb and result["problem"]["draws_for_baselines"].startswith("the pyro_bnn"):
-        result["checks"]["pyro_bnn_vs_plain_max_abs_diff_mean"] = float(
-            (pb["mean"] - plain["mean"]).abs().max()
-        )
+    result["checks"]["pyro_bnn_vs_plain_max_abs_diff_mean"] = float(
+        (pb["mean"] - plain["mean"]).abs().max()
+    )
+    result["checks"]["pyro_bnn_vs_plain_max_abs_diff_epistemic_var"] = float(
+        (pb["epistemic_var"] - plain["epistemic_var"]).abs().max()
+    )
 
     throughput = {k: v.get("draws_x_inputs_per_second") for k, v in sections.items()}
     result["ratios"] = {
@@ -287,13 +320,9 @@ def main() -> None:
         ),
     }
 
-    if posterior is not None:
-        result["peak_rss"] = [
-            measure_rss(args, defaults["rss_inputs"], chunk, hidden, num_points)
-            for chunk in rss_chunks
-        ]
-    else:  # DEV-ONLY
-        result["peak_rss"] = {"status": "unavailable"}  # DEV-ONLY
+    result["peak_rss"] = [
+        measure_rss(args, defaults["rss_inputs"], chunk, hidden, num_points) for chunk in rss_chunks
+    ]
     main_ratio = result["ratios"]["pyro_bnn_over_plain_throughput"]
     result["goals"] = {
         "predict_throughput_at_least_0.8x_plain": None if main_ratio is None else main_ratio >= 0.8

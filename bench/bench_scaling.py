@@ -26,27 +26,20 @@ import pyro
 import reference_models as ref
 
 
-def make_model(hidden: int):
-    import pyro_bnn
-
-    return pyro_bnn.BayesianMLP(
-        in_features=1,
-        out_features=1,
-        hidden=(hidden,),
-        activation="tanh",
-        prior=pyro_bnn.LayerwiseNormal(),
-        likelihood=pyro_bnn.Gaussian(),
-    )
-
-
 def svi_seconds_per_epoch(x, y, hidden: int, target_seconds: float, seed: int) -> dict:
+    import warnings
+
     import pyro_bnn
 
     def fit(steps: int) -> float:
         pyro.clear_param_store()
-        model = make_model(hidden)
+        model = ref.make_pyro_bnn_model(1, hidden)
         start = time.perf_counter()
-        pyro_bnn.fit_svi(model, x, y, guide="normal", num_steps=steps, progress=False, seed=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. the mean-field collapse warning
+            pyro_bnn.fit_svi(
+                model, x, y, guide="normal", num_steps=steps, progress=False, seed=seed
+            )
         return time.perf_counter() - start
 
     calibration_steps = 10
@@ -77,39 +70,37 @@ def plain_map_seconds_per_step(x, y, hidden: int, target_seconds: float) -> floa
     return common.time_per_call(step, calls, num_warmup=2, repeats=1)["seconds_per_call"]
 
 
-def nuts_seconds_per_draw(x, y, hidden: int, steps: int, seed: int) -> dict:
+def nuts_seconds_per_draw(x, y, hidden: int, steps: int, seed: int, max_tree_depth: int) -> dict:
+    import warnings
+
     import pyro_bnn
 
     pyro.clear_param_store()
-    model = make_model(hidden)
+    model = ref.make_pyro_bnn_model(1, hidden)
     start = time.perf_counter()
-    posterior = pyro_bnn.fit_nuts(
-        model, x, y, num_samples=steps, warmup_steps=steps, seed=seed, **_progress_off()
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # short chains: R-hat warnings are expected
+        posterior = pyro_bnn.fit_nuts(
+            model,
+            x,
+            y,
+            num_samples=steps,
+            warmup_steps=steps,
+            seed=seed,
+            progress=False,
+            max_tree_depth=max_tree_depth,
+        )
     wall = time.perf_counter() - start
     result = {"seconds_per_draw": wall / (2 * steps), "wall_seconds": wall, "iterations": 2 * steps}
-    diagnostics = getattr(posterior, "diagnostics", None)
-    if isinstance(diagnostics, dict):
-        for key in ("mean_tree_depth", "num_steps", "mean_num_steps", "step_size"):
-            value = diagnostics.get(key)
-            if isinstance(value, int | float):
-                result[key] = value
+    chain = (posterior.diagnostics.get("chains") or [{}])[0]
+    depth = chain.get("mean_tree_depth")
+    if isinstance(depth, int | float):
+        # fit_nuts reports log2(potential calls / iteration); wall includes the MAP start
+        result["mean_tree_depth"] = depth
+        result["approx_seconds_per_gradient"] = wall / (2 * steps * 2**depth)
+    if isinstance(chain.get("step_size"), int | float):
+        result["step_size"] = chain["step_size"]
     return result
-
-
-def _progress_off() -> dict:
-    import inspect
-
-    import pyro_bnn
-
-    try:
-        return (
-            {"progress": False}
-            if "progress" in inspect.signature(pyro_bnn.fit_nuts).parameters
-            else {}
-        )
-    except (TypeError, ValueError):
-        return {}
 
 
 def sweep(points, data_for, hidden_for, args, label: str) -> list[dict[str, Any]]:
@@ -125,7 +116,9 @@ def sweep(points, data_for, hidden_for, args, label: str) -> list[dict[str, Any]
             x, y, hidden, args.svi_target_seconds / 2
         )
         if nuts_over_budget is None:
-            row["nuts"] = nuts_seconds_per_draw(x, y, hidden, args.nuts_steps, args.seed)
+            row["nuts"] = nuts_seconds_per_draw(
+                x, y, hidden, args.nuts_steps, args.seed, args.max_tree_depth
+            )
             if row["nuts"]["wall_seconds"] > args.nuts_budget:
                 nuts_over_budget = value
         else:
@@ -155,7 +148,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
         ),
         ("by_width", "hidden", f"hidden width (N = {settings['num_points_in_width_sweep']})"),
     ]
-    for ax, (key, xkey, xlabel) in zip(axes, panels):
+    for ax, (key, xkey, xlabel) in zip(axes, panels, strict=True):
         rows = result[key]
         xs = [row[xkey] for row in rows]
         ax.plot(
@@ -178,6 +171,14 @@ def plot(result: dict[str, Any], path: Path) -> None:
             "^-",
             label="pyro_bnn fit_nuts: s per iteration (warm-up + draws)",
         )
+        grad_rows = [row for row in nuts_rows if "approx_seconds_per_gradient" in row["nuts"]]
+        if grad_rows:
+            ax.plot(
+                [row[xkey] for row in grad_rows],
+                [row["nuts"]["approx_seconds_per_gradient"] for row in grad_rows],
+                "v:",
+                label="pyro_bnn fit_nuts: ≈ s per gradient (wall / potential calls)",
+            )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(xlabel)
@@ -206,6 +207,7 @@ def main() -> None:
     parser = common.base_parser(__doc__.splitlines()[0])
     parser.add_argument("--nuts-steps", type=int, default=None, help="K warm-up = K draws")
     parser.add_argument("--nuts-budget", type=float, default=None, help="seconds per NUTS point")
+    parser.add_argument("--max-tree-depth", type=int, default=None, help="NUTS (10; 4 quick)")
     parser.add_argument("--svi-target-seconds", type=float, default=None)
     parser.add_argument("--plot", type=Path, default=None, help="plot path")
     args = parser.parse_args()
@@ -213,11 +215,11 @@ def main() -> None:
 
     if args.quick:
         n_values, widths = [100, 1000], [10, 50]
-        defaults = dict(nuts_steps=5, nuts_budget=20.0, svi_target_seconds=0.2)
+        defaults = dict(nuts_steps=5, nuts_budget=20.0, svi_target_seconds=0.2, max_tree_depth=4)
         plot_path = common.RESULTS_DIR / "scaling_quick.png"
     else:
-        n_values, widths = [100, 1000, 10_000, 100_000], [10, 25, 50, 100, 200, 400]
-        defaults = dict(nuts_steps=25, nuts_budget=90.0, svi_target_seconds=1.5)
+        n_values, widths = [100, 1000, 10_000, 100_000], [10, 50, 100, 200, 400]
+        defaults = dict(nuts_steps=20, nuts_budget=60.0, svi_target_seconds=1.0, max_tree_depth=10)
         plot_path = common.BENCH_DIR / "scaling.png"
     for key, value in defaults.items():
         if getattr(args, key) is None:
@@ -232,6 +234,7 @@ def main() -> None:
             "nuts_warmup_steps": args.nuts_steps,
             "nuts_num_samples": args.nuts_steps,
             "nuts_budget_seconds": args.nuts_budget,
+            "nuts_max_tree_depth": args.max_tree_depth,
             "svi_target_seconds": args.svi_target_seconds,
             "svi_epoch": "one full-batch step (all N points)",
             "nuts_seconds_per_draw": "wall / (warm-up + draws), one chain",
@@ -250,7 +253,10 @@ def main() -> None:
     data_small = ref.make_reference_data(n_at_width_sweep, seed=ref.REFERENCE_SEED)
     result["by_width"] = sweep(widths, lambda w: data_small, lambda w: w, args, "width")
     plot(result, plot_path)
-    result["plot"] = str(plot_path.relative_to(common.BENCH_DIR.parent))
+    try:
+        result["plot"] = str(plot_path.resolve().relative_to(common.BENCH_DIR.parent))
+    except ValueError:  # outside the repository
+        result["plot"] = str(plot_path.resolve())
     common.emit(result, "scaling", args)
 
 

@@ -61,26 +61,25 @@ def plain_bbb_step_time(x, y, hidden: int, num_particles: int, calls: int) -> di
 
 
 def pyro_bnn_step_time(x, y, hidden: int, num_particles: int, num_steps: int) -> dict[str, Any]:
-    import pyro_bnn
+    import warnings
 
-    def make_model():
-        return pyro_bnn.BayesianMLP(
-            in_features=x.shape[1],
-            out_features=1,
-            hidden=(hidden,),
-            activation="tanh",
-            prior=pyro_bnn.LayerwiseNormal(),
-            likelihood=pyro_bnn.Gaussian(),
-        )
+    import pyro_bnn
 
     def fit(steps: int) -> float:
         pyro.clear_param_store()
-        model = make_model()
-        kwargs: dict[str, Any] = dict(guide="normal", num_steps=steps, progress=False)
-        if num_particles > 1:
-            kwargs["num_particles"] = num_particles
+        model = ref.make_pyro_bnn_model(x.shape[1], hidden)
         start = time.perf_counter()
-        pyro_bnn.fit_svi(model, x, y, **kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. the mean-field collapse warning
+            pyro_bnn.fit_svi(
+                model,
+                x,
+                y,
+                guide="normal",
+                num_steps=steps,
+                num_particles=num_particles,
+                progress=False,
+            )
         return time.perf_counter() - start
 
     fit(max(10, num_steps // 10))  # warm-up: imports, allocator, any compilation
@@ -133,12 +132,7 @@ def main() -> None:
         }
         if particles == 1:
             section["plain_torch_map_adam"] = plain_map_step_time(x, y, hidden, calls)
-        try:  # DEV-ONLY tolerance, removed once pyro_bnn's API exists
-            section["pyro_bnn_fit_svi_normal"] = pyro_bnn_step_time(
-                x, y, hidden, particles, fit_steps
-            )
-        except (ImportError, AttributeError) as error:  # DEV-ONLY
-            section["pyro_bnn_fit_svi_normal"] = {"status": "unavailable", "error": repr(error)}
+        section["pyro_bnn_fit_svi_normal"] = pyro_bnn_step_time(x, y, hidden, particles, fit_steps)
         result[f"num_particles_{particles}"] = section
 
     def per_step(particles: int, name: str, key: str = "seconds_per_call") -> float | None:

@@ -244,7 +244,9 @@ class PlainBayesByBackprop(nn.Module):
         """flat (P, num_params) -> NetDraws with P draws."""
         pieces = torch.split(flat, self.sizes, dim=-1)
         p = flat.shape[0]
-        return NetDraws(*(piece.reshape(p, *s) for piece, s in zip(pieces, self.shapes)))
+        return NetDraws(
+            *(piece.reshape(p, *s) for piece, s in zip(pieces, self.shapes, strict=True))
+        )
 
     def loss(self, x: torch.Tensor, y: torch.Tensor, num_particles: int = 1) -> torch.Tensor:
         scale = nn.functional.softplus(self.raw_scale)
@@ -390,6 +392,39 @@ def numpyro_draws(samples: dict[str, Any]) -> NetDraws:
     """NumPyro posterior samples (site -> (S, ...) arrays) as NetDraws."""
 
     def t(name: str) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(samples[name]), dtype=torch.float32)
+        return torch.as_tensor(np.array(samples[name]), dtype=torch.float32)
 
     return NetDraws(w1=t("w1"), b1=t("b1"), w2=t("w2"), b2=t("b2"), sigma=t("sigma"))
+
+
+# ----------------------------------------------------------------------------- pyro_bnn
+
+
+def pyro_bnn_netdraws(draws: dict) -> NetDraws:
+    """pyro_bnn draws of BayesianMLP(1, 1, hidden=(H,)) (site -> (S, ...)) as NetDraws.
+
+    Site names are pyro_bnn's stable ones: ``layers.{i}.weight (out, in)``,
+    ``layers.{i}.bias (out,)``, ``sigma``.
+    """
+    s = draws["layers.0.weight"].shape[0]
+    return NetDraws(
+        w1=draws["layers.0.weight"].detach().float(),
+        b1=draws["layers.0.bias"].detach().float(),
+        w2=draws["layers.1.weight"].detach().float().reshape(s, 1, -1),
+        b2=draws["layers.1.bias"].detach().float().reshape(s, 1),
+        sigma=draws["sigma"].detach().float().reshape(s) if "sigma" in draws else None,
+    )
+
+
+def make_pyro_bnn_model(in_features: int, hidden: int):
+    """The reference model as a pyro_bnn BayesianMLP."""
+    import pyro_bnn
+
+    return pyro_bnn.BayesianMLP(
+        in_features=in_features,
+        out_features=1,
+        hidden=(hidden,),
+        activation="tanh",
+        prior=pyro_bnn.LayerwiseNormal(),
+        likelihood=pyro_bnn.Gaussian(),
+    )

@@ -47,8 +47,8 @@ def run_benchmark(name: str, args: argparse.Namespace, results_dir: Path) -> dic
                 command += [f"--{flag.replace('_', '-')}", str(value)]
         if args.skip_textbook:
             command.append("--skip-textbook")
-    if name == "scaling" and not args.quick and results_dir != common.RESULTS_DIR:
-        command += ["--plot", str(results_dir / "scaling.png")]
+    if name == "scaling" and results_dir != common.RESULTS_DIR:
+        command += ["--plot", str(results_dir / f"scaling{'_quick' if args.quick else ''}.png")]
     print(f"# running {' '.join(command[1:])}", file=sys.stderr, flush=True)
     start = time.perf_counter()
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -122,20 +122,20 @@ def markdown_table(results: dict[str, Any]) -> str:
             else ""
         )
         for which, label in (("cold", "first run"), ("warm_median", "median of later runs")):
+
+            def r(key: str, other: str, which=which) -> str:
+                return _fmt(ratios.get(f"{which}_{key}_pyro_bnn_over_{other}"), "x")
+
             lines.append(
                 f"| NUTS {p['warmup_steps']}+{p['num_samples']}, {label}: wall, ESS/s of σ "
                 f"and min over test inputs of the mean | "
                 f"{_nuts_cell(nuts.get('textbook_pyro', {}), which)}{textbook_label} | "
                 f"{_nuts_cell(nuts.get('numpyro', {}), which)} | – | "
                 f"{_nuts_cell(nuts.get('pyro_bnn', {}), which)} | "
-                f"σ: {_fmt(ratios.get(f'{which}_ess_per_second_sigma_pyro_bnn_over_numpyro'), 'x')}"
-                f" NumPyro, "
-                f"{_fmt(ratios.get(f'{which}_ess_per_second_sigma_pyro_bnn_over_textbook_pyro'), 'x')}"
-                f" textbook; mean: "
-                f"{_fmt(ratios.get(f'{which}_ess_per_second_mean_min_pyro_bnn_over_numpyro'), 'x')}"
-                f" NumPyro, "
-                f"{_fmt(ratios.get(f'{which}_ess_per_second_mean_min_pyro_bnn_over_textbook_pyro'), 'x')}"
-                " textbook |"
+                f"σ: {r('ess_per_second_sigma', 'numpyro')} NumPyro, "
+                f"{r('ess_per_second_sigma', 'textbook_pyro')} textbook; "
+                f"mean: {r('ess_per_second_mean_min', 'numpyro')} NumPyro, "
+                f"{r('ess_per_second_mean_min', 'textbook_pyro')} textbook |"
             )
     if svi.get("problem"):
         for key in (k for k in svi if k.startswith("num_particles_")):
