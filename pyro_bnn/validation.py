@@ -10,9 +10,7 @@ import numpy as np
 import torch
 
 
-def as_tensor(
-    values, name: str, dtype: torch.dtype = torch.float32, device=None
-) -> torch.Tensor:
+def as_tensor(values, name: str, dtype: torch.dtype = torch.float32, device=None) -> torch.Tensor:
     """Convert a numpy array, tensor or nested list to a tensor, with a clear error.
 
     Parameters
@@ -69,8 +67,7 @@ def check_x(x, in_features: int | None, dtype=torch.float32, device=None) -> tor
         raise ValueError("x is empty (0 rows); need at least one data point")
     if in_features is not None and x.shape[1] != in_features:
         raise ValueError(
-            f"x has {x.shape[1]} feature column(s) but the model expects "
-            f"in_features={in_features}"
+            f"x has {x.shape[1]} feature column(s) but the model expects in_features={in_features}"
         )
     check_finite(x, "x")
     return x
@@ -99,9 +96,7 @@ def check_labels(y: torch.Tensor, num_classes: int) -> torch.Tensor:
     not_integer = y != torch.round(y)
     if not_integer.any():
         row = int(not_integer.nonzero()[0])
-        raise ValueError(
-            f"class labels must be integers, found {float(y[row])} at row {row}"
-        )
+        raise ValueError(f"class labels must be integers, found {float(y[row])} at row {row}")
     bad = (y < 0) | (y > num_classes - 1)
     if bad.any():
         row = int(bad.nonzero()[0])
