@@ -329,7 +329,8 @@ def test_load_csv_classification_with_string_labels(tmp_path):
     fixed = load_csv(path, "species", task="classification", class_names=["virginica", "setosa"])
     np.testing.assert_array_equal(fixed.y, [1, 0, 1])
     with pytest.raises(
-        ValueError, match="line 3, column 'species': unknown class label 'virginica'"
+        ValueError,
+        match="line 3 \\(data row 2\\), column 'species': unknown class label 'virginica'",
     ):
         load_csv(path, "species", task="classification", class_names=["setosa", "versicolor"])
     numeric = write(tmp_path / "n.csv", "a,label\n1,10\n2,2\n3,10\n")
@@ -343,19 +344,42 @@ def test_load_csv_classification_with_string_labels(tmp_path):
         ("", {}, "CSV file '.*bad.csv' is empty"),
         ("\n\n", {}, "is empty"),
         ("a,b,price\n", {}, "has a header but no data rows"),
-        ("a,b,prices\n1,2,3\n", {}, "no target column 'price' \\(did you mean 'prices'\\?\\); "
-         "columns: a, b, prices"),
+        (
+            "a,b,prices\n1,2,3\n",
+            {},
+            "no target column 'price' \\(did you mean 'prices'\\?\\); columns: a, b, prices",
+        ),
         ("a,b,price\n1,2,3\n", {"features": ["a", "c"]}, "no feature column 'c'"),
-        ("a,b,price\n1,2,3\n4,x,6\n", {}, "line 3, column 'b': 'x' is not a number"),
-        ("a,b,price\n1,2,3\n\n4,5,6\n7,,9\n", {}, "line 5, column 'b': an empty cell"),
-        ("a,b,price\n1,2,3\n4,NaN,6\n", {}, "line 3, column 'b': missing value 'NaN'"),
-        ("a,b,price\n1,2,inf\n", {}, "line 2, column 'price': 'inf' is not a finite number"),
+        (
+            "a,b,price\n1,2,3\n4,x,6\n",
+            {},
+            "line 3 \\(data row 2\\), column 'b': 'x' is not a number",
+        ),
+        (
+            "a,b,price\n1,2,3\n\n4,5,6\n7,,9\n",
+            {},
+            "line 5 \\(data row 3\\), column 'b': an empty cell",
+        ),
+        (
+            "a,b,price\n1,2,3\n4,NaN,6\n",
+            {},
+            "line 3 \\(data row 2\\), column 'b': missing value 'NaN'",
+        ),
+        (
+            "a,b,price\n1,2,inf\n",
+            {},
+            "line 2 \\(data row 1\\), column 'price': 'inf' is not a finite",
+        ),
         ("a,b,a\n1,2,3\n", {}, "line 1: duplicate column name 'a' \\(columns 1 and 3\\)"),
-        ("a,b,price\n1,2,3\n1,2\n", {}, "line 3: found 2 value\\(s\\) but the header has 3"),
+        (
+            "a,b,price\n1,2,3\n1,2\n",
+            {},
+            "line 3 \\(data row 2\\): found 2 value\\(s\\) but the header has 3",
+        ),
         ("a,,price\n1,2,3\n", {}, "column 2 has an empty name"),
         ("a,b,price\n1,2,3\n", {"features": ["a", "price"]}, "target column 'price' is also"),
     ],
-)  # fmt: skip
+)
 def test_load_csv_errors_name_file_line_and_column(tmp_path, content, kwargs, match):
     path = tmp_path / ("missing.csv" if content is None else "bad.csv")
     if content is not None:
@@ -366,7 +390,9 @@ def test_load_csv_errors_name_file_line_and_column(tmp_path, content, kwargs, ma
 
 def test_load_csv_classification_empty_label(tmp_path):
     path = write(tmp_path / "c.csv", "a,label\n1,cat\n2, \n")
-    with pytest.raises(ValueError, match="line 3, column 'label': an empty cell; every row needs"):
+    with pytest.raises(
+        ValueError, match="line 3 \\(data row 2\\), column 'label': an empty cell; every row"
+    ):
         load_csv(path, "label", task="classification")
 
 
