@@ -1142,13 +1142,13 @@ class Standardizer:
         return int(self.x_mean.shape[0])
 
     def transform_x(self, x):
-        """``x: (N, D)`` -> standardized ``(N, D)``."""
-        if x.shape[-1] != self.num_features:
-            raise ValueError(
-                f"x has {x.shape[-1]} feature column(s) but the standardizer was fit on "
-                f"{self.num_features}"
-            )
+        """``x: (N, D)`` (or ``(..., N, D)``) -> standardized, same shape."""
         x = _as_float(x)
+        if x.ndim < 2 or x.shape[-1] != self.num_features:
+            raise ValueError(
+                f"x of shape {tuple(x.shape)} does not match the standardizer, which was fit "
+                f"on x of shape (N, {self.num_features})"
+            )
         return (x - _convert_like(x, self.x_mean)) / _convert_like(x, self.x_std)
 
     def inverse_x(self, x_standardized):

@@ -292,8 +292,10 @@ def test_standardizer_classification_standardizes_x_only():
 
 def test_standardizer_errors():
     scaler = Standardizer.fit(np.zeros((3, 2)), np.zeros(3))
-    with pytest.raises(ValueError, match="x has 3 feature column\\(s\\) but the standardizer"):
+    with pytest.raises(ValueError, match="x of shape \\(2, 3\\) does not match .* \\(N, 2\\)"):
         scaler.transform_x(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="x of shape \\(4,\\) does not match"):
+        scaler.transform_x(np.zeros(4))
     with pytest.raises(ValueError, match="x contains NaN at row 0"):
         Standardizer.fit(np.array([[np.nan]]), np.zeros(1))
     identity = Standardizer.identity(2)
