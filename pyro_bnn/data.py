@@ -342,8 +342,9 @@ def make_two_class_ood(num_points: int = 200, seed: int = 0) -> Dataset:
     centre) and well off the decision boundary ``x0 = 0``, so a point estimate calls it
     class 1 with probability ~0.99+ while a Bayesian network, unsure how the boundary
     extrapolates that far out, is less confident. Measured with ``seed=0`` on
-    standardized inputs, one hidden layer of 10 tanh units, layerwise N(0, 1/fan_in)
-    prior: MAP gives p(class 1) = 0.996, NUTS (300 warm-up + 300 draws) 0.89.
+    standardized inputs, one hidden layer of 10 units, layerwise N(0, 1/fan_in) prior,
+    NUTS 300 warm-up + 300 draws: p(class 1) at the star is 0.89 (tanh) and 0.955 (ReLU)
+    where MAP gives 0.99-0.996.
 
     Returns
     -------
