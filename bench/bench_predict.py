@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -83,48 +84,73 @@ def time_textbook(draws: ref.NetDraws, x_new: torch.Tensor) -> dict[str, Any]:
     return {"seconds": seconds, "mean": mean, "how": "Predictive(parallel=False)"}
 
 
-def time_plain(draws: ref.NetDraws, x_new: torch.Tensor, chunk_sizes) -> dict[str, Any]:
+def time_plain_and_pyro_bnn(
+    draws: ref.NetDraws,
+    posterior,
+    fixed_posterior,
+    x_new: torch.Tensor,
+    num_draws: int,
+    rounds: int,
+    chunk_sizes=(250, 1000),
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Hand-written batched forward and pyro_bnn.predict, measured in interleaved rounds.
+
+    Each reported time is the best round (a shared machine only ever adds time); the
+    median round is reported too. The plain baseline is the best of ``chunk_sizes``.
+    """
     draws = draws.contiguous()
-    forward_runs = {}
-    for chunk in chunk_sizes:
-        seconds, outputs = common.time_call(
-            lambda chunk=chunk: ref.batched_forward_chunked(draws, x_new, chunk)
+    ref.batched_forward_chunked(draws, x_new[:100], chunk_sizes[0])  # warm-up
+    pyro_bnn_predict(posterior, x_new[:100], num_draws)
+    pyro_bnn_predict(fixed_posterior, x_new[:100], num_draws)
+    times: dict[str, list[float]] = {}
+
+    def timed(name: str, fn):
+        seconds, value = common.time_call(fn)
+        times.setdefault(name, []).append(seconds)
+        return value
+
+    for _ in range(rounds):
+        for chunk in chunk_sizes:
+            timed(
+                f"plain_chunk_{chunk}", lambda c=chunk: ref.batched_forward_chunked(draws, x_new, c)
+            )
+        plain_mean, plain_var = timed(
+            "plain_mean_var", lambda: ref.batched_mean_var_chunked(draws, x_new, chunk_sizes[-1])
         )
-        forward_runs[chunk] = seconds
-        del outputs
-    best_chunk = min(forward_runs, key=forward_runs.get)
-    summary_seconds, (mean, epistemic_var) = common.time_call(
-        lambda: ref.batched_mean_var_chunked(draws, x_new, best_chunk)
-    )
-    return {
-        "seconds": forward_runs[best_chunk],
+        timed("pyro_bnn", lambda: pyro_bnn_predict(posterior, x_new, num_draws))
+        prediction = timed(
+            "pyro_bnn_keep_draws_false",
+            lambda: pyro_bnn_predict(posterior, x_new, num_draws, keep_draws=False),
+        )
+        timed("pyro_bnn_fixed", lambda: pyro_bnn_predict(fixed_posterior, x_new, num_draws))
+
+    best = {name: min(values) for name, values in times.items()}
+    median = {name: statistics.median(values) for name, values in times.items()}
+    best_chunk = min(chunk_sizes, key=lambda c: best[f"plain_chunk_{c}"])
+    plain = {
+        "seconds": best[f"plain_chunk_{best_chunk}"],
+        "median_seconds": median[f"plain_chunk_{best_chunk}"],
         "chunk_size": best_chunk,
-        "seconds_by_chunk_size": {str(k): v for k, v in forward_runs.items()},
-        "with_mean_and_variance_seconds": summary_seconds,
-        "mean": mean,
-        "epistemic_var": epistemic_var,
+        "seconds_by_chunk_size": {str(c): best[f"plain_chunk_{c}"] for c in chunk_sizes},
+        "with_mean_and_variance_seconds": best["plain_mean_var"],
+        "rounds": rounds,
+        "mean": plain_mean,
+        "epistemic_var": plain_var,
         "how": "baddbmm + tanh over all draws, chunked over inputs, all (S, N) outputs kept",
     }
-
-
-def time_pyro_bnn(posterior, fixed_posterior, x_new: torch.Tensor, num_draws: int) -> dict:
-    pyro_bnn_predict(posterior, x_new[:100], num_draws)  # warm-up
-    seconds, prediction = common.time_call(lambda: pyro_bnn_predict(posterior, x_new, num_draws))
-    del prediction
-    seconds_no_draws, prediction = common.time_call(
-        lambda: pyro_bnn_predict(posterior, x_new, num_draws, keep_draws=False)
-    )
-    seconds_fixed, _ = common.time_call(lambda: pyro_bnn_predict(fixed_posterior, x_new, num_draws))
-    return {
-        "seconds": seconds,
-        "keep_draws_false_seconds": seconds_no_draws,
-        "fixed_draws_posterior_seconds": seconds_fixed,
+    pb = {
+        "seconds": best["pyro_bnn"],
+        "median_seconds": median["pyro_bnn"],
+        "keep_draws_false_seconds": best["pyro_bnn_keep_draws_false"],
+        "fixed_draws_posterior_seconds": best["pyro_bnn_fixed"],
+        "rounds": rounds,
         "mean": prediction.mean.reshape(-1),
         "epistemic_var": prediction.epistemic_var.reshape(-1),
         "how": f"pyro_bnn.predict(svi_posterior, x_new, num_draws={num_draws}) (includes "
         "drawing from the guide); keep_draws_false_seconds: same with keep_draws=False; "
         "fixed_draws_posterior_seconds: a Posterior holding the same draws (as after NUTS)",
     }
+    return plain, pb
 
 
 # ----------------------------------------------------------------------------- peak RSS
@@ -229,6 +255,7 @@ def main() -> None:
     parser.add_argument("--num-draws", type=int, default=None, help="draws (default 1000)")
     parser.add_argument("--num-inputs", type=int, default=None, help="inputs (default 10,000)")
     parser.add_argument("--rss-chunk-sizes", type=int, nargs=2, default=None)
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (3; 1 quick)")
     parser.add_argument("--svi-steps", type=int, default=None, help=argparse_hidden())
     # worker-only options
     parser.add_argument("--rss-worker", action="store_true", help=argparse_hidden())
@@ -274,6 +301,8 @@ def main() -> None:
             "posterior": f"pyro_bnn.fit_svi(guide='normal', num_steps={args.svi_steps})",
             "throughput_unit": "draws x inputs per second",
             "draws_for_baselines": "posterior.sample(num_draws, seed=0): the draws predict uses",
+            "timing": "plain torch and pyro_bnn in interleaved rounds; best round reported "
+            "(median_seconds: median round); textbook Predictive timed once",
         },
     }
 
@@ -281,13 +310,16 @@ def main() -> None:
     # the draws predict(..., seed=0) uses, so the baselines see the very same weights
     draw_dict = posterior.sample(args.num_draws, seed=0)
     draws = ref.pyro_bnn_netdraws(draw_dict)
-    pb = time_pyro_bnn(
-        posterior, fixed_draws_posterior(posterior, draw_dict), x_new, args.num_draws
-    )
-
     pairs = args.num_draws * args.num_inputs
     textbook = time_textbook(draws, x_new)
-    plain = time_plain(draws, x_new, chunk_sizes=(250, 1000))
+    plain, pb = time_plain_and_pyro_bnn(
+        draws,
+        posterior,
+        fixed_draws_posterior(posterior, draw_dict),
+        x_new,
+        args.num_draws,
+        rounds=args.rounds or (1 if args.quick else 3),
+    )
     sections = {"textbook_pyro": textbook, "plain_torch_batched": plain, "pyro_bnn": pb}
     for section in sections.values():
         if "seconds" in section:

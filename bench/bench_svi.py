@@ -8,14 +8,20 @@
 - plain torch: one full-batch Adam step of a MAP point net (the issue's yardstick), and
   a flat-vector Bayes-by-Backprop step for reference.
 
-Each with one particle and with ``num_particles=8``.
+Each with one particle and with ``num_particles=8``. The machine may be shared, so
+the methods are measured in interleaved rounds (a load change hits all of them alike);
+each measurement lasts about ``--target-seconds``; the headline per-step time of a
+method is its best round (``seconds_per_call``), the median is reported too.
 
     python bench/bench_svi.py [--quick] [--threads 1]
 """
 
 from __future__ import annotations
 
+import statistics
 import time
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 import common
@@ -25,48 +31,58 @@ import reference_models as ref
 from pyro.infer import SVI, JitTrace_ELBO, Trace_ELBO
 from pyro.infer.autoguide import AutoNormal
 
+Measurer = Callable[[], dict[str, float]]
 
-def textbook_step_time(x, y, hidden: int, num_particles: int, calls: int, jit: bool = False):
-    pyro.clear_param_store()
-    pyro.set_rng_seed(0)
-    model = ref.TextbookBNN(in_features=x.shape[1], hidden=hidden)
-    guide = AutoNormal(model)
+
+def _calls_for(step: Callable[[], Any], target_seconds: float, num_warmup: int = 5) -> int:
+    """Warm ``step`` up and return how many calls take about ``target_seconds``."""
+    for _ in range(num_warmup):
+        step()
+    start = time.perf_counter()
+    for _ in range(3):
+        step()
+    per_call = (time.perf_counter() - start) / 3
+    return int(min(20_000, max(3, target_seconds / per_call)))
+
+
+def _loop_measurer(step: Callable[[], Any], target_seconds: float) -> Measurer:
+    calls = _calls_for(step, target_seconds)
+
+    def measure() -> dict[str, float]:
+        start = time.perf_counter()
+        for _ in range(calls):
+            step()
+        return {"seconds_per_call": (time.perf_counter() - start) / calls, "calls": calls}
+
+    return measure
+
+
+def textbook_measurer(x, y, hidden, num_particles, target_seconds, jit=False):
+    """Measurer for textbook Pyro SVI steps (vectorized particles if Pyro can)."""
     elbo_class = JitTrace_ELBO if jit else Trace_ELBO
-    attempts = [True, False] if num_particles > 1 else [False]
     notes = []
-    for vectorize in attempts:
+    for vectorize in [True, False] if num_particles > 1 else [False]:
+        pyro.clear_param_store()
+        pyro.set_rng_seed(0)
+        model = ref.TextbookBNN(in_features=x.shape[1], hidden=hidden)
+        guide = AutoNormal(model)
         elbo = elbo_class(num_particles=num_particles, vectorize_particles=vectorize)
         svi = SVI(model, guide, pyro.optim.Adam({"lr": 0.01}), elbo)
         try:
-            timing = common.time_per_call(lambda svi=svi: svi.step(x, y), calls, num_warmup=5)
+            measure = _loop_measurer(lambda svi=svi: svi.step(x, y), target_seconds)
         except Exception as error:  # noqa: BLE001 - recorded, e.g. F.linear on 3-D weights
             notes.append(f"vectorize_particles={vectorize} failed: {type(error).__name__}")
-            pyro.clear_param_store()
             continue
-        timing["vectorize_particles"] = vectorize
-        if notes:
-            timing["notes"] = notes
-        return timing
-    return {"status": "failed", "notes": notes}
+        info = {"vectorize_particles": vectorize, "notes": notes}
+        return measure, info
+    return None, {"status": "failed", "notes": notes}
 
 
-def plain_map_step_time(x, y, hidden: int, calls: int) -> dict[str, Any]:
-    net = ref.PlainMAPNet(in_features=x.shape[1], hidden=hidden)
-    return common.time_per_call(net.make_step(x, y), calls, num_warmup=20)
-
-
-def plain_bbb_step_time(x, y, hidden: int, num_particles: int, calls: int) -> dict[str, Any]:
-    net = ref.PlainBayesByBackprop(in_features=x.shape[1], hidden=hidden)
-    return common.time_per_call(net.make_step(x, y, num_particles), calls, num_warmup=20)
-
-
-def pyro_bnn_step_time(x, y, hidden: int, num_particles: int, num_steps: int) -> dict[str, Any]:
-    import warnings
-
+def pyro_bnn_measurer(x, y, hidden, num_particles, target_seconds) -> tuple[Measurer, dict]:
+    """Measurer for ``fit_svi``: total / K and the marginal cost per step."""
     import pyro_bnn
 
     def fit(steps: int) -> float:
-        pyro.clear_param_store()
         model = ref.make_pyro_bnn_model(x.shape[1], hidden)
         start = time.perf_counter()
         with warnings.catch_warnings():
@@ -82,31 +98,59 @@ def pyro_bnn_step_time(x, y, hidden: int, num_particles: int, num_steps: int) ->
             )
         return time.perf_counter() - start
 
-    fit(max(10, num_steps // 10))  # warm-up: imports, allocator, any compilation
-    short_steps = max(1, num_steps // 4)
-    totals_long = [fit(num_steps) for _ in range(2)]
-    total_short = fit(short_steps)
-    total_long = min(totals_long)
-    return {
-        "seconds_per_call": total_long / num_steps,
-        "marginal_seconds_per_step": (total_long - total_short) / (num_steps - short_steps),
-        "total_seconds": total_long,
-        "num_steps": num_steps,
-        "short_run_steps": short_steps,
-        "short_run_seconds": total_short,
-    }
+    fit(20)  # warm-up: imports, allocator, any compilation
+    calibration = fit(100) / 100
+    num_steps = int(min(20_000, max(200, target_seconds / calibration)))
+    short_steps = num_steps // 4
+
+    def measure() -> dict[str, float]:
+        total_long, total_short = fit(num_steps), fit(short_steps)
+        return {
+            "seconds_per_call": total_long / num_steps,
+            "marginal_seconds_per_step": (total_long - total_short) / (num_steps - short_steps),
+            "num_steps": num_steps,
+            "short_run_steps": short_steps,
+        }
+
+    return measure, {"how": "fit_svi(guide='normal', num_steps=K, progress=False): total / K"}
+
+
+def run_rounds(measurers: dict[str, Measurer], rounds: int) -> dict[str, dict[str, Any]]:
+    """Measure every method once per round, rounds interleaved; best and median per key."""
+    samples: dict[str, list[dict[str, float]]] = {name: [] for name in measurers}
+    for _ in range(rounds):
+        for name, measure in measurers.items():
+            samples[name].append(measure())
+    summary = {}
+    for name, runs in samples.items():
+        entry: dict[str, Any] = {"rounds": rounds}
+        for key in runs[0]:
+            values = [run[key] for run in runs]
+            if key in ("calls", "num_steps", "short_run_steps"):
+                entry[key] = values[0]
+            else:
+                entry[key] = min(values)
+                entry[f"median_{key}"] = statistics.median(values)
+        summary[name] = entry
+    return summary
 
 
 def main() -> None:
     parser = common.base_parser(__doc__.splitlines()[0])
     parser.add_argument("--particles", type=int, default=8, help="multi-particle case (8)")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (5; 2 quick)")
+    parser.add_argument(
+        "--target-seconds", type=float, default=None, help="seconds per measurement (1; 0.1 quick)"
+    )
     args = parser.parse_args()
     threads = common.set_threads(args.threads)
 
     if args.quick:
-        num_points, hidden, calls, fit_steps = 30, 10, 20, 100
+        num_points, hidden, rounds, target = 30, 10, 2, 0.1
     else:
-        num_points, hidden, calls, fit_steps = ref.REFERENCE_NUM_POINTS, 50, 300, 3000
+        num_points, hidden, rounds, target = ref.REFERENCE_NUM_POINTS, 50, 5, 1.0
+    rounds = args.rounds or rounds
+    target = args.target_seconds or target
     x, y = ref.make_reference_data(num_points, seed=ref.REFERENCE_SEED)
 
     result: dict[str, Any] = {
@@ -118,21 +162,34 @@ def main() -> None:
             "hidden": hidden,
             "full_batch": True,
             "optimizer": "Adam",
-            "timing": "median over 3 repeats of `calls` steps after warm-up steps",
-            "calls_per_repeat": calls,
+            "timing": f"{rounds} interleaved rounds of ~{target} s per method; "
+            "seconds_per_call = best round, median_seconds_per_call = median round",
         },
     }
     for particles in (1, args.particles):
-        section: dict[str, Any] = {
-            "textbook_pyro_trace_elbo": textbook_step_time(x, y, hidden, particles, calls),
-            "textbook_pyro_jit_trace_elbo": textbook_step_time(
-                x, y, hidden, particles, calls, jit=True
-            ),
-            "plain_torch_bayes_by_backprop": plain_bbb_step_time(x, y, hidden, particles, calls),
-        }
+        measurers: dict[str, Measurer] = {}
+        infos: dict[str, dict] = {}
+        for name, jit in (
+            ("textbook_pyro_trace_elbo", False),
+            ("textbook_pyro_jit_trace_elbo", True),
+        ):
+            measure, info = textbook_measurer(x, y, hidden, particles, target, jit=jit)
+            infos[name] = info
+            if measure is not None:
+                measurers[name] = measure
+        bbb = ref.PlainBayesByBackprop(in_features=x.shape[1], hidden=hidden)
+        measurers["plain_torch_bayes_by_backprop"] = _loop_measurer(
+            bbb.make_step(x, y, particles), target
+        )
         if particles == 1:
-            section["plain_torch_map_adam"] = plain_map_step_time(x, y, hidden, calls)
-        section["pyro_bnn_fit_svi_normal"] = pyro_bnn_step_time(x, y, hidden, particles, fit_steps)
+            net = ref.PlainMAPNet(in_features=x.shape[1], hidden=hidden)
+            measurers["plain_torch_map_adam"] = _loop_measurer(net.make_step(x, y), target)
+        measurers["pyro_bnn_fit_svi_normal"], infos["pyro_bnn_fit_svi_normal"] = pyro_bnn_measurer(
+            x, y, hidden, particles, target
+        )
+        section = run_rounds(measurers, rounds)
+        for name, info in infos.items():
+            section.setdefault(name, {}).update(info)
         result[f"num_particles_{particles}"] = section
 
     def per_step(particles: int, name: str, key: str = "seconds_per_call") -> float | None:
@@ -143,6 +200,10 @@ def main() -> None:
     result["ratios"] = {
         "pyro_bnn_over_plain_map_step": common.ratio(
             per_step(1, "pyro_bnn_fit_svi_normal"), plain_map
+        ),
+        "pyro_bnn_over_plain_map_step_medians": common.ratio(
+            per_step(1, "pyro_bnn_fit_svi_normal", "median_seconds_per_call"),
+            per_step(1, "plain_torch_map_adam", "median_seconds_per_call"),
         ),
         "pyro_bnn_marginal_over_plain_map_step": common.ratio(
             per_step(1, "pyro_bnn_fit_svi_normal", "marginal_seconds_per_step"), plain_map
@@ -159,6 +220,9 @@ def main() -> None:
         ),
         f"pyro_bnn_{multi}_particles_over_1_particle": common.ratio(
             per_step(multi, "pyro_bnn_fit_svi_normal"), per_step(1, "pyro_bnn_fit_svi_normal")
+        ),
+        f"textbook_{multi}_particles_over_pyro_bnn_{multi}_particles": common.ratio(
+            per_step(multi, "textbook_pyro_trace_elbo"), per_step(multi, "pyro_bnn_fit_svi_normal")
         ),
     }
     main_ratio = result["ratios"]["pyro_bnn_over_plain_map_step"]
