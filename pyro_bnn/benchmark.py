@@ -760,9 +760,8 @@ def plot_published_comparison(
         ax.grid(axis="x", alpha=0.3)
     for ax in list(axes.flat)[len(datasets) :]:
         ax.axis("off")
-    fig.suptitle(
-        "UCI test log-likelihood: ours (blue, mean ± s.e.) vs published (gray)", fontsize=11
-    )
+    title = "UCI test log-likelihood: ours (blue, mean ± s.e.) vs published (gray)"
+    fig.suptitle(title if columns > 1 else title.replace(": ", ":\n"), fontsize=10)
     fig.tight_layout()
     path = Path(path)
 
