@@ -91,7 +91,7 @@ def time_plain_and_pyro_bnn(
     x_new: torch.Tensor,
     num_draws: int,
     rounds: int,
-    chunk_sizes=(250, 1000),
+    chunk_sizes=(64, 1000),
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Hand-written batched forward and pyro_bnn.predict, measured in interleaved rounds.
 

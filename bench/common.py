@@ -17,6 +17,9 @@ from typing import Any
 
 import torch
 
+_PROCESS_START_WALL = time.perf_counter()
+_PROCESS_START_CPU = time.process_time()
+
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 
@@ -126,6 +129,17 @@ def write_text_atomic(text: str, path: Path) -> None:
 
 def emit(result: dict[str, Any], name: str, args: argparse.Namespace) -> None:
     """Print the result as JSON on stdout and save it unless ``--no-save``."""
+    wall = time.perf_counter() - _PROCESS_START_WALL
+    cpu = time.process_time() - _PROCESS_START_CPU
+    machine = result.setdefault("machine", {})
+    machine["script_wall_seconds"] = round(wall, 2)
+    machine["script_cpu_seconds"] = round(cpu, 2)
+    # with one torch thread, a share well below 1 means other processes took the CPU
+    machine["cpu_share"] = round(cpu / wall, 2) if wall > 0 else None
+    try:
+        machine["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
+    except OSError:
+        pass
     text = json.dumps(result, indent=2)
     print(text)
     if not args.no_save:

@@ -104,6 +104,17 @@ def markdown_table(results: dict[str, Any]) -> str:
         "",
     ]
     bench = results["benchmarks"]
+    shares = [
+        f"{name} {r['machine'].get('cpu_share', '?')}"
+        for name, r in bench.items()
+        if isinstance(r.get("machine"), dict)
+    ]
+    if shares:
+        lines += [
+            "CPU share of each script (process CPU time / wall time; with one thread, well "
+            "below 1 means other processes took the CPU): " + ", ".join(shares) + ".",
+            "",
+        ]
     nuts, svi, predict = bench.get("nuts", {}), bench.get("svi", {}), bench.get("predict", {})
 
     lines += [
