@@ -53,6 +53,7 @@ def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
     warm = runs[1:] if len(runs) > 1 else runs
     summary["warm_median"] = {key: statistics.median(run[key] for run in warm) for key in keys}
     summary["warm_median"]["num_runs"] = len(warm)
+    summary["warm_median"]["same_as_cold"] = len(runs) == 1
     return summary
 
 
@@ -148,6 +149,16 @@ def run_pyro_bnn(
     return result
 
 
+def repeat_runs(run, seeds, budget_seconds, x, y, hidden, warmup, samples, max_tree_depth):
+    """``run`` once per seed, stopping early once the runs so far took ``budget_seconds``."""
+    runs, start = [], time.perf_counter()
+    for seed in seeds:
+        runs.append(run(x, y, hidden, warmup, samples, seed, max_tree_depth))
+        if time.perf_counter() - start > budget_seconds:
+            break
+    return runs
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -178,7 +189,13 @@ def main() -> None:
         default=None,
         help="runs (seeds seed, seed+1, ...) of NumPyro and pyro_bnn: the first is reported "
         "as 'cold' (includes compilation), the median of the rest as 'warm' "
-        "(default 4, 2 with --quick)",
+        "(default 3, 2 with --quick; see --repeat-budget)",
+    )
+    parser.add_argument(
+        "--repeat-budget",
+        type=float,
+        default=300.0,
+        help="stop repeating a library's runs once they took this many seconds (300)",
     )
     args = parser.parse_args()
     threads = common.set_threads(args.threads)
@@ -187,7 +204,7 @@ def main() -> None:
     if args.quick:
         num_points, hidden, default_steps, repeats = 30, 10, 15, 2
     else:
-        num_points, hidden, default_steps, repeats = ref.REFERENCE_NUM_POINTS, 50, 200, 4
+        num_points, hidden, default_steps, repeats = ref.REFERENCE_NUM_POINTS, 50, 200, 3
     warmup = args.warmup if args.warmup is not None else default_steps
     samples = args.samples if args.samples is not None else default_steps
     repeats = args.repeats if args.repeats is not None else repeats
@@ -209,6 +226,7 @@ def main() -> None:
             "chains": 1,
             "max_tree_depth": max_tree_depth,
             "repeats": repeats,
+            "repeat_budget_seconds": args.repeat_budget,
             "test_inputs": TEST_INPUTS,
             "ess_estimator": "pyro.ops.stats.effective_sample_size",
             "wall_time": "warm-up + sampling, including JIT compilation, one chain",
@@ -226,12 +244,16 @@ def main() -> None:
         result["textbook_pyro"] = summarize_runs([run])
 
     if ref.numpyro_available():
-        runs = [run_numpyro(x, y, hidden, warmup, samples, s, max_tree_depth) for s in seeds]
+        runs = repeat_runs(
+            run_numpyro, seeds, args.repeat_budget, x, y, hidden, warmup, samples, max_tree_depth
+        )
         result["numpyro"] = summarize_runs(runs)
     else:
         result["numpyro"] = {"status": "skipped", "reason": "numpyro/jax not installed"}
 
-    runs = [run_pyro_bnn(x, y, hidden, warmup, samples, s, max_tree_depth) for s in seeds]
+    runs = repeat_runs(
+        run_pyro_bnn, seeds, args.repeat_budget, x, y, hidden, warmup, samples, max_tree_depth
+    )
     result["pyro_bnn"] = summarize_runs(runs)
 
     def headline(name: str, which: str, key: str) -> float | None:
