@@ -138,7 +138,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5.0))
+    fig.subplots_adjust(left=0.07, right=0.98, top=0.9, bottom=0.27, wspace=0.22)
     settings = result["settings"]
     panels = [
         (
@@ -184,7 +185,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
         ax.set_xlabel(xlabel)
         ax.set_ylabel("seconds (log scale)")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=9, frameon=False)
     machine = result["machine"]
     fig.suptitle(
         f"pyro_bnn cost scaling, 1 hidden tanh layer, 1-D input — {machine['cpu_model']}, "
