@@ -327,7 +327,9 @@ def fit_map(
     Returns
     -------
     BaselineFit
-        ``method="map"``, one draw; ``diagnostics["num_epochs"]`` the epochs used.
+        ``method="map"``, one draw; ``diagnostics["num_epochs"]`` the epochs used and,
+        with validation, ``validation_ll`` per checked epoch and (regression)
+        ``validation_rmse`` at the chosen epoch.
     """
     if not isinstance(model, BayesianMLP):
         raise TypeError(f"model must be a pyro_bnn BayesianMLP, got {type(model).__name__}")
@@ -358,6 +360,7 @@ def fit_map(
         z = flat.flatten({k: v.detach() for k, v in values.items()}).requires_grad_(True)
         num_rows = x_fit.shape[0]
         scores: dict[int, float] = {}
+        rmse: dict[int, float] = {}
         checks = _eval_epochs(epochs)
 
         def loss_fn(params, xb, yb, _generator):
@@ -371,25 +374,32 @@ def fit_map(
             if x_val is None or epoch not in checks:
                 return
             theta = flat.unflatten(params["z"])
-            d = model.likelihood.distribution(model.network(theta, x_val), theta)
-            scores[epoch] = float(d.log_prob(y_val).mean())
+            out = model.network(theta, x_val)
+            scores[epoch] = float(model.likelihood.distribution(out, theta).log_prob(y_val).mean())
+            if model.task == "regression":
+                mean = model.likelihood.mean_var(out, theta)[0]
+                rmse[epoch] = float((mean - y_val).pow(2).mean().sqrt())
 
         params = {"z": z}
         history = _train(
             params, loss_fn, x_fit, y_fit, epochs, batch_size, lr, seed, on_epoch, progress, "MAP"
         )
         draws = {k: v.detach().unsqueeze(0) for k, v in flat.unflatten(params["z"]).items()}
-        return draws, history, scores
+        return draws, history, scores, rmse
 
     diagnostics: dict = {"validation_fraction": validation_fraction}
     split = _validation_split(x.shape[0], validation_fraction, seed)
     epochs = num_epochs
     if split is not None:
         train_index, val_index = split
-        _, _, scores = run(x[train_index], y[train_index], num_epochs, x[val_index], y[val_index])
+        _, _, scores, rmse = run(
+            x[train_index], y[train_index], num_epochs, x[val_index], y[val_index]
+        )
         epochs = max(scores, key=lambda e: scores[e])
         diagnostics["validation_ll"] = scores
-    draws, history, _ = run(x, y, epochs)
+        if rmse:
+            diagnostics["validation_rmse"] = rmse[epochs]
+    draws, history, _, _ = run(x, y, epochs)
     diagnostics.update(
         num_epochs=epochs, loss=history, fit_seconds=time.perf_counter() - start, seed=seed
     )

@@ -171,10 +171,12 @@ class Settings:
     svi_steps, svi_lr, svi_init_scale : SVI optimisation (``fit_svi``)
     svi_full_batch_max : full-batch SVI up to this many training points, else minibatches
     svi_batch_size : minibatch size above that
-    noise_prior_scale : HalfNormal scale of the noise ``sigma`` (standardized y)
+    noise_prior_scale : HalfNormal scale of a learned noise ``sigma`` (standardized y)
+    svi_noise, nuts_noise : ``"learned"`` (latent ``sigma``) or ``"validation"`` (``sigma``
+        fixed at the validation RMSE of a MAP fit; NUTS then starts from that MAP fit)
     nuts_warmup, nuts_samples, nuts_chains, nuts_max_points : NUTS budget; larger
         training sets are skipped
-    nuts_target_accept : NUTS target acceptance probability
+    nuts_target_accept, nuts_max_tree_depth : NUTS settings
     map_max_steps, map_max_epochs : MAP budget (epochs = min(max_epochs, steps / batches))
     dropout_max_steps, dropout_epochs : MC-dropout budget (paper: 400 epochs, 200 protein)
     dropout_grid, tau_grid : MC-dropout grid (tau in standardized-y units)
@@ -194,6 +196,9 @@ class Settings:
     nuts_chains: int = 1
     nuts_max_points: int = 1500
     nuts_target_accept: float = 0.8
+    nuts_max_tree_depth: int = 8
+    svi_noise: str = "learned"
+    nuts_noise: str = "validation"
     map_max_steps: int = 4000
     map_max_epochs: int = 1000
     dropout_max_steps: int = 6000
@@ -243,15 +248,55 @@ def _epochs_for(num_rows: int, batch_size: int, max_steps: int, max_epochs: int)
 # --------------------------------------------------------------------------- regression fits
 
 
-def _regression_model(in_features: int, hidden: tuple[int, ...], settings: Settings):
-    return BayesianMLP(
-        in_features,
-        1,
-        hidden=hidden,
-        activation="relu",
-        prior=LayerwiseNormal(),
-        likelihood=Gaussian(sigma_prior_scale=settings.noise_prior_scale),
+NOISE_MODES = ("learned", "validation")
+
+
+def _regression_model(
+    in_features: int, hidden: tuple[int, ...], settings: Settings, sigma: float | None = None
+):
+    likelihood = (
+        Gaussian(sigma_prior_scale=settings.noise_prior_scale)
+        if sigma is None
+        else Gaussian(sigma=sigma)
     )
+    return BayesianMLP(
+        in_features, 1, hidden=hidden, activation="relu", prior=LayerwiseNormal(),
+        likelihood=likelihood,
+    )  # fmt: skip
+
+
+def _map_fit(x, y, hidden, settings: Settings, seed: int, progress: bool):
+    """MAP with the number of epochs chosen on a validation part of the training data."""
+    batch = 128
+    epochs = _epochs_for(
+        x.shape[0], batch, settings.steps(settings.map_max_steps), settings.map_max_epochs
+    )
+    return fit_map(
+        _regression_model(x.shape[1], hidden, settings),
+        x,
+        y,
+        num_epochs=epochs,
+        batch_size=batch,
+        validation_fraction=settings.validation_fraction,
+        seed=seed,
+        progress=progress,
+    )
+
+
+def _bnn_noise(mode: str, x, y, hidden, settings: Settings, seed: int, progress: bool):
+    """``(sigma or None, MAP fit or None)`` for a BNN's noise ``mode``.
+
+    ``"learned"``: ``sigma ~ HalfNormal(noise_prior_scale)`` is a latent site.
+    ``"validation"``: ``sigma`` is fixed at the validation RMSE (standardized units) of
+    a MAP fit of the same network, a plug-in chosen on the validation part of the
+    training split (like MC dropout's tau); the MAP fit also initialises NUTS.
+    """
+    if mode not in NOISE_MODES:
+        raise ValueError(f"unknown noise mode {mode!r}; valid: {', '.join(NOISE_MODES)}")
+    if mode == "learned":
+        return None, None
+    fit = _map_fit(x, y, hidden, settings, seed, progress)
+    return max(fit.diagnostics["validation_rmse"], 1e-3), fit
 
 
 def _fit_predict_regression(
@@ -267,7 +312,8 @@ def _fit_predict_regression(
     """Fit ``method`` on standardized training data; predict the standardized test inputs."""
     num_rows = x.shape[0]
     if method in ("svi", "svi-lowrank"):
-        model = _regression_model(x.shape[1], hidden, settings)
+        sigma, _ = _bnn_noise(settings.svi_noise, x, y, hidden, settings, seed, progress)
+        model = _regression_model(x.shape[1], hidden, settings, sigma)
         batch = None if num_rows <= settings.svi_full_batch_max else settings.svi_batch_size
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -284,12 +330,16 @@ def _fit_predict_regression(
                 progress=progress,
             )
         info = {
-            "sigma": float(posterior.draws["sigma"].mean()),
+            "sigma": sigma if sigma is not None else float(posterior.draws["sigma"].mean()),
             "warnings": [str(w.message) for w in caught],
         }
         return predict(posterior, x_test, num_draws=1000, seed=seed), info
     if method == "nuts":
-        model = _regression_model(x.shape[1], hidden, settings)
+        sigma, map_fit = _bnn_noise(settings.nuts_noise, x, y, hidden, settings, seed, progress)
+        model = _regression_model(x.shape[1], hidden, settings, sigma)
+        init = "map"
+        if map_fit is not None:
+            init = {k: v[0] for k, v in map_fit.draws.items() if k.startswith("layers.")}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             posterior = fit_nuts(
@@ -300,30 +350,20 @@ def _fit_predict_regression(
                 warmup_steps=settings.steps(settings.nuts_warmup),
                 num_chains=settings.nuts_chains,
                 target_accept_prob=settings.nuts_target_accept,
+                max_tree_depth=settings.nuts_max_tree_depth,
+                init=init,
                 seed=seed,
                 progress=progress,
             )
         info = {
-            "sigma": float(posterior.draws["sigma"].mean()),
+            "sigma": sigma if sigma is not None else float(posterior.draws["sigma"].mean()),
             "divergences": posterior.diagnostics.get("divergences"),
+            "mean_tree_depth": posterior.diagnostics["chains"][0].get("mean_tree_depth"),
             "warnings": [str(w.message) for w in caught],
         }
         return predict(posterior, x_test, seed=seed), info
     if method == "map":
-        batch = 128
-        epochs = _epochs_for(
-            num_rows, batch, settings.steps(settings.map_max_steps), settings.map_max_epochs
-        )
-        fit = fit_map(
-            _regression_model(x.shape[1], hidden, settings),
-            x,
-            y,
-            num_epochs=epochs,
-            batch_size=batch,
-            validation_fraction=settings.validation_fraction,
-            seed=seed,
-            progress=progress,
-        )
+        fit = _map_fit(x, y, hidden, settings, seed, progress)
         info = {"num_epochs": fit.diagnostics["num_epochs"]}
     elif method == "mc-dropout":
         batch = 128
