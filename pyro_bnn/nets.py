@@ -45,6 +45,14 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.T
     return torch.matmul(x, weight.transpose(-1, -2)) + bias.unsqueeze(-2)
 
 
+def _drop_data_plate_dim(value: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """Remove the size-1 batch dim of the data plate from a global site's value."""
+    batch_dims = value.dim() - len(shape)
+    if batch_dims >= 1 and value.shape[batch_dims - 1] == 1:
+        return value.squeeze(batch_dims - 1)
+    return value
+
+
 class BayesianMLP(PyroModule):
     """A fully connected Bayesian network: ``model(x, y=None)`` is a Pyro model.
 
@@ -198,6 +206,13 @@ class BayesianMLP(PyroModule):
         values: dict[str, torch.Tensor] = {}
         for site in self.latent_sites:
             values[site.name] = pyro.sample(site.name, site.prior(values, self._like))
+        # Under vectorizing plates (num_particles, Predictive(parallel=True)) a global site
+        # has batch shape (..., 1), the 1 standing in the data plate's dim: drop it so the
+        # network output is (..., N, out) and "obs" gets batch shape (..., N).
+        values = {
+            site.name: _drop_data_plate_dim(values[site.name], site.shape)
+            for site in self.latent_sites
+        }
         with pyro.plate(
             "data", x.shape[0], subsample_size=batch_size, subsample=subsample, dim=-1
         ) as index:
@@ -206,6 +221,13 @@ class BayesianMLP(PyroModule):
                 y = y[index] if y is not None else None
             out = self.network(values, x)
             return pyro.sample("obs", self.likelihood.distribution(out, values), obs=y)
+
+    def example_data(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """One valid row ``(x, y)`` of zeros, e.g. to initialise a guide without the data."""
+        x = self._like.new_zeros(1, self.in_features)
+        multi = self.task == "regression" and self.out_features > 1
+        y = self._like.new_zeros((1, self.out_features) if multi else (1,))
+        return x, y
 
     def check_inputs(self, x, y=None, dtype=None, device=None):
         """Validate ``x`` (and ``y``) against this model; returns tensors on its dtype/device."""

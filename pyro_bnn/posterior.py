@@ -59,6 +59,14 @@ def make_guide(model: Callable, guide: str, init_loc_fn=None, init_scale: float 
     return cls(model, init_loc_fn=init_loc_fn, init_scale=init_scale)
 
 
+def initialised_guide(model: BayesianMLP, guide: str, **kwargs):
+    """A guide for ``model`` with its parameters created (from a prior draw), ready to load."""
+    auto_guide = make_guide(model, guide, **kwargs)
+    with pyro.poutine.block(), torch.no_grad():
+        auto_guide(*model.example_data())
+    return auto_guide
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_path)`` on a temporary file next to ``path``, then rename it over ``path``.
 
@@ -270,10 +278,7 @@ class Posterior:
         )
         if "samples" in payload:
             return cls(model, payload["method"], samples=payload["samples"], **common)
-        guide = make_guide(model, payload["guide_type"])
-        like = model._like
-        with pyro.poutine.block(), torch.no_grad():
-            guide(torch.zeros(1, model.in_features, dtype=like.dtype, device=like.device))
+        guide = initialised_guide(model, payload["guide_type"])
         try:
             guide.load_state_dict(payload["guide_state"])
         except (RuntimeError, KeyError) as error:

@@ -9,6 +9,9 @@ likelihood objects the Pyro model samples from.
 
 from __future__ import annotations
 
+import math
+
+import pyro.distributions as dist
 import torch
 from torch.distributions import biject_to, constraints
 
@@ -45,6 +48,60 @@ class FlatModel:
             self.constrained.append(support is not constraints.real)
             values[site.name] = prior.sample()
         self.dim = sum(self.sizes)
+        self._split_static_normal_priors(like)
+
+    def _split_static_normal_priors(self, like: torch.Tensor) -> None:
+        """Collect sites with a fixed Normal prior into one flat Normal (one op per call).
+
+        Sites whose prior depends on other sites (hierarchical scales) or is not
+        Normal keep their own distribution object.
+        """
+        locs, scales, index = [], [], []
+        self.other_sites = []  # (position in self.names, LatentSite, cached dist or None)
+        offset = 0
+        for position, (site, size) in enumerate(
+            zip(self.model.latent_sites, self.sizes, strict=True)
+        ):
+            try:
+                prior = site.prior({}, like)
+            except KeyError:  # depends on earlier sites
+                prior = None
+            base = prior.base_dist if isinstance(prior, dist.Independent) else prior
+            if isinstance(base, dist.Normal) and not self.constrained[position]:
+                shape = site.shape
+                locs.append(base.loc.expand(shape).reshape(-1))
+                scales.append(base.scale.expand(shape).reshape(-1))
+                index.append(torch.arange(offset, offset + size, device=like.device))
+            else:
+                self.other_sites.append((position, site, prior))
+            offset += size
+        if index:
+            self.normal_index = torch.cat(index)
+            self.normal_loc = torch.cat(locs)
+            self.normal_inv_scale = 1 / torch.cat(scales)
+            self.normal_const = float(
+                torch.log(self.normal_inv_scale).sum()
+                - 0.5 * len(self.normal_index) * math.log(2 * math.pi)
+            )
+            contiguous = torch.equal(
+                self.normal_index, torch.arange(len(self.normal_index), device=like.device)
+            )
+            self.normal_slice = slice(0, len(self.normal_index)) if contiguous else None
+        else:
+            self.normal_index = None
+
+    def log_prior(self, z: torch.Tensor, values: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Log prior density of unconstrained ``z`` whose constrained values are ``values``."""
+        total = z.new_zeros(z.shape[:-1])
+        if self.normal_index is not None:
+            part = z[..., self.normal_slice] if self.normal_slice else z[..., self.normal_index]
+            standardized = (part - self.normal_loc) * self.normal_inv_scale
+            total = total - 0.5 * (standardized**2).sum(-1) + self.normal_const
+        like = self.model._like
+        for _, site, prior in self.other_sites:
+            prior = prior if prior is not None else site.prior(values, like)
+            total = total + prior.log_prob(values[site.name])
+        return total
 
     def unflatten(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
         """Unconstrained ``z: (..., dim)`` → constrained site values ``(..., *shape)``."""
@@ -78,14 +135,19 @@ class FlatModel:
             total = total + log_det.reshape(z.shape[:-1] + (-1,)).sum(-1)
         return total
 
-    def log_joint(self, z: torch.Tensor) -> torch.Tensor:
-        """Log prior + log likelihood + log Jacobian at unconstrained ``z: (..., dim)``."""
+    def log_joint(self, z: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+        """Log prior + log likelihood + log Jacobian at unconstrained ``z: (..., dim)``.
+
+        With row ``index`` (a minibatch) the log likelihood is scaled by ``N / len(index)``,
+        an unbiased estimate of the full-data value.
+        """
         values = self.unflatten(z)
-        return (
-            self.model.log_prior(values)
-            + self.model.log_likelihood(values, self.x, self.y)
-            + self.log_jacobian(z)
-        )
+        if index is None:
+            log_likelihood = self.model.log_likelihood(values, self.x, self.y)
+        else:
+            scale = self.x.shape[0] / len(index)
+            log_likelihood = scale * self.model.log_likelihood(values, self.x[index], self.y[index])
+        return self.log_prior(z, values) + log_likelihood + self.log_jacobian(z)
 
     def potential(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
         """NUTS potential energy ``-log_joint`` for Pyro's ``potential_fn`` (key ``"z"``)."""
