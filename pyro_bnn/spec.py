@@ -371,6 +371,24 @@ _LIKELIHOOD_KEYS = {
     "min_scale": ("heteroscedastic",),
 }
 _PRIOR_KEYS = {"bias_scale": ("layerwise", "hierarchical")}
+_SVI_KEYS = (
+    "guide",
+    "num_steps",
+    "lr",
+    "lr_decay",
+    "batch_size",
+    "num_particles",
+    "init_scale",
+    "rank",
+)
+_NUTS_KEYS = (
+    "num_samples",
+    "warmup_steps",
+    "num_chains",
+    "target_accept_prob",
+    "max_tree_depth",
+    "init",
+)
 
 
 # --------------------------------------------------------------------------- the spec
@@ -448,6 +466,39 @@ class ModelSpec:
             touched.add((section, key))
         return parse_spec(
             raw, path=self.path, description=self.description, overridden=touched, origin=origin
+        )
+
+    def with_data(self, source: str, target: str | None = None) -> ModelSpec:
+        """Return a copy reading another data source (``--data``/``--target`` on the CLI).
+
+        Source-specific keys of ``[data]`` (``target``, ``features``, ``split``,
+        ``num_points``, ``noise``) are dropped; ``standardize``, ``test_fraction``
+        and ``seed`` are kept. ``source`` may be a source string (``toy:gap``) or a
+        path: a folder is read as ``uci:``, anything else as ``csv:``. A relative
+        path is taken relative to the current directory.
+        """
+        from .data import DATA_SCHEMES
+
+        scheme = source.partition(":")[0].strip()
+        if scheme not in DATA_SCHEMES:
+            path = Path(source).expanduser()
+            kind = "uci" if path.is_dir() else "csv"
+            source = f"{kind}:{path.absolute()}"
+        raw = self.raw()
+        data = raw.setdefault("data", {})
+        for key in ("target", "features", "split", "num_points", "noise"):
+            data.pop(key, None)
+        data["source"] = source
+        touched = {("data", "source")}
+        if target is not None:
+            data["target"] = target
+            touched.add(("data", "target"))
+        return parse_spec(
+            raw,
+            path=self.path,
+            description=self.description,
+            overridden=(self.overridden - {("data", k) for k in data}) | touched,
+            origin="--data/--target",
         )
 
     # --- building objects ---------------------------------------------------------------
@@ -620,7 +671,10 @@ class ModelSpec:
             lines.append(f"# {self.description}")
         for line in header.splitlines():
             lines.append(f"# {line}" if line else "#")
-        sections = copy.deepcopy(self.sections)
+        sections = {
+            section: {k: v for k, v in values.items() if self.is_relevant(section, k)}
+            for section, values in copy.deepcopy(self.sections).items()
+        }
         if sections["data"]["source"] is not None:
             try:
                 sections["data"]["source"] = self.resolved_source()
@@ -629,13 +683,28 @@ class ModelSpec:
         body = to_toml(sections)
         return ("\n".join(lines) + "\n\n" if lines else "") + body
 
+    def is_relevant(self, section: str, key: str) -> bool:
+        """Whether a key matters for this spec (e.g. ``df`` only for a Student-t likelihood,
+        NUTS settings only for ``method = "nuts"``)."""
+        if section == "model":
+            if key in _LIKELIHOOD_KEYS:
+                return self.model["likelihood"] in _LIKELIHOOD_KEYS[key]
+            if key in _PRIOR_KEYS:
+                return self.model["prior"] in _PRIOR_KEYS[key]
+        if section == "inference":
+            if key in _SVI_KEYS:
+                return self.inference["method"] == "svi"
+            if key in _NUTS_KEYS:
+                return self.inference["method"] == "nuts"
+        return True
+
     def _where(self, section: str, key: str) -> str:
         return _where(self.path, section, key, (section, key) in self.overridden)
 
 
 def _where(path: Path | None, section: str, key: str, overridden: bool, origin="--set") -> str:
     if overridden:
-        return f"{origin} {section}.{key}"
+        return f"{section}.{key} (set on the command line)"
     name = str(path) if path is not None else "model spec"
     return f"{name}: [{section}] {key}"
 
@@ -726,12 +795,14 @@ def parse_spec(
                 ) from None
             sections.setdefault(section, {})[key] = checked
             explicit.add((section, key))
+    given = sections
+    sections = {}
     for section, keys in SCHEMA.items():
-        resolved = sections.setdefault(section, {})
-        for key, spec_key in keys.items():
-            if key not in resolved:
-                resolved[key] = copy.deepcopy(spec_key.default)
-        sections[section] = {key: resolved[key] for key in keys}
+        resolved = given.get(section, {})
+        sections[section] = {
+            key: resolved[key] if key in resolved else copy.deepcopy(spec_key.default)
+            for key, spec_key in keys.items()
+        }
     spec = ModelSpec(
         sections=sections,
         path=path,
