@@ -195,6 +195,9 @@ class Posterior:
         with torch.no_grad(), pyro.poutine.block():
             pyro.set_rng_seed(seed)
             samples = Predictive(self.guide, num_samples=num_draws, parallel=True)()
+        shapes = self.site_shapes()
+        if shapes:  # drop the guide's auxiliary sites (e.g. unconstrained copies)
+            samples = {k: v for k, v in samples.items() if k in shapes}
         return {k: self._squeeze_plate_dims(k, v, num_draws) for k, v in samples.items()}
 
     def _squeeze_plate_dims(self, name: str, value: torch.Tensor, num_draws: int):
