@@ -5,6 +5,8 @@ with :func:`fit_svi` or :func:`fit_nuts`, and turn the :class:`Posterior` into
 predictions with uncertainty with :func:`predict`.
 """
 
+from . import data, metrics
+from .data import Dataset, Standardizer, load_csv, load_source, load_uci
 from .inference import fit_nuts, fit_svi
 from .inference.mcmc import ConvergenceWarning
 from .inference.svi import MeanFieldCollapseWarning
@@ -30,6 +32,24 @@ from .priors import HierarchicalNormal, IIDNormal, LayerwiseNormal, PerLayerPrio
 
 __version__ = "0.1.0"
 
+# Loaded on first use: matplotlib (plots) and the CLI machinery are not needed to fit.
+_LAZY = {
+    "plots": ("pyro_bnn.plots", None),
+    "baselines": ("pyro_bnn.baselines", None),
+    "load_run": ("pyro_bnn.run", "load_run"),
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module_name, attribute = _LAZY[name]
+        module = importlib.import_module(module_name)
+        return module if attribute is None else getattr(module, attribute)
+    raise AttributeError(f"module 'pyro_bnn' has no attribute {name!r}")
+
+
 __all__ = [
     "BayesianMLP",
     "Prior",
@@ -54,4 +74,14 @@ __all__ = [
     "SamplePrediction",
     "MeanFieldCollapseWarning",
     "ConvergenceWarning",
+    "data",
+    "metrics",
+    "plots",
+    "baselines",
+    "Dataset",
+    "Standardizer",
+    "load_csv",
+    "load_source",
+    "load_uci",
+    "load_run",
 ]
