@@ -80,8 +80,14 @@ def time_textbook(draws: ref.NetDraws, x_new: torch.Tensor) -> dict[str, Any]:
             samples = predictive(x_new)
         return samples["_RETURN"].mean(0), samples["obs"].var(0)
 
+    cpu_start = time.process_time()
     seconds, (mean, _) = common.time_call(run)
-    return {"seconds": seconds, "mean": mean, "how": "Predictive(parallel=False)"}
+    return {
+        "seconds": seconds,
+        "cpu_seconds": time.process_time() - cpu_start,
+        "mean": mean,
+        "how": "Predictive(parallel=False)",
+    }
 
 
 def time_plain_and_pyro_bnn(
@@ -104,9 +110,13 @@ def time_plain_and_pyro_bnn(
     pyro_bnn_predict(fixed_posterior, x_new[:100], num_draws)
     times: dict[str, list[float]] = {}
 
+    cpu_times: dict[str, list[float]] = {}
+
     def timed(name: str, fn):
+        cpu_start = time.process_time()
         seconds, value = common.time_call(fn)
         times.setdefault(name, []).append(seconds)
+        cpu_times.setdefault(name, []).append(time.process_time() - cpu_start)
         return value
 
     for _ in range(rounds):
@@ -126,10 +136,12 @@ def time_plain_and_pyro_bnn(
 
     best = {name: min(values) for name, values in times.items()}
     median = {name: statistics.median(values) for name, values in times.items()}
+    best_cpu = {name: min(values) for name, values in cpu_times.items()}
     best_chunk = min(chunk_sizes, key=lambda c: best[f"plain_chunk_{c}"])
     plain = {
         "seconds": best[f"plain_chunk_{best_chunk}"],
         "median_seconds": median[f"plain_chunk_{best_chunk}"],
+        "cpu_seconds": best_cpu[f"plain_chunk_{best_chunk}"],
         "chunk_size": best_chunk,
         "seconds_by_chunk_size": {str(c): best[f"plain_chunk_{c}"] for c in chunk_sizes},
         "with_mean_and_variance_seconds": best["plain_mean_var"],
@@ -141,6 +153,7 @@ def time_plain_and_pyro_bnn(
     pb = {
         "seconds": best["pyro_bnn"],
         "median_seconds": median["pyro_bnn"],
+        "cpu_seconds": best_cpu["pyro_bnn"],
         "keep_draws_false_seconds": best["pyro_bnn_keep_draws_false"],
         "fixed_draws_posterior_seconds": best["pyro_bnn_fixed"],
         "rounds": rounds,
@@ -344,6 +357,7 @@ def main() -> None:
         "pyro_bnn_over_plain_throughput": common.ratio(
             throughput["pyro_bnn"], throughput["plain_torch_batched"]
         ),
+        "pyro_bnn_over_plain_throughput_cpu": common.ratio(plain["cpu_seconds"], pb["cpu_seconds"]),
         "pyro_bnn_over_textbook_throughput": common.ratio(
             throughput["pyro_bnn"], throughput["textbook_pyro"]
         ),
@@ -355,9 +369,13 @@ def main() -> None:
     result["peak_rss"] = [
         measure_rss(args, defaults["rss_inputs"], chunk, hidden, num_points) for chunk in rss_chunks
     ]
-    main_ratio = result["ratios"]["pyro_bnn_over_plain_throughput"]
+    wall_ratio = result["ratios"]["pyro_bnn_over_plain_throughput"]
+    cpu_ratio = result["ratios"]["pyro_bnn_over_plain_throughput_cpu"]
     result["goals"] = {
-        "predict_throughput_at_least_0.8x_plain": None if main_ratio is None else main_ratio >= 0.8
+        "predict_throughput_at_least_0.8x_plain": None if wall_ratio is None else wall_ratio >= 0.8,
+        "predict_throughput_at_least_0.8x_plain_cpu": None
+        if cpu_ratio is None
+        else cpu_ratio >= 0.8,
     }
     common.emit(result, "predict", args)
 

@@ -7,6 +7,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import resource
 import statistics
 import sys
 import tempfile
@@ -130,11 +131,13 @@ def write_text_atomic(text: str, path: Path) -> None:
 def emit(result: dict[str, Any], name: str, args: argparse.Namespace) -> None:
     """Print the result as JSON on stdout and save it unless ``--no-save``."""
     wall = time.perf_counter() - _PROCESS_START_WALL
-    cpu = time.process_time() - _PROCESS_START_CPU
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = time.process_time() - _PROCESS_START_CPU + children.ru_utime + children.ru_stime
     machine = result.setdefault("machine", {})
     machine["script_wall_seconds"] = round(wall, 2)
     machine["script_cpu_seconds"] = round(cpu, 2)
-    # with one torch thread, a share well below 1 means other processes took the CPU
+    # CPU time of this process and its finished subprocesses over wall time: with one
+    # torch thread, a share well below 1 means other processes took the CPU
     machine["cpu_share"] = round(cpu / wall, 2) if wall > 0 else None
     try:
         machine["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
