@@ -7,7 +7,7 @@ committed figures.
 
     python bench/run.py                 # full run, ~15 min on a 2-core machine
     python bench/run.py --quick         # smoke test, tiny sizes
-    python bench/run.py --only svi predict
+    python bench/run.py --only svi predict   # re-run two, keep the rest of latest.json
 """
 
 from __future__ import annotations
@@ -289,6 +289,10 @@ def main() -> None:
         print(table)
         return
     results: dict[str, Any] = {"quick": args.quick, "threads": args.threads, "benchmarks": {}}
+    previous = results_dir / f"{stem}.json"
+    if set(args.only) != set(BENCHMARKS) and previous.is_file():
+        # re-running some benchmarks: keep the others from the last run
+        results["benchmarks"] = json.loads(previous.read_text()).get("benchmarks", {})
     for name in args.only:
         results["benchmarks"][name] = run_benchmark(name, args, results_dir)
 
