@@ -18,6 +18,9 @@ aleatoric_var`` holds over the draws.
   zeroed column of the weight matrix), ``num_passes`` of them.
   Grids of ``dropout`` and ``tau`` are searched on a validation part of the
   training data, all grid points trained at once as a batch of networks.
+- :func:`fit_swag`: SWAG (Maddox et al. 2019): from the MAP fit, SGD at a constant
+  learning rate; the iterates' mean, diagonal variance and last deviations give
+  a Gaussian over the weights (diagonal + low rank), sampled for prediction.
 - :func:`fit_ensemble`: deep ensembles (Lakshminarayanan et al. 2017). ``M``
   networks from different random initialisations, each with a learned
   Gaussian variance (heteroscedastic negative log-likelihood) or softmax
@@ -54,11 +57,12 @@ __all__ = [
     "fit_map",
     "fit_mc_dropout",
     "fit_ensemble",
+    "fit_swag",
     "BASELINES",
 ]
 
 #: Names of the baselines (also the benchmark's method names).
-BASELINES = ("map", "mc-dropout", "ensemble")
+BASELINES = ("map", "mc-dropout", "ensemble", "swag")
 
 
 # --------------------------------------------------------------------------- result
@@ -230,6 +234,7 @@ def _train(
     on_epoch: Callable[[int, dict], None] | None = None,
     progress: bool = False,
     description: str = "",
+    optimizer: torch.optim.Optimizer | None = None,
 ) -> list[float]:
     """Adam over shuffled minibatches; ``loss_fn`` returns the sum of the nets' losses.
 
@@ -240,7 +245,7 @@ def _train(
     from tqdm.auto import tqdm
 
     generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(list(params.values()), lr=lr)
+    optimizer = optimizer or torch.optim.Adam(list(params.values()), lr=lr)
     batch_size = x.shape[0] if batch_size is None else min(batch_size, x.shape[0])
     history = []
     for epoch in tqdm(range(num_epochs), disable=not progress, desc=description, leave=False):
@@ -250,7 +255,7 @@ def _train(
             loss = loss_fn(params, x[index], y[index], generator)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
-                    f"{description or 'training'}: the loss became {float(loss)} in epoch "
+                    f"{description or 'training'}: the loss became {float(loss.detach())} in epoch "
                     f"{epoch + 1}; try a smaller lr (now {lr}) or standardized data"
                 )
             loss.backward()
@@ -741,3 +746,134 @@ def fit_ensemble(
         num_epochs=epochs, loss=history, fit_seconds=time.perf_counter() - start, seed=seed
     )
     return BaselineFit(model, draws, "ensemble", diagnostics)
+
+
+# --------------------------------------------------------------------------- SWAG
+
+
+def fit_swag(
+    model: BayesianMLP,
+    x,
+    y,
+    num_epochs: int = 200,
+    swag_epochs: int = 50,
+    lr: float = 1e-2,
+    swag_lr: float = 0.05,
+    momentum: float = 0.9,
+    rank: int = 20,
+    num_draws: int = 100,
+    batch_size: int | None = 128,
+    validation_fraction: float = 0.0,
+    seed: int = 0,
+    progress: bool = False,
+    dtype: torch.dtype = torch.float32,
+) -> BaselineFit:
+    """SWAG (Maddox et al. 2019) around the MAP fit of a :class:`~pyro_bnn.BayesianMLP`.
+
+    1. :func:`fit_map` (Adam, ``num_epochs``, optional early stopping).
+    2. SGD with momentum at the constant rate ``swag_lr`` on the same log joint
+       for ``swag_epochs`` epochs, one snapshot of the weights and biases per
+       epoch (the noise ``sigma`` and any prior scales stay at their MAP values).
+    3. A Gaussian with the snapshots' mean, ``0.5 * diag(variance) + 0.5 * D D^T /
+       (K - 1)`` (``D``: the last ``K = rank`` deviations from the mean), from which
+       ``num_draws`` weight draws are taken.
+
+    Parameters
+    ----------
+    model : BayesianMLP
+    x : array (N, D); y : array (N,) (labels for a classification likelihood)
+    num_epochs, lr, batch_size, validation_fraction : the MAP stage (see :func:`fit_map`)
+    swag_epochs : int
+        Snapshots collected (one per epoch); at least 2.
+    swag_lr, momentum : SGD settings of the collection stage. With a learned Gaussian
+        noise the loss is multiplied by ``sigma_MAP**2`` (the rate is relative to the
+        noise variance, so it does not depend on the noise level).
+    rank : int
+        Maximum rank ``K`` of the low-rank part.
+    num_draws : int
+        Weight draws of the prediction.
+
+    Returns
+    -------
+    BaselineFit
+        ``method="swag"``, ``num_draws`` draws.
+    """
+    swag_epochs = _positive_int(swag_epochs, "swag_epochs")
+    if swag_epochs < 2:
+        raise ValueError(f"swag_epochs must be at least 2, got {swag_epochs}")
+    swag_lr = _positive_float(swag_lr, "swag_lr")
+    if (
+        isinstance(momentum, bool)
+        or not isinstance(momentum, int | float)
+        or not (0 <= momentum < 1)
+    ):
+        raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
+    rank = _positive_int(rank, "rank")
+    num_draws = _positive_int(num_draws, "num_draws")
+    start = time.perf_counter()
+    map_fit = fit_map(
+        model, x, y, num_epochs=num_epochs, lr=lr, batch_size=batch_size,
+        validation_fraction=validation_fraction, seed=seed, progress=progress, dtype=dtype,
+    )  # fmt: skip
+    x, y = model.check_inputs(x, y, dtype=dtype)
+    point = {k: v[0] for k, v in map_fit.draws.items()}
+    names = [k for k in point if k.startswith("layers.") and not k.endswith(".scale")]
+    fixed = {k: v for k, v in point.items() if k not in names}  # noise, prior scales
+    shapes = [point[k].shape for k in names]
+    sizes = [point[k].numel() for k in names]
+    z = torch.cat([point[k].reshape(-1) for k in names]).requires_grad_(True)
+    num_rows = x.shape[0]
+    snapshots: list[torch.Tensor] = []
+    # Curvature of a Gaussian likelihood grows like 1 / sigma**2: measure the step in
+    # units of the noise variance so one swag_lr suits any noise level.
+    sigma = fixed.get("sigma")
+    loss_scale = float(sigma.pow(2).mean()) if sigma is not None else 1.0
+
+    def unflatten(vector: torch.Tensor) -> dict[str, torch.Tensor]:
+        lead = vector.shape[:-1]
+        values = {
+            k: chunk.reshape(lead + shape)
+            for k, chunk, shape in zip(names, vector.split(sizes, -1), shapes, strict=True)
+        }
+        return values | {k: v.expand(lead + v.shape) for k, v in fixed.items()}
+
+    def loss_fn(params, xb, yb, _generator):
+        theta = unflatten(params["z"])
+        log_joint = model.log_prior(theta) + num_rows / xb.shape[0] * model.log_likelihood(
+            theta, xb, yb
+        )
+        return -log_joint * loss_scale / num_rows
+
+    def on_epoch(epoch, params):
+        snapshots.append(params["z"].detach().clone())
+
+    params = {"z": z}
+    sgd = torch.optim.SGD([z], lr=swag_lr, momentum=momentum)
+    history = _train(
+        params, loss_fn, x, y, swag_epochs, batch_size, swag_lr, seed + 1, on_epoch, progress,
+        "SWAG", optimizer=sgd,
+    )  # fmt: skip
+    stacked = torch.stack(snapshots)  # (T, P)
+    mean = stacked.mean(0)
+    variance = (stacked.pow(2).mean(0) - mean.pow(2)).clamp_min(0.0)
+    deviations = (stacked[-rank:] - mean).T  # (P, K)
+    num_columns = deviations.shape[1]
+    generator = torch.Generator().manual_seed(seed + 2)
+    diagonal = torch.randn((num_draws, mean.shape[0]), generator=generator, dtype=dtype)
+    low_rank = torch.randn((num_draws, num_columns), generator=generator, dtype=dtype)
+    samples = (
+        mean
+        + math.sqrt(0.5) * variance.sqrt() * diagonal
+        + low_rank @ deviations.T / math.sqrt(2 * max(num_columns - 1, 1))
+    )
+    draws = {k: v.detach().contiguous() for k, v in unflatten(samples).items()}
+    diagnostics = {
+        "map_epochs": map_fit.diagnostics["num_epochs"],
+        "swag_epochs": swag_epochs,
+        "swag_lr": swag_lr,
+        "rank": num_columns,
+        "swag_loss": history,
+        "fit_seconds": time.perf_counter() - start,
+        "seed": seed,
+    }
+    return BaselineFit(model, draws, "swag", diagnostics)

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from . import metrics
-from .baselines import fit_ensemble, fit_map, fit_mc_dropout
+from .baselines import fit_ensemble, fit_map, fit_mc_dropout, fit_swag
 from .data import Standardizer, load_sklearn, load_uci, uci_num_splits
 from .inference import fit_nuts, fit_svi
 from .likelihoods import Categorical, Gaussian
@@ -64,8 +64,8 @@ __all__ = [
     "main",
 ]
 
-REGRESSION_METHODS = ("svi", "svi-lowrank", "nuts", "map", "mc-dropout", "ensemble")
-CLASSIFICATION_METHODS = ("map", "svi", "nuts", "mc-dropout", "ensemble")
+REGRESSION_METHODS = ("svi", "svi-lowrank", "nuts", "map", "mc-dropout", "ensemble", "swag")
+CLASSIFICATION_METHODS = ("map", "svi", "nuts", "mc-dropout", "ensemble", "swag")
 REGRESSION_COLUMNS = (
     "dataset",
     "method",
@@ -182,6 +182,7 @@ class Settings:
     dropout_grid, tau_grid : MC-dropout grid (tau in standardized-y units)
     dropout_passes : test-time dropout masks
     ensemble_max_steps, ensemble_max_epochs, ensemble_members : deep-ensemble budget
+    swag_epochs, swag_max_steps, swag_draws : SWAG collection stage (after the MAP fit)
     validation_fraction : part of the training split used to choose hyper-parameters
     """
 
@@ -209,6 +210,9 @@ class Settings:
     ensemble_max_steps: int = 4000
     ensemble_max_epochs: int = 1000
     ensemble_members: int = 5
+    swag_epochs: int = 50
+    swag_max_steps: int = 2000
+    swag_draws: int = 100
     validation_fraction: float = 0.2
     scale: float = 1.0
     extra: dict = field(default_factory=dict)
@@ -235,6 +239,9 @@ PRESETS = {
         ensemble_max_steps=30,
         ensemble_max_epochs=5,
         ensemble_members=2,
+        swag_epochs=3,
+        swag_max_steps=10,
+        swag_draws=10,
     ),
 }
 
@@ -282,6 +289,32 @@ def _map_fit(x, y, hidden, settings: Settings, seed: int, progress: bool):
         x,
         y,
         num_epochs=epochs,
+        batch_size=batch,
+        validation_fraction=settings.validation_fraction,
+        seed=seed,
+        progress=progress,
+    )
+
+
+def _swag_fit(model, x, y, settings: Settings, seed: int, progress: bool):
+    """SWAG from a MAP fit whose length is chosen on validation data (as for ``map``)."""
+    batch = _batch_for(x.shape[0], 128)
+    epochs = _epochs_for(
+        x.shape[0], batch, settings.steps(settings.map_max_steps), settings.map_max_epochs
+    )
+    swag_epochs = max(
+        2,
+        _epochs_for(
+            x.shape[0], batch, settings.steps(settings.swag_max_steps), settings.swag_epochs
+        ),
+    )
+    return fit_swag(
+        model,
+        x,
+        y,
+        num_epochs=epochs,
+        swag_epochs=swag_epochs,
+        num_draws=settings.swag_draws,
         batch_size=batch,
         validation_fraction=settings.validation_fraction,
         seed=seed,
@@ -371,6 +404,14 @@ def _fit_predict_regression(
     if method == "map":
         fit = _map_fit(x, y, hidden, settings, seed, progress)
         info = {"num_epochs": fit.diagnostics["num_epochs"]}
+    elif method == "swag":
+        fit = _swag_fit(
+            _regression_model(x.shape[1], hidden, settings), x, y, settings, seed, progress
+        )
+        info = {
+            "map_epochs": fit.diagnostics["map_epochs"],
+            "swag_epochs": fit.diagnostics["swag_epochs"],
+        }
     elif method == "mc-dropout":
         batch = _batch_for(num_rows, 128)
         epochs = _epochs_for(
@@ -917,6 +958,8 @@ def _fit_predict_classification(
             seed=seed,
             progress=progress,
         )
+    elif method == "swag":
+        fit = _swag_fit(model(), x, y, settings, seed, progress)
     elif method == "ensemble":
         epochs = _epochs_for(
             num_rows, 100, settings.steps(settings.ensemble_max_steps), settings.ensemble_max_epochs

@@ -13,6 +13,7 @@ from pyro_bnn.baselines import (
     fit_ensemble,
     fit_map,
     fit_mc_dropout,
+    fit_swag,
 )
 
 
@@ -51,6 +52,23 @@ def dropout_fit(sine_data):
     )  # fmt: skip
 
 
+@pytest.fixture(scope="module")
+def swag_fit(sine_data):
+    x, y = sine_data
+    model = pb.BayesianMLP(1, 1, hidden=(32,), activation="relu")
+    return fit_swag(
+        model, x, y, num_epochs=100, lr=0.02, batch_size=16, swag_epochs=30, num_draws=200
+    )
+
+
+@pytest.fixture
+def mixture_fit(request, ensemble_fit, dropout_fit, swag_fit):
+    return {"ensemble": ensemble_fit, "dropout": dropout_fit, "swag": swag_fit}[request.param]
+
+
+MIXTURES = pytest.mark.parametrize("mixture_fit", ["ensemble", "dropout", "swag"], indirect=True)
+
+
 GRID = np.linspace(-1.9, 1.9, 25)[:, None].astype(np.float32)
 TRUTH = np.sin(2 * GRID[:, 0])
 
@@ -66,9 +84,9 @@ def _law_of_total_variance(fit: BaselineFit, x) -> tuple[torch.Tensor, torch.Ten
 # --------------------------------------------------------------------------- shapes & fit
 
 
-@pytest.mark.parametrize("which", ["ensemble", "dropout"])
-def test_mixture_predictions_fit_the_curve_with_right_shapes(which, ensemble_fit, dropout_fit):
-    fit = ensemble_fit if which == "ensemble" else dropout_fit
+@MIXTURES
+def test_mixture_predictions_fit_the_curve_with_right_shapes(mixture_fit):
+    fit = mixture_fit
     prediction = fit.predict(GRID)
     assert isinstance(prediction, pb.RegressionPrediction)
     assert prediction.mean.shape == (25,)
@@ -79,9 +97,9 @@ def test_mixture_predictions_fit_the_curve_with_right_shapes(which, ensemble_fit
     assert (low < prediction.mean).all() and (prediction.mean < high).all()
 
 
-@pytest.mark.parametrize("which", ["ensemble", "dropout"])
-def test_total_variance_is_epistemic_plus_aleatoric(which, ensemble_fit, dropout_fit):
-    fit = ensemble_fit if which == "ensemble" else dropout_fit
+@MIXTURES
+def test_total_variance_is_epistemic_plus_aleatoric(mixture_fit):
+    fit = mixture_fit
     prediction = fit.predict(GRID)
     epistemic, total = _law_of_total_variance(fit, GRID)
     torch.testing.assert_close(prediction.epistemic_var, epistemic, rtol=1e-4, atol=1e-6)
@@ -92,9 +110,9 @@ def test_total_variance_is_epistemic_plus_aleatoric(which, ensemble_fit, dropout
     np.testing.assert_allclose(samples.var(0).numpy(), total.numpy(), rtol=0.08)
 
 
-@pytest.mark.parametrize("which", ["ensemble", "dropout"])
-def test_epistemic_std_grows_far_from_the_data(which, ensemble_fit, dropout_fit):
-    fit = ensemble_fit if which == "ensemble" else dropout_fit
+@MIXTURES
+def test_epistemic_std_grows_far_from_the_data(mixture_fit):
+    fit = mixture_fit
     near = fit.predict(GRID).epistemic_std.mean()
     far = fit.predict(np.array([[-8.0], [8.0]], dtype=np.float32)).epistemic_std.min()
     assert far > 2 * near
@@ -251,6 +269,8 @@ def test_same_seed_same_prediction(sine_data):
         (lambda x, y: fit_mc_dropout(x, y[:10]), "x and y have different lengths"),
         (lambda x, y: fit_mc_dropout(x, y, num_classes=3), "class labels must be integers"),
         (lambda x, y: fit_map(pb.BayesianMLP(1), x, y, num_epochs=0), "num_epochs must be"),
+        (lambda x, y: fit_swag(pb.BayesianMLP(1), x, y, swag_epochs=1), "swag_epochs must be at"),
+        (lambda x, y: fit_swag(pb.BayesianMLP(1), x, y, momentum=1.0), r"momentum must be in"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(sine_data, call, match):

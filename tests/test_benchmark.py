@@ -80,7 +80,7 @@ def test_uci_run_writes_rows_in_original_units(synthetic_dir, tmp_path):
     out = tmp_path / "results.csv"
     rows, failures = run_uci(
         synthetic_dir,
-        methods=("svi", "map", "mc-dropout", "ensemble"),
+        methods=("svi", "map", "mc-dropout", "ensemble", "swag"),
         splits=1,
         out=out,
         settings=TINY,
@@ -90,7 +90,7 @@ def test_uci_run_writes_rows_in_original_units(synthetic_dir, tmp_path):
     assert _csv_header(out) == list(REGRESSION_COLUMNS)
     written = read_rows(out)
     assert [(r["dataset"], r["method"], r["split"]) for r in written] == [
-        ("toyset", m, 0) for m in ("svi", "map", "mc-dropout", "ensemble")
+        ("toyset", m, 0) for m in ("svi", "map", "mc-dropout", "ensemble", "swag")
     ]
     for row in written:
         assert all(math.isfinite(row[c]) for c in REGRESSION_COLUMNS[3:])
