@@ -1,0 +1,513 @@
+"""A lean No-U-Turn sampler on one flat parameter vector, in plain torch.
+
+Pyro's :class:`~pyro.infer.NUTS` builds its trees over dicts of sites with many small
+Python objects per leapfrog step; for a Bayesian network whose posterior is a single
+flat vector that bookkeeping costs more than the network. :func:`sample_nuts` runs the
+same algorithm as Stan and NumPyro directly on a 1-D tensor:
+
+- multinomial NUTS with recursive trajectory doubling (Betancourt 2017, as in Stan's
+  ``base_nuts``): biased progressive sampling between the old trajectory and a new
+  subtree, uniform multinomial sampling inside subtrees;
+- the generalized no-U-turn criterion on the summed momenta, with the extra checks
+  across the two halves of every merged tree (Stan >= 2.21);
+- divergence when the energy error exceeds 1000 (the subtree is then rejected);
+- warm-up as in Stan: the "reasonable step size" heuristic, dual averaging of the step
+  size (gamma 0.05, t0 10, kappa 0.75, mu = log(10 eps)) and windowed adaptation of a
+  diagonal (or dense) inverse mass matrix from regularised Welford estimates (initial
+  buffer 75, doubling windows from 25, terminal buffer 50).
+
+Each leapfrog step costs one fused ``log density + gradient`` evaluation and a handful
+of vector operations; nothing is validated or allocated per step beyond the tensors
+themselves.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pyro
+import torch
+from pyro.ops.dual_averaging import DualAveraging
+from pyro.ops.welford import WelfordCovariance
+
+__all__ = ["NUTSResult", "sample_nuts", "adaptation_windows"]
+
+MAX_ENERGY_ERROR = 1000.0  # Stan's divergence threshold on H - H0
+_LOG_HALF_ACCEPT = math.log(0.8)  # target of the reasonable-step-size heuristic
+_UNIFORM_BLOCK = 512  # scalar uniforms are drawn from the generator in blocks
+
+
+@dataclass
+class NUTSResult:
+    """Draws and diagnostics of one :func:`sample_nuts` chain.
+
+    Attributes
+    ----------
+    samples : (num_samples, dim)
+        Post-warm-up draws, in the dtype of ``initial``.
+    log_density : (num_samples,)
+        ``log_density_fn`` at each draw.
+    step_size : float
+        Adapted step size used for sampling.
+    inverse_mass_matrix : (dim,) or (dim, dim)
+        Adapted inverse mass matrix (diagonal unless ``dense_mass``).
+    tree_depths : (num_samples,) int
+        Number of completed trajectory doublings per draw.
+    num_steps : (num_samples,) int
+        Leapfrog steps per draw.
+    divergent : (num_samples,) bool
+        Whether the trajectory of each draw ended in a divergence.
+    num_divergences : int
+        Divergent transitions after warm-up (``divergent.sum()``).
+    num_warmup_divergences : int
+        Divergent transitions during warm-up.
+    accept_prob : float
+        Mean acceptance statistic after warm-up.
+    num_grad_evals : int
+        Gradient evaluations in total (step-size search, warm-up and sampling).
+    """
+
+    samples: torch.Tensor
+    log_density: torch.Tensor
+    step_size: float
+    inverse_mass_matrix: torch.Tensor
+    tree_depths: torch.Tensor
+    num_steps: torch.Tensor
+    divergent: torch.Tensor
+    num_divergences: int
+    num_warmup_divergences: int
+    accept_prob: float
+    num_grad_evals: int
+
+
+def adaptation_windows(
+    warmup_steps: int,
+    initial_buffer: int = 75,
+    term_buffer: int = 50,
+    base_window: int = 25,
+) -> list[tuple[int, int]]:
+    """Stan's slow-adaptation windows for the mass matrix.
+
+    Returns ``[(start, end), ...]`` (inclusive warm-up iteration indices) of the
+    windows over which draws are collected; the mass matrix is re-estimated at each
+    ``end``. Windows double in length; the last one absorbs what would be too short a
+    next window. Fewer than 20 warm-up steps: no mass-matrix adaptation (``[]``). When
+    the buffers and first window do not fit, they become 15% / 10% / the rest of
+    warm-up, as in Stan.
+    """
+    if warmup_steps < 20:
+        return []
+    if initial_buffer + term_buffer + base_window > warmup_steps:
+        initial_buffer = int(0.15 * warmup_steps)
+        term_buffer = int(0.1 * warmup_steps)
+        base_window = warmup_steps - initial_buffer - term_buffer
+    end_of_windows = warmup_steps - term_buffer
+    windows = []
+    start, size = initial_buffer, base_window
+    while start < end_of_windows:
+        if start + 3 * size > end_of_windows:  # the next window would be too short
+            size = end_of_windows - start
+        windows.append((start, start + size - 1))
+        start, size = start + size, 2 * size
+    return windows
+
+
+class _Chain:
+    """One NUTS chain: state, mass matrix and the tree builder (the hot loop)."""
+
+    def __init__(
+        self,
+        log_density_fn: Callable[[torch.Tensor], torch.Tensor],
+        max_tree_depth: int,
+        dense_mass: bool,
+        generator: torch.Generator,
+        dtype: torch.dtype,
+        device: torch.device,
+        dim: int,
+    ):
+        self.log_density_fn = log_density_fn
+        self.max_tree_depth = max_tree_depth
+        self.dense_mass = dense_mass
+        self.generator = generator
+        self.dtype, self.device, self.dim = dtype, device, dim
+        self.num_grad_evals = 0
+        self._uniforms: list[float] = []
+        self.set_inverse_mass_matrix(
+            torch.eye(dim, dtype=dtype, device=device)
+            if dense_mass
+            else torch.ones(dim, dtype=dtype, device=device)
+        )
+        # per-transition counters, reset by transition()
+        self.num_leapfrog = 0
+        self.sum_accept = 0.0
+        self.divergent = False
+
+    # ------------------------------------------------------------------ primitives
+
+    def set_inverse_mass_matrix(self, inverse_mass_matrix: torch.Tensor) -> None:
+        self.inverse_mass_matrix = inverse_mass_matrix
+        if self.dense_mass:
+            # M^-1 = L L^T  =>  r = L^-T eps has covariance (L L^T)^-1 = M
+            self._cholesky_upper = torch.linalg.cholesky(inverse_mass_matrix).mT
+        else:
+            self._momentum_scale = inverse_mass_matrix.rsqrt()
+
+    def value_and_grad(self, z: torch.Tensor) -> tuple[float, torch.Tensor]:
+        """``log_density_fn(z)`` as a float and its gradient (no graph kept)."""
+        self.num_grad_evals += 1
+        z = z.detach().requires_grad_(True)
+        log_density = self.log_density_fn(z)
+        (grad,) = torch.autograd.grad(log_density, z)
+        value = log_density.item()
+        return (value if value == value else -math.inf), grad
+
+    def uniform(self) -> float:
+        if not self._uniforms:
+            block = torch.rand(
+                _UNIFORM_BLOCK, generator=self.generator, dtype=torch.float64, device=self.device
+            )
+            self._uniforms = block.tolist()
+        return self._uniforms.pop()
+
+    def sample_momentum(self) -> torch.Tensor:
+        noise = torch.randn(
+            self.dim, generator=self.generator, dtype=self.dtype, device=self.device
+        )
+        if self.dense_mass:
+            return torch.linalg.solve_triangular(
+                self._cholesky_upper, noise.unsqueeze(-1), upper=True
+            ).squeeze(-1)
+        return noise * self._momentum_scale
+
+    def velocity(self, r: torch.Tensor) -> torch.Tensor:
+        """``M^-1 r`` (the "sharp" momentum, also d kinetic / d r)."""
+        if self.dense_mass:
+            return torch.mv(self.inverse_mass_matrix, r)
+        return self.inverse_mass_matrix * r
+
+    def leapfrog(self, z, r, grad, step):
+        """One leapfrog step of signed size ``step`` -> (z, r, log_density, grad, velocity)."""
+        half = 0.5 * step
+        r = torch.add(r, grad, alpha=half)
+        if self.dense_mass:
+            z = torch.add(z, torch.mv(self.inverse_mass_matrix, r), alpha=step)
+        else:
+            z = torch.addcmul(z, self.inverse_mass_matrix, r, value=step)
+        log_density, grad = self.value_and_grad(z)
+        r = torch.add(r, grad, alpha=half)
+        return z, r, log_density, grad, self.velocity(r)
+
+    # ------------------------------------------------------------------ step size
+
+    def reasonable_step_size(self, z, log_density, grad, step_size: float) -> float:
+        """Stan's heuristic: double/halve until one step's acceptance crosses 0.8."""
+        direction = 0
+        while True:
+            r = self.sample_momentum()
+            energy0 = -log_density + 0.5 * torch.dot(r, self.velocity(r)).item()
+            _, r_new, log_density_new, _, v_new = self.leapfrog(z, r, grad, step_size)
+            energy = -log_density_new + 0.5 * torch.dot(r_new, v_new).item()
+            delta = energy0 - energy
+            if delta != delta:
+                delta = -math.inf
+            if direction == 0:
+                direction = 1 if delta > _LOG_HALF_ACCEPT else -1
+            elif (direction == 1) != (delta > _LOG_HALF_ACCEPT):
+                return step_size
+            step_size = step_size * 2.0 if direction == 1 else step_size * 0.5
+            if step_size > 1e7:
+                raise ValueError(
+                    "sample_nuts: the step size grew beyond 1e7 while searching for a "
+                    "reasonable value; is log_density_fn improper (flat in some direction)?"
+                )
+            if step_size < 1e-12:
+                raise ValueError(
+                    "sample_nuts: the step size shrank below 1e-12 while searching for a "
+                    "reasonable value; log_density_fn is not finite or not smooth near "
+                    "the current point"
+                )
+
+    # ------------------------------------------------------------------ trajectory
+
+    @staticmethod
+    def _no_u_turn(v_minus, v_plus, rho) -> bool:
+        return torch.dot(v_plus, rho).item() > 0 and torch.dot(v_minus, rho).item() > 0
+
+    def build_tree(self, z, r, grad, log_density, depth, step, energy0):
+        """Build a subtree of ``2**depth`` leapfrog steps from ``(z, r)``.
+
+        Returns ``(valid, end_state, proposal, log_weight, rho, v_begin, v_end, r_begin,
+        r_end)`` where ``end_state = (z, r, grad, log_density)`` is the last point
+        integrated, ``proposal = (z, log_density, grad)`` the multinomial draw from the
+        subtree, ``rho`` the summed momenta. ``valid`` is False on divergence or U-turn.
+        """
+        if depth == 0:
+            z, r, log_density, grad, v = self.leapfrog(z, r, grad, step)
+            self.num_leapfrog += 1
+            energy = -log_density + 0.5 * torch.dot(r, v).item()
+            log_weight = energy0 - energy
+            if log_weight != log_weight:  # NaN energy
+                log_weight = -math.inf
+            if log_weight < -MAX_ENERGY_ERROR:
+                self.divergent = True
+            self.sum_accept += 1.0 if log_weight > 0 else math.exp(log_weight)
+            return (
+                not self.divergent,
+                (z, r, grad, log_density),
+                (z, log_density, grad),
+                log_weight,
+                r,
+                v,
+                v,
+                r,
+                r,
+            )
+        init = self.build_tree(z, r, grad, log_density, depth - 1, step, energy0)
+        if not init[0]:
+            return init
+        _, state, proposal, log_weight_init, rho_init, v_begin, v_init_end, r_begin, r_init_end = (
+            init
+        )
+        final = self.build_tree(*state, depth - 1, step, energy0)
+        if not final[0]:
+            return final
+        (
+            _,
+            state,
+            proposal_final,
+            log_weight_final,
+            rho_final,
+            v_final_begin,
+            v_end,
+            r_final_begin,
+            r_end,
+        ) = (  # noqa: E501
+            final
+        )
+        log_weight = _logaddexp(log_weight_init, log_weight_final)
+        if self.uniform() < math.exp(log_weight_final - log_weight):
+            proposal = proposal_final
+        rho = rho_init + rho_final
+        valid = (
+            self._no_u_turn(v_begin, v_end, rho)
+            and self._no_u_turn(v_begin, v_final_begin, rho_init + r_final_begin)
+            and self._no_u_turn(v_init_end, v_end, rho_final + r_init_end)
+        )
+        return valid, state, proposal, log_weight, rho, v_begin, v_end, r_begin, r_end
+
+    def transition(self, z, log_density, grad, step_size):
+        """One NUTS transition from ``z`` -> (z, log_density, grad, depth, accept_prob)."""
+        self.num_leapfrog, self.sum_accept, self.divergent = 0, 0.0, False
+        r0 = self.sample_momentum()
+        v0 = self.velocity(r0)
+        energy0 = -log_density + 0.5 * torch.dot(r0, v0).item()
+        forward = backward = (z, r0, grad, log_density)
+        sample = (z, log_density, grad)
+        # momenta / velocities at the ends of the backward and forward halves
+        r_bb = r_bf = r_fb = r_ff = r0
+        v_bb = v_bf = v_fb = v_ff = v0
+        rho = r0
+        log_weight = 0.0
+        depth = 0
+        while depth < self.max_tree_depth:
+            if self.uniform() > 0.5:  # extend forward in time
+                rho_bck, r_bf, v_bf = rho, r_ff, v_ff
+                valid, forward, proposal, log_weight_sub, rho_fwd, v_fb, v_ff, r_fb, r_ff = (
+                    self.build_tree(*forward, depth, step_size, energy0)
+                )
+            else:  # extend backward in time
+                rho_fwd, r_fb, v_fb = rho, r_bb, v_bb
+                valid, backward, proposal, log_weight_sub, rho_bck, v_bf, v_bb, r_bf, r_bb = (
+                    self.build_tree(*backward, depth, -step_size, energy0)
+                )
+            if not valid:
+                break
+            depth += 1
+            if log_weight_sub > log_weight or self.uniform() < math.exp(
+                log_weight_sub - log_weight
+            ):
+                sample = proposal
+            log_weight = _logaddexp(log_weight, log_weight_sub)
+            rho = rho_bck + rho_fwd
+            if not (
+                self._no_u_turn(v_bb, v_ff, rho)
+                and self._no_u_turn(v_bb, v_fb, rho_bck + r_fb)
+                and self._no_u_turn(v_bf, v_ff, rho_fwd + r_bf)
+            ):
+                break
+        accept_prob = self.sum_accept / self.num_leapfrog
+        return (*sample, depth, accept_prob)
+
+
+def _logaddexp(a: float, b: float) -> float:
+    if a < b:
+        a, b = b, a
+    if b == -math.inf:
+        return a
+    return a + math.log1p(math.exp(b - a))
+
+
+def _check_arguments(initial, num_samples, warmup_steps, target_accept_prob, max_tree_depth):
+    if not isinstance(initial, torch.Tensor) or initial.dim() != 1:
+        raise ValueError(
+            f"initial must be a 1-D tensor (dim,), got "
+            f"{type(initial).__name__}{tuple(getattr(initial, 'shape', ()))}"
+        )
+    if not initial.is_floating_point():
+        raise TypeError(f"initial must be a floating-point tensor, got {initial.dtype}")
+    for name, value, low in (
+        ("num_samples", num_samples, 1),
+        ("warmup_steps", warmup_steps, 0),
+        ("max_tree_depth", max_tree_depth, 1),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if not 0 < target_accept_prob < 1:
+        raise ValueError(f"target_accept_prob must be in (0, 1), got {target_accept_prob!r}")
+
+
+def sample_nuts(
+    log_density_fn: Callable[[torch.Tensor], torch.Tensor],
+    initial: torch.Tensor,
+    num_samples: int,
+    warmup_steps: int,
+    seed: int = 0,
+    target_accept_prob: float = 0.8,
+    max_tree_depth: int = 10,
+    progress: bool = False,
+    dense_mass: bool = False,
+) -> NUTSResult:
+    """Draw from ``exp(log_density_fn)`` with NUTS on a flat vector, Stan-style warm-up.
+
+    Parameters
+    ----------
+    log_density_fn : callable
+        ``z: (dim,) -> scalar`` tensor, differentiable in ``z``; the unnormalised log
+        density (e.g. ``FlatModel.log_joint``). Non-finite values count as zero density.
+    initial : (dim,)
+        Starting point; its dtype and device are used throughout.
+    num_samples : int
+        Draws kept after warm-up.
+    warmup_steps : int
+        Adaptation iterations (step size by dual averaging, mass matrix in Stan's
+        windows); their draws are discarded.
+    seed : int
+        Seeds a private ``torch.Generator``: same seed, same draws.
+    target_accept_prob : float
+        Dual-averaging target of the mean acceptance statistic.
+    max_tree_depth : int
+        At most ``2**max_tree_depth - 1`` leapfrog steps per draw.
+    progress : bool
+        Show a tqdm progress bar.
+    dense_mass : bool
+        Adapt a dense instead of a diagonal inverse mass matrix.
+
+    Returns
+    -------
+    NUTSResult
+        ``samples (num_samples, dim)`` and diagnostics.
+
+    Raises
+    ------
+    ValueError
+        Bad arguments, or ``log_density_fn(initial)`` is not finite.
+
+    Example
+    -------
+    >>> result = sample_nuts(lambda z: -0.5 * (z**2).sum(), torch.zeros(3), 200, 200)
+    >>> result.samples.shape
+    torch.Size([200, 3])
+    """
+    _check_arguments(initial, num_samples, warmup_steps, target_accept_prob, max_tree_depth)
+    generator = torch.Generator(device=initial.device).manual_seed(int(seed))
+    chain = _Chain(
+        log_density_fn,
+        max_tree_depth,
+        dense_mass,
+        generator,
+        initial.dtype,
+        initial.device,
+        initial.shape[0],
+    )
+    with pyro.validation_enabled(False), torch.enable_grad():
+        return _run(chain, initial, num_samples, warmup_steps, target_accept_prob, progress)
+
+
+def _run(chain: _Chain, initial, num_samples, warmup_steps, target_accept_prob, progress):
+    z = initial.detach().clone()
+    log_density, grad = chain.value_and_grad(z)
+    if not math.isfinite(log_density) or not bool(torch.isfinite(grad).all()):
+        raise ValueError(
+            f"log_density_fn(initial) must be finite with a finite gradient, got "
+            f"{log_density}; start from a point inside the support"
+        )
+    step_size = chain.reasonable_step_size(z, log_density, grad, 1.0)
+    dual_averaging = DualAveraging(prox_center=math.log(10 * step_size))
+    windows = adaptation_windows(warmup_steps)
+    window_ends = {end: start for start, end in windows}
+    in_window = [False] * warmup_steps
+    for start, end in windows:
+        for t in range(start, end + 1):
+            in_window[t] = True
+    welford = WelfordCovariance(diagonal=not chain.dense_mass)
+
+    total = warmup_steps + num_samples
+    samples = torch.empty(num_samples, chain.dim, dtype=chain.dtype, device=chain.device)
+    log_densities = torch.empty(num_samples, dtype=torch.float64)
+    tree_depths = torch.empty(num_samples, dtype=torch.long)
+    num_steps = torch.empty(num_samples, dtype=torch.long)
+    divergent = torch.zeros(num_samples, dtype=torch.bool)
+    accept_sum, warmup_divergences = 0.0, 0
+    bar = _progress_bar(total) if progress else None
+
+    for t in range(total):
+        z, log_density, grad, depth, accept_prob = chain.transition(z, log_density, grad, step_size)
+        if t < warmup_steps:
+            warmup_divergences += chain.divergent
+            dual_averaging.step(target_accept_prob - min(accept_prob, 1.0))
+            step_size = math.exp(dual_averaging.get_state()[0])
+            if in_window[t]:
+                welford.update(z)
+            if t in window_ends:
+                chain.set_inverse_mass_matrix(welford.get_covariance(regularize=True))
+                welford.reset()
+                step_size = chain.reasonable_step_size(z, log_density, grad, step_size)
+                dual_averaging = DualAveraging(prox_center=math.log(10 * step_size))
+            if t == warmup_steps - 1:
+                step_size = math.exp(dual_averaging.get_state()[1])
+        else:
+            i = t - warmup_steps
+            samples[i] = z
+            log_densities[i] = log_density
+            tree_depths[i] = depth
+            num_steps[i] = chain.num_leapfrog
+            divergent[i] = chain.divergent
+            accept_sum += accept_prob
+        if bar is not None:
+            bar.update()
+            if t % 10 == 0 or t == total - 1:
+                phase = "warmup" if t < warmup_steps else "sample"
+                bar.set_postfix_str(f"{phase} step {step_size:.2e} depth {depth}", refresh=False)
+    if bar is not None:
+        bar.close()
+    return NUTSResult(
+        samples=samples,
+        log_density=log_densities,
+        step_size=step_size,
+        inverse_mass_matrix=chain.inverse_mass_matrix,
+        tree_depths=tree_depths,
+        num_steps=num_steps,
+        divergent=divergent,
+        num_divergences=int(divergent.sum()),
+        num_warmup_divergences=int(warmup_divergences),
+        accept_prob=accept_sum / num_samples,
+        num_grad_evals=chain.num_grad_evals,
+    )
+
+
+def _progress_bar(total: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="NUTS", unit="it")
