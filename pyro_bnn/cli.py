@@ -318,6 +318,14 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             help="cpu, cuda, cuda:1, mps or auto (a GPU if there is one); default cpu",
         )
+        sub.add_argument(
+            "--threads",
+            type=int,
+            default=None,
+            metavar="N",
+            help="CPU threads for torch (default 1: these networks are small and extra "
+            "threads mostly add overhead; raise it for wide networks or big data)",
+        )
 
     fit = commands.add_parser(
         "fit",
@@ -444,10 +452,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = argv
     debug = os.environ.get("PYRO_BNN_DEBUG", "") not in ("", "0")
     try:
+        threads = getattr(args, "threads", None)
+        if threads is not None and threads < 1:
+            raise InputError(f"--threads must be a positive integer, got {threads}")
+        if args.command != "benchmark" and "threads" in vars(args):
+            import torch
+
+            torch.set_num_threads(threads or 1)
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `pyro-bnn predict ... | head`: the reader left
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except (InputError, ValueError, TypeError, FloatingPointError, FileNotFoundError) as error:
         if debug:
             traceback.print_exc()

@@ -788,11 +788,6 @@ def make_plots(
     A plot that fails is reported through ``log`` (or raised when ``log`` is None).
     Returns the written paths.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     kinds = list(run.spec.plots["kinds"] if kinds is None else kinds)
     out_dir = Path(out_dir) if out_dir is not None else Path(run.path) / "plots"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -818,10 +813,8 @@ def make_plots(
             from .posterior import atomic_write
 
             atomic_write(path, save)
-            plt.close(figure)
             written.append(path)
         except Exception as error:
-            plt.close("all")
             if log is None:
                 raise
             log.warning(f"the {kind} plot failed: {type(error).__name__}: {error}")
@@ -835,6 +828,48 @@ def _evaluation_part(run: Run):
     return data.x_train, data.y_train, "training"
 
 
+class OriginalUnitsPrediction:
+    """A regression prediction mapped back to original target units (for plots).
+
+    Wraps a :class:`~pyro_bnn.RegressionPrediction` made on standardized targets and
+    exposes ``mean``, ``std``, ``epistemic_std``, ``interval``, ``epistemic_interval``
+    and ``mean_draws`` as ``y_std * value + y_mean`` (or ``y_std * std``).
+    """
+
+    task = "regression"
+
+    def __init__(self, prediction, standardizer: Standardizer):
+        self._prediction = prediction
+        self._standardizer = standardizer
+        self.num_draws = prediction.num_draws
+        self._outputs = getattr(prediction, "_outputs", None)
+
+    def _loc(self, values):
+        return self._standardizer.inverse_y_mean(values)
+
+    @property
+    def mean(self):
+        return self._loc(self._prediction.mean)
+
+    @property
+    def std(self):
+        return self._standardizer.inverse_y_std(self._prediction.std)
+
+    @property
+    def epistemic_std(self):
+        return self._standardizer.inverse_y_std(self._prediction.epistemic_std)
+
+    @property
+    def mean_draws(self):
+        return self._loc(self._prediction.mean_draws)
+
+    def interval(self, level: float = 0.9):
+        return tuple(self._loc(b) for b in self._prediction.interval(level))
+
+    def epistemic_interval(self, level: float = 0.9):
+        return tuple(self._loc(b) for b in self._prediction.epistemic_interval(level))
+
+
 def _plot_uncertainty(run: Run):
     from . import plots
 
@@ -842,45 +877,48 @@ def _plot_uncertainty(run: Run):
     spec = run.spec
     title = spec.description or spec.name
     if data.task == "regression" and data.num_features == 1:
-        x_grid = _grid_1d(
-            np.concatenate(
-                [data.x_train[:, 0]] + ([data.x_test[:, 0]] if data.x_test is not None else [])
-            ),
-            spec.predict["margin"],
-            spec.predict["grid"],
-        )
-        pred = run.predict(x_grid[:, None])
-        return plots.plot_regression(
+        x_all = data.x_train[:, 0]
+        if data.x_test is not None:
+            x_all = np.concatenate([x_all, data.x_test[:, 0]])
+        x_grid = _grid_1d(x_all, spec.predict["margin"], spec.predict["grid"])
+        pred = OriginalUnitsPrediction(run.predict(x_grid[:, None]), run.standardizer)
+        figure = plots.plot_regression(
             pred,
             x_grid,
             x_train=data.x_train[:, 0],
             y_train=data.y_train,
-            standardizer=run.standardizer,
             level=spec.predict["level"],
             num_function_draws=spec.plots["function_draws"],
             title=title,
-            xlabel=data.feature_names[0],
-            ylabel=data.target_name,
         )
+        ax = figure.axes[0]
+        ax.set_xlabel(data.feature_names[0])
+        ax.set_ylabel(data.target_name)
+        return figure
     if data.task == "classification" and data.num_features == 2:
-        points = [data.x_train] + ([data.query_points] if data.query_points is not None else [])
-        xx, yy, grid = plots.grid_2d(
-            np.concatenate(points),
-            margin=spec.predict["margin"],
+        grid = plots.grid_2d(
+            data.x_train,
             num=min(spec.predict["grid"], 150),
+            margin=spec.predict["margin"],
+            include=data.query_points,
         )
-        pred = run.predict(grid)
+        pred = run.predict(grid.points)
         query_pred = run.predict(data.query_points) if data.query_points is not None else None
-        return plots.plot_classification(
+        figure = plots.plot_classification(
             pred,
-            xx,
-            yy,
-            x_train=data.x_train,
-            y_train=data.y_train,
+            grid.x1,
+            grid.x2,
+            data.x_train,
+            data.y_train,
             query_points=data.query_points,
             query_prediction=query_pred,
             title=title,
         )
+        for ax in figure.axes:
+            if ax.get_label() != "<colorbar>":
+                ax.set_xlabel(data.feature_names[0])
+                ax.set_ylabel(data.feature_names[1])
+        return figure
     x, y, part = _evaluation_part(run)
     pred = run.predict(x)
     return _plot_generic_uncertainty(run, pred, y, part)
@@ -889,7 +927,7 @@ def _plot_uncertainty(run: Run):
 def _plot_generic_uncertainty(run: Run, pred, y, part: str):
     """Fallback for inputs that cannot be drawn as a map: predicted vs observed with
     intervals (regression) or uncertainty histograms of right vs wrong (classification)."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     title = run.spec.description or run.spec.name
     if run.task == "regression":
@@ -899,7 +937,8 @@ def _plot_generic_uncertainty(run: Run, pred, y, part: str):
         low, high = table[f"lower_{name}"], table[f"upper_{name}"]
         mean = table["mean"]
         inside = (y >= low) & (y <= high)
-        figure, ax = plt.subplots(figsize=(6, 5.5))
+        figure = Figure(figsize=(6, 5.5))
+        ax = figure.subplots()
         ax.errorbar(
             y,
             mean,
@@ -924,7 +963,8 @@ def _plot_generic_uncertainty(run: Run, pred, y, part: str):
         return figure
     probs = _numpy(pred.probs)
     correct = probs.argmax(1) == np.asarray(y)
-    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    figure = Figure(figsize=(10, 4))
+    axes = figure.subplots(1, 2)
     for ax, values, label in (
         (axes[0], _numpy(pred.entropy), "predictive entropy (total, nats)"),
         (axes[1], _numpy(pred.mutual_information), "mutual information (epistemic, nats)"),
