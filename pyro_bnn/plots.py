@@ -718,6 +718,7 @@ def plot_point_vs_bayes(
             y_train,
             ax=axes[0],
             level=level,
+            point_label=point_label,
             title=f"{point_label}\nonly the noise band: equally sure everywhere",
         )
         plot_regression(
@@ -728,7 +729,7 @@ def plot_point_vs_bayes(
             ax=axes[1],
             level=level,
             point_prediction=point_prediction,
-            point_label=point_label,
+            point_label=f"{point_label}, for comparison",
             title=f"{bayes_label}\nbands widen where there is no data",
         )
         _match_y_limits(axes)
