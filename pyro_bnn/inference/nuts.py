@@ -119,7 +119,8 @@ class _Chain:
 
     def __init__(
         self,
-        log_density_fn: Callable[[torch.Tensor], torch.Tensor],
+        log_density_fn: Callable[[torch.Tensor], torch.Tensor] | None,
+        value_and_grad_fn: Callable[[torch.Tensor], tuple[float, torch.Tensor]] | None,
         max_tree_depth: int,
         dense_mass: bool,
         generator: torch.Generator,
@@ -128,6 +129,7 @@ class _Chain:
         dim: int,
     ):
         self.log_density_fn = log_density_fn
+        self.user_value_and_grad = value_and_grad_fn
         self.max_tree_depth = max_tree_depth
         self.dense_mass = dense_mass
         self.generator = generator
@@ -157,6 +159,10 @@ class _Chain:
     def value_and_grad(self, z: torch.Tensor) -> tuple[float, torch.Tensor]:
         """``log_density_fn(z)`` as a float and its gradient (no graph kept)."""
         self.num_grad_evals += 1
+        if self.user_value_and_grad is not None:
+            value, grad = self.user_value_and_grad(z)
+            value = float(value)
+            return (value if value == value else -math.inf), grad
         z = z.detach().requires_grad_(True)
         log_density = self.log_density_fn(z)
         (grad,) = torch.autograd.grad(log_density, z)
@@ -369,7 +375,7 @@ def _check_arguments(initial, num_samples, warmup_steps, target_accept_prob, max
 
 
 def sample_nuts(
-    log_density_fn: Callable[[torch.Tensor], torch.Tensor],
+    log_density_fn: Callable[[torch.Tensor], torch.Tensor] | None,
     initial: torch.Tensor,
     num_samples: int,
     warmup_steps: int,
@@ -378,6 +384,7 @@ def sample_nuts(
     max_tree_depth: int = 10,
     progress: bool = False,
     dense_mass: bool = False,
+    value_and_grad_fn: Callable[[torch.Tensor], tuple[float, torch.Tensor]] | None = None,
 ) -> NUTSResult:
     """Draw from ``exp(log_density_fn)`` with NUTS on a flat vector, Stan-style warm-up.
 
@@ -403,6 +410,9 @@ def sample_nuts(
         Show a tqdm progress bar.
     dense_mass : bool
         Adapt a dense instead of a diagonal inverse mass matrix.
+    value_and_grad_fn : callable, optional
+        ``z: (dim,) -> (log density as float or scalar tensor, gradient (dim,))``, e.g. an
+        analytic gradient; replaces autograd on ``log_density_fn`` (which may then be None).
 
     Returns
     -------
@@ -421,9 +431,15 @@ def sample_nuts(
     torch.Size([200, 3])
     """
     _check_arguments(initial, num_samples, warmup_steps, target_accept_prob, max_tree_depth)
+    if log_density_fn is None and value_and_grad_fn is None:
+        raise ValueError("sample_nuts needs log_density_fn or value_and_grad_fn, got neither")
+    for name, fn in (("log_density_fn", log_density_fn), ("value_and_grad_fn", value_and_grad_fn)):
+        if fn is not None and not callable(fn):
+            raise TypeError(f"{name} must be callable, got {type(fn).__name__}")
     generator = torch.Generator(device=initial.device).manual_seed(int(seed))
     chain = _Chain(
         log_density_fn,
+        value_and_grad_fn,
         max_tree_depth,
         dense_mass,
         generator,
