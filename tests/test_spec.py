@@ -1,0 +1,377 @@
+"""Model files: parsing, validation messages, overrides, the TOML writer, building objects."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from pyro_bnn.spec import (
+    SCHEMA,
+    ModelSpec,
+    SpecError,
+    describe_model_file,
+    load_spec,
+    parse_override,
+    parse_spec,
+    to_toml,
+)
+
+MODELS = Path(__file__).resolve().parent.parent / "models"
+MODEL_FILES = sorted(MODELS.glob("*.toml"))
+
+
+def write(tmp_path: Path, text: str, name: str = "m.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+MINIMAL = '[data]\nsource = "toy:gap"\n'
+
+
+def test_bundled_model_files_exist():
+    names = {p.stem for p in MODEL_FILES}
+    assert {
+        "regression_gap",
+        "linear_regression",
+        "classification_ood",
+        "heteroscedastic",
+        "two_moons",
+        "digits",
+        "uci_regression",
+    } <= names
+
+
+@pytest.mark.parametrize("path", MODEL_FILES, ids=lambda p: p.stem)
+def test_bundled_model_files_parse_and_describe_themselves(path):
+    spec = load_spec(path)
+    assert spec.description, f"{path.name} needs a leading comment line"
+    assert describe_model_file(path) == spec.description
+    assert spec.model["likelihood"] is not None
+
+
+@pytest.mark.parametrize("path", MODEL_FILES, ids=lambda p: p.stem)
+def test_resolved_spec_round_trips_through_toml(path, tmp_path):
+    spec = load_spec(path)
+    text = spec.to_toml(header="a header\nwith two lines")
+    again = load_spec(write(tmp_path, text))
+    for section, values in spec.sections.items():
+        for key, value in values.items():
+            if spec.is_relevant(section, key) and key != "source":
+                assert again.sections[section][key] == value, (section, key)
+    assert again.description == spec.description
+
+
+def test_defaults_are_filled_in():
+    spec = parse_spec({"data": {"source": "toy:gap"}})
+    for section, keys in SCHEMA.items():
+        assert set(spec.sections[section]) == set(keys)
+    assert spec.model["likelihood"] == "gaussian"
+    assert spec.inference["method"] == "svi"
+    classification = parse_spec(
+        {"model": {"task": "classification"}, "data": {"source": "toy:two_moons"}}
+    )
+    assert classification.model["likelihood"] == "categorical"
+
+
+def test_unknown_key_suggests_the_closest(tmp_path):
+    path = write(tmp_path, MINIMAL + "[inference]\nnum_step = 100\n")
+    with pytest.raises(
+        SpecError,
+        match=r"unknown key 'num_step' in \[inference\] \(did you mean 'num_steps'\?\); "
+        r"valid keys: .*num_steps",
+    ):
+        load_spec(path)
+
+
+def test_error_names_the_file(tmp_path):
+    path = write(tmp_path, MINIMAL + "[model]\nhiden = [3]\n")
+    with pytest.raises(
+        SpecError, match=rf"{path.name}: unknown key 'hiden'.*did you mean 'hidden'"
+    ):
+        load_spec(path)
+
+
+def test_unknown_section(tmp_path):
+    path = write(tmp_path, MINIMAL + "[inferense]\nmethod = 'svi'\n")
+    with pytest.raises(
+        SpecError, match=r"unknown section \[inferense\] \(did you mean 'inference'\?\)"
+    ):
+        load_spec(path)
+
+
+def test_wrong_type_names_key_expected_and_found(tmp_path):
+    path = write(tmp_path, MINIMAL + '[inference]\nnum_steps = "100"\n')
+    with pytest.raises(
+        SpecError,
+        match=r"\[inference\] num_steps must be an integer >= 1, found \"100\" \(a string\)",
+    ):
+        load_spec(path)
+
+
+def test_float_where_integer_expected(tmp_path):
+    path = write(tmp_path, MINIMAL + "[inference]\nnum_steps = 10.5\n")
+    with pytest.raises(SpecError, match=r"num_steps must be an integer"):
+        load_spec(path)
+
+
+def test_bool_is_not_a_number(tmp_path):
+    path = write(tmp_path, MINIMAL + "[inference]\nlr = true\n")
+    with pytest.raises(SpecError, match=r"lr must be a number > 0, found true \(a boolean\)"):
+        load_spec(path)
+
+
+@pytest.mark.parametrize(
+    "section, key, value, message",
+    [
+        ("data", "test_fraction", 1.0, r"\[data\] test_fraction must be a number >= 0 and < 1"),
+        ("inference", "lr", -0.1, r"lr must be a number > 0, found -0.1"),
+        ("inference", "target_accept_prob", 1, r"target_accept_prob must be a number > 0 and < 1"),
+        ("model", "hidden", [10, 0], r"hidden must be a list of integers >= 1"),
+        ("plots", "dpi", 5, r"dpi must be an integer >= 20 and <= 1200"),
+        ("model", "sigma", "fixed", r"sigma must be a number > 0 or the string 'learned'"),
+    ],
+)
+def test_out_of_range_values(section, key, value, message):
+    raw = {"data": {"source": "toy:gap"}}
+    raw.setdefault(section, {})[key] = value
+    with pytest.raises(SpecError, match=message):
+        parse_spec(raw, path="m.toml")
+
+
+def test_choice_typo_suggests(tmp_path):
+    path = write(tmp_path, MINIMAL + '[inference]\nguide = "lowrnk"\n')
+    with pytest.raises(
+        SpecError,
+        match=r"guide must be one of 'normal', 'lowrank', 'mvn', 'delta' "
+        r"\(did you mean 'lowrank'\?\)",
+    ):
+        load_spec(path)
+
+
+def test_plot_kind_typo(tmp_path):
+    path = write(tmp_path, MINIMAL + '[plots]\nkinds = ["uncertainity"]\n')
+    with pytest.raises(SpecError, match=r"did you mean 'uncertainty'"):
+        load_spec(path)
+
+
+def test_source_is_required(tmp_path):
+    with pytest.raises(SpecError, match=r"\[data\] source is required"):
+        load_spec(write(tmp_path, "[model]\nhidden = [3]\n"))
+
+
+def test_likelihood_must_fit_the_task(tmp_path):
+    path = write(tmp_path, MINIMAL + '[model]\nlikelihood = "bernoulli"\n')
+    with pytest.raises(
+        SpecError, match=r"'bernoulli' is a classification likelihood but task = 'regression'"
+    ):
+        load_spec(path)
+
+
+def test_key_for_another_likelihood_is_an_error(tmp_path):
+    path = write(tmp_path, MINIMAL + "[model]\ndf = 3.0\n")
+    with pytest.raises(SpecError, match=r"df applies to likelihood 'studentt' only"):
+        load_spec(path)
+
+
+def test_invalid_toml_reports_line(tmp_path):
+    path = write(tmp_path, MINIMAL + "[model]\nhidden = 3 3\nactivation = 'tanh'\n")
+    with pytest.raises(SpecError, match=rf"{path.name}: invalid TOML: .*line 4"):
+        load_spec(path)
+
+
+def test_section_must_be_a_table(tmp_path):
+    with pytest.raises(SpecError, match=r"'model' must be a section"):
+        load_spec(write(tmp_path, 'model = "big"\n' + MINIMAL))
+
+
+def test_missing_file():
+    with pytest.raises(SpecError, match=r"model file 'nope.toml' not found"):
+        load_spec("nope.toml")
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("inference.num_steps=500", ("inference.num_steps", 500)),
+        ("inference.lr=1e-3", ("inference.lr", 0.001)),
+        ("inference.guide=lowrank", ("inference.guide", "lowrank")),
+        ('inference.guide="mvn"', ("inference.guide", "mvn")),
+        ("model.hidden=[20, 20]", ("model.hidden", [20, 20])),
+        ("model.hidden=[]", ("model.hidden", [])),
+        ("plots.enabled=false", ("plots.enabled", False)),
+        (" data.source = toy:gap ", ("data.source", "toy:gap")),
+    ],
+)
+def test_parse_override(text, expected):
+    assert parse_override(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("num_steps=5", r"expected section\.key=value"),
+        ("inference.num_steps", r"expected section\.key=value"),
+        ("inferense.num_steps=5", r"unknown section 'inferense' \(did you mean 'inference'\?\)"),
+        ("inference.num_step=5", r"unknown key 'num_step' in \[inference\] \(did you mean"),
+    ],
+)
+def test_bad_override(text, message):
+    with pytest.raises(SpecError, match=message):
+        parse_override(text)
+
+
+def test_override_applies_and_errors_name_the_command_line(tmp_path):
+    path = write(tmp_path, MINIMAL)
+    spec = load_spec(path, ["inference.num_steps=7", "model.hidden=[4, 3]"])
+    assert spec.inference["num_steps"] == 7 and spec.model["hidden"] == [4, 3]
+    with pytest.raises(
+        SpecError, match=r"inference\.num_steps \(set on the command line\) must be an integer"
+    ):
+        load_spec(path, ["inference.num_steps=many"])
+
+
+def test_with_overrides_and_with_data(tmp_path):
+    spec = load_spec(write(tmp_path, MINIMAL)).with_overrides({"data.num_points": 30})
+    assert spec.data["num_points"] == 30
+    csv_path = tmp_path / "table.csv"
+    csv_path.write_text("a,b\n1,2\n3,4\n")
+    moved = spec.with_data(str(csv_path), target="b")
+    assert moved.data["source"] == f"csv:{csv_path}"
+    assert moved.data["target"] == "b" and moved.data["num_points"] is None
+    folder = tmp_path / "uci_like"
+    folder.mkdir()
+    assert spec.with_data(str(folder)).data["source"] == f"uci:{folder}"
+    assert spec.with_data("sklearn:digits").data["source"] == "sklearn:digits"
+
+
+# --------------------------------------------------------------------------- writer
+
+
+def test_to_toml_round_trips_awkward_values():
+    sections = {
+        "a": {
+            "text": 'quote " backslash \\ newline \n tab \t unicode é ∞',
+            "small": 1e-5,
+            "big": 1e20,
+            "whole": 3.0,
+            "negative": -2,
+            "flag": False,
+            "points": [[5.0, 7.0], [-1.5, 0.0]],
+            "names": ["x", "y"],
+            "empty": [],
+            "skipped": None,
+        }
+    }
+    parsed = tomllib.loads(to_toml(sections))
+    expected = {k: v for k, v in sections["a"].items() if v is not None}
+    assert parsed == {"a": expected}
+    assert isinstance(parsed["a"]["whole"], float)
+
+
+def test_to_toml_rejects_unknown_types():
+    with pytest.raises(TypeError, match=r"a\.thing"):
+        to_toml({"a": {"thing": object()}})
+
+
+# --------------------------------------------------------------------------- objects
+
+
+def test_build_model_takes_sizes_from_the_data():
+    from pyro_bnn.likelihoods import Bernoulli, Categorical, StudentT
+    from pyro_bnn.priors import IIDNormal
+
+    spec = parse_spec(
+        {
+            "model": {
+                "task": "classification",
+                "hidden": [5, 4],
+                "prior": "iid",
+                "prior_scale": 2.0,
+            },
+            "data": {"source": "sklearn:digits"},
+        }
+    )
+    model = spec.build_model(in_features=64, num_classes=10)
+    assert (model.in_features, model.out_features, model.hidden) == (64, 10, (5, 4))
+    assert isinstance(model.likelihood, Categorical)
+    assert isinstance(model.prior, IIDNormal) and model.prior.scale == 2.0
+    binary = spec.with_overrides({"model.likelihood": "bernoulli"})
+    model = binary.build_model(in_features=2, num_classes=2)
+    assert model.out_features == 1 and isinstance(model.likelihood, Bernoulli)
+    with pytest.raises(SpecError, match=r"'bernoulli' needs 2 classes but the data has 3"):
+        binary.build_model(in_features=2, num_classes=3)
+    robust = parse_spec(
+        {
+            "model": {"likelihood": "studentt", "df": 3.0, "sigma": 0.5},
+            "data": {"source": "toy:gap"},
+        }
+    )
+    likelihood = robust.build_model(in_features=1).likelihood
+    assert isinstance(likelihood, StudentT) and (likelihood.df, likelihood.sigma) == (3.0, 0.5)
+
+
+def test_fit_kwargs_follow_the_method():
+    spec = parse_spec({"data": {"source": "toy:gap"}, "inference": {"guide": "delta"}})
+    assert spec.fit_kwargs()["guide"] == "delta" and "num_samples" not in spec.fit_kwargs()
+    nuts = spec.with_overrides({"inference.method": "nuts"})
+    assert nuts.fit_kwargs()["num_samples"] == 500 and "guide" not in nuts.fit_kwargs()
+
+
+def test_relative_data_paths_try_cwd_then_file_folder_then_parent(tmp_path, monkeypatch):
+    def table(path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x,y\n1,2\n2,3\n3,5\n4,4\n5,6\n")
+        return path
+
+    (tmp_path / "repo" / "models").mkdir(parents=True)
+    elsewhere = tmp_path / "a" / "b"
+    elsewhere.mkdir(parents=True)
+    model_file = write(
+        tmp_path / "repo" / "models", '[data]\nsource = "csv:../shared/t.csv"\ntarget = "y"\n'
+    )
+    spec = load_spec(model_file)
+    monkeypatch.chdir(elsewhere)
+    with pytest.raises(SpecError, match=r"'\.\./shared/t\.csv' not found \(looked in .*a/b"):
+        spec.resolved_source()
+    # 3rd: the parent of the model file's folder (repo/ -> ../shared = tmp/shared)
+    beside_repo = table(tmp_path / "shared" / "t.csv")
+    assert spec.resolved_source() == f"csv:{beside_repo}"
+    # 2nd: the model file's folder (models/ -> ../shared = repo/shared)
+    in_repo = table(tmp_path / "repo" / "shared" / "t.csv")
+    assert spec.resolved_source() == f"csv:{in_repo}"
+    # 1st: the current directory (a/b -> ../shared = a/shared)
+    from_cwd = table(tmp_path / "a" / "shared" / "t.csv")
+    assert spec.resolved_source() == f"csv:{from_cwd}"
+    assert spec.load_dataset().num_points == 4
+
+
+def test_load_dataset_splits_and_checks_the_task(tmp_path):
+    spec = parse_spec(
+        {"data": {"source": "toy:gap", "num_points": 50, "test_fraction": 0.2, "seed": 3}}
+    )
+    dataset = spec.load_dataset()
+    assert dataset.x.shape == (40, 1) and dataset.x_test.shape == (10, 1)
+    wrong = parse_spec({"model": {"task": "classification"}, "data": {"source": "toy:gap"}})
+    with pytest.raises(
+        SpecError,
+        match=r"task = 'classification' but the data source 'toy:gap' is a regression dataset",
+    ):
+        wrong.load_dataset()
+    csv_spec = parse_spec({"data": {"source": f"csv:{tmp_path / 'x.csv'}"}})
+    with pytest.raises(SpecError, match=r"needs the target column"):
+        csv_spec.load_dataset()
+    toy_only = parse_spec({"data": {"source": "sklearn:digits", "num_points": 20}})
+    with pytest.raises(SpecError, match=r"only a toy: source takes 'num_points'"):
+        toy_only.load_dataset()
+
+
+def test_model_spec_is_a_dataclass_with_sections():
+    spec = parse_spec({"data": {"source": "toy:gap"}})
+    assert isinstance(spec, ModelSpec) and spec.name == "spec"
+    assert ("data", "source") in spec.explicit and ("model", "hidden") not in spec.explicit
