@@ -1,0 +1,251 @@
+"""Independent MCMC chains side by side, one process per chain (``torch.multiprocessing``).
+
+:func:`run_chains` calls ``run_one_chain(chain, chain_seed, *args, **kwargs)`` for
+``chain = 0 .. num_chains - 1`` with ``chain_seed = seed + chain``, either in
+fresh processes (spawn context, at most one per core at a time) or one after the
+other in this process. A chain that raises (or whose process dies) is reported as
+a :class:`ChainFailure`; the other chains' results are kept.
+
+For parallel runs ``run_one_chain`` must be picklable: a function defined at the
+top level of an importable module (or a :func:`functools.partial` of one), with
+picklable ``args``. Each worker process imports that module afresh, so a script
+that calls :func:`run_chains` needs the usual ``if __name__ == "__main__":`` guard.
+
+Example
+-------
+>>> results, failures = run_chains(my_chain, num_chains=4, seed=0)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import traceback
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import wait
+
+import pyro
+import torch
+import torch.multiprocessing as torch_mp
+
+__all__ = ["run_chains", "ChainFailure", "available_cores"]
+
+
+@dataclass(frozen=True)
+class ChainFailure:
+    """A chain that did not return: which one, with which seed, and why.
+
+    Attributes
+    ----------
+    chain : int
+        Chain index (0-based).
+    seed : int
+        The seed the chain ran with (``seed + chain``).
+    error : str
+        Exception type name (``"ValueError"``) or ``"ProcessDied"``.
+    message : str
+        The exception message (or the exit code of a process that died).
+    traceback : str
+        Formatted traceback from the worker ('' when the process died).
+    """
+
+    chain: int
+    seed: int
+    error: str
+    message: str
+    traceback: str = ""
+
+    def __str__(self) -> str:
+        return f"chain {self.chain} (seed {self.seed}) failed: {self.error}: {self.message}"
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (affinity-aware)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _call_chain(run_one_chain, chain: int, chain_seed: int, args, kwargs):
+    pyro.set_rng_seed(chain_seed)
+    return run_one_chain(chain, chain_seed, *args, **kwargs)
+
+
+def _chain_process(connection, payload: bytes, chain: int, chain_seed: int, threads: int) -> None:
+    """Entry point of one worker process: run the chain, send back pickled bytes."""
+    torch.set_num_threads(threads)
+    try:
+        run_one_chain, args, kwargs = pickle.loads(payload)
+        result = _call_chain(run_one_chain, chain, chain_seed, args, kwargs)
+        # plain pickle copies tensors into the message (no shared-memory handles that
+        # would die with this process)
+        message = pickle.dumps(("ok", result), protocol=pickle.HIGHEST_PROTOCOL)
+    except BaseException as error:  # report everything, including KeyboardInterrupt
+        message = pickle.dumps(
+            ("error", type(error).__name__, str(error), traceback.format_exc()),
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
+    connection.send_bytes(message)
+    connection.close()
+
+
+def _sequential(run_one_chain, num_chains, seed, args, kwargs):
+    results, failures = [], []
+    for chain in range(num_chains):
+        try:
+            results.append(_call_chain(run_one_chain, chain, seed + chain, args, kwargs))
+        except Exception as error:
+            failures.append(
+                ChainFailure(
+                    chain, seed + chain, type(error).__name__, str(error), traceback.format_exc()
+                )
+            )
+    return results, failures
+
+
+def _parallel(payload: bytes, num_chains: int, seed: int, max_workers: int):
+    context = torch_mp.get_context("spawn")
+    threads = max(1, available_cores() // max_workers)
+    outcome: dict[int, object] = {}
+    pending = list(range(num_chains))
+    running: dict[int, tuple] = {}  # chain -> (process, receiving end)
+    try:
+        while pending or running:
+            while pending and len(running) < max_workers:
+                chain = pending.pop(0)
+                receive, send = context.Pipe(duplex=False)
+                process = context.Process(
+                    target=_chain_process,
+                    args=(send, payload, chain, seed + chain, threads),
+                    name=f"pyro_bnn-chain-{chain}",
+                    daemon=True,
+                )
+                process.start()
+                send.close()  # keep only the child's copy, so a dead child gives EOF
+                running[chain] = (process, receive)
+            ready = set(
+                wait([r for _, r in running.values()] + [p.sentinel for p, _ in running.values()])
+            )
+            for chain, (process, receive) in list(running.items()):
+                if receive not in ready and process.sentinel not in ready:
+                    continue
+                message = None
+                if receive.poll():
+                    try:
+                        message = pickle.loads(receive.recv_bytes())
+                    except (EOFError, OSError):
+                        message = None
+                process.join()
+                receive.close()
+                del running[chain]
+                if message is None:
+                    outcome[chain] = ChainFailure(
+                        chain,
+                        seed + chain,
+                        "ProcessDied",
+                        f"the worker process exited with code {process.exitcode} "
+                        "without returning a result",
+                    )
+                elif message[0] == "ok":
+                    outcome[chain] = ("ok", message[1])
+                else:
+                    _, name, text, trace = message
+                    outcome[chain] = ChainFailure(chain, seed + chain, name, text, trace)
+    finally:
+        for process, receive in running.values():  # interrupted: do not leave orphans
+            process.terminate()
+            process.join()
+            receive.close()
+    results = [outcome[c][1] for c in range(num_chains) if isinstance(outcome[c], tuple)]
+    failures = [outcome[c] for c in range(num_chains) if isinstance(outcome[c], ChainFailure)]
+    return results, failures
+
+
+def run_chains(
+    run_one_chain: Callable[..., dict],
+    num_chains: int,
+    seed: int,
+    parallel: bool | str = "auto",
+    *,
+    args: Sequence = (),
+    kwargs: Mapping | None = None,
+    max_workers: int | None = None,
+) -> tuple[list[dict], list[ChainFailure]]:
+    """Run ``num_chains`` independent chains, in parallel processes or one after another.
+
+    Parameters
+    ----------
+    run_one_chain : callable
+        ``run_one_chain(chain, chain_seed, *args, **kwargs) -> dict`` (e.g. site →
+        draws ``(S, ...)``). Pyro's/torch's global seed is set to ``chain_seed``
+        before the call. For ``parallel`` it must be picklable (top-level function).
+    num_chains : int
+        Number of chains; chain ``c`` gets ``chain_seed = seed + c``.
+    seed : int
+        Base seed.
+    parallel : bool or ``"auto"``
+        ``True``: one spawned process per chain (at most ``max_workers`` at a time,
+        each with ``cores // max_workers`` torch threads). ``False``: sequentially in
+        this process. ``"auto"``: parallel when there are >= 2 chains and >= 2 cores
+        and ``run_one_chain`` pickles; otherwise sequential.
+    args, kwargs
+        Extra arguments for ``run_one_chain`` (picklable when parallel). Tensors are
+        copied to each worker.
+    max_workers : int, optional
+        Processes at a time (default ``min(num_chains, available cores)``).
+
+    Returns
+    -------
+    results : list of dict
+        Results of the chains that succeeded, in chain order.
+    failures : list of ChainFailure
+        The chains that raised or died, in chain order (empty when all succeeded).
+
+    Notes
+    -----
+    Worker processes start with the ``spawn`` method (safe with threads and CUDA),
+    which costs an interpreter start and ``import torch, pyro`` per chain (a few
+    seconds): parallel chains pay off only when a chain runs much longer than that.
+    """
+    if isinstance(num_chains, bool) or not isinstance(num_chains, int) or num_chains < 1:
+        raise ValueError(f"num_chains must be a positive integer, got {num_chains!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an integer, got {seed!r}")
+    if parallel not in (True, False, "auto"):
+        raise ValueError(f"parallel must be True, False or 'auto', got {parallel!r}")
+    if not callable(run_one_chain):
+        raise TypeError(f"run_one_chain must be callable, got {type(run_one_chain).__name__}")
+    if max_workers is not None and (
+        isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1
+    ):
+        raise ValueError(f"max_workers must be a positive integer, got {max_workers!r}")
+    args, kwargs = tuple(args), dict(kwargs or {})
+    cores = available_cores()
+    workers = min(num_chains, max_workers or cores)
+    if parallel == "auto":
+        parallel = num_chains > 1 and workers > 1
+        if parallel:
+            try:
+                payload = pickle.dumps((run_one_chain, args, kwargs))
+            except Exception as error:
+                warnings.warn(
+                    f"running the chains one after another: run_one_chain or its arguments "
+                    f"cannot be pickled for worker processes ({error})",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                parallel = False
+    elif parallel:
+        try:
+            payload = pickle.dumps((run_one_chain, args, kwargs))
+        except Exception as error:
+            raise TypeError(
+                "parallel chains need a picklable run_one_chain (a function defined at the top "
+                f"level of a module) and picklable args: {error}; or pass parallel=False"
+            ) from None
+    if not parallel:
+        return _sequential(run_one_chain, num_chains, seed, args, kwargs)
+    return _parallel(payload, num_chains, seed, workers)

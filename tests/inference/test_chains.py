@@ -1,0 +1,88 @@
+"""run_chains: seeds per chain, parallel = sequential, failing chains reported, others kept."""
+
+import functools
+import os
+
+import pytest
+import torch
+
+from pyro_bnn.inference.chains import ChainFailure, run_chains
+
+
+def draw_chain(chain: int, chain_seed: int, num_draws: int, fail_chain: int = -1) -> dict:
+    """A stand-in for one MCMC chain: draws from the global torch generator (seeded)."""
+    if chain == fail_chain:
+        raise ValueError(f"chain {chain} diverged on purpose")
+    if chain == 2:
+        os._exit(3)  # chain 2 kills its own process without reporting anything
+    return {
+        "chain": torch.tensor(chain),
+        "seed": torch.tensor(chain_seed),
+        "x": torch.randn(num_draws),
+        "pid": torch.tensor(os.getpid()),
+    }
+
+
+def test_sequential_chains_are_seeded_seed_plus_chain():
+    results, failures = run_chains(draw_chain, 2, seed=10, parallel=False, args=(5,))
+    assert failures == []
+    assert [int(r["chain"]) for r in results] == [0, 1]
+    assert [int(r["seed"]) for r in results] == [10, 11]
+    for chain, result in enumerate(results):
+        torch.manual_seed(10 + chain)
+        torch.testing.assert_close(result["x"], torch.randn(5))
+    assert not torch.equal(results[0]["x"], results[1]["x"])
+
+
+def test_parallel_chains_equal_sequential_and_keep_survivors():
+    """Spawned processes: same draws as in-process; a raising chain and a dying process are
+    reported, the surviving chain is kept (one round of three processes)."""
+    sequential, _ = run_chains(draw_chain, 2, seed=4, parallel=False, args=(6,))
+    results, failures = run_chains(
+        draw_chain, 3, seed=4, parallel=True, args=(6,), kwargs={"fail_chain": 1}, max_workers=3
+    )
+    assert [int(r["chain"]) for r in results] == [0]
+    torch.testing.assert_close(results[0]["x"], sequential[0]["x"])
+    assert int(results[0]["pid"]) != os.getpid()
+    assert [(f.chain, f.seed, f.error) for f in failures] == [
+        (1, 5, "ValueError"),
+        (2, 6, "ProcessDied"),
+    ]
+    assert isinstance(failures[0], ChainFailure)
+    assert "diverged on purpose" in failures[0].message
+    assert "draw_chain" in failures[0].traceback
+    assert "chain 1 (seed 5) failed: ValueError" in str(failures[0])
+    assert "exited with code 3" in failures[1].message
+
+
+def test_sequential_failure_keeps_other_chains():
+    worker = functools.partial(draw_chain, num_draws=2, fail_chain=0)
+    results, failures = run_chains(worker, 2, seed=0, parallel=False)
+    assert [int(r["chain"]) for r in results] == [1]
+    assert [f.chain for f in failures] == [0]
+
+
+def test_unpicklable_worker():
+    def local_chain(chain, chain_seed):
+        return {"chain": torch.tensor(chain)}
+
+    with pytest.raises(TypeError, match="picklable run_one_chain"):
+        run_chains(local_chain, 2, seed=0, parallel=True)
+    if os.cpu_count() and os.cpu_count() > 1:
+        with pytest.warns(RuntimeWarning, match="one after another"):
+            results, failures = run_chains(local_chain, 2, seed=0, parallel="auto")
+        assert len(results) == 2 and not failures
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"num_chains": 0}, "num_chains must be a positive integer"),
+        ({"parallel": "yes"}, "parallel must be True, False or 'auto'"),
+        ({"max_workers": 0}, "max_workers must be a positive integer"),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    arguments = {"num_chains": 2, "seed": 0, "parallel": False} | kwargs
+    with pytest.raises(ValueError, match=message):
+        run_chains(draw_chain, **arguments)
