@@ -109,6 +109,56 @@ def test_skewed_target_log_gamma():
     _assert_mean_within_mc_error(centred_square[:, None], expected_var.reshape(1), "log-gamma var")
 
 
+def test_standard_normal_long_chain_radius():
+    """8000 draws of a 2-D standard normal: E|z|^2 = 2 to within ~0.06.
+
+    Long enough to catch a biased trajectory sampler (e.g. always moving to the new
+    subtree instead of the biased-progressive choice inflates E|z|^2 by ~0.15).
+    """
+    result = sample_nuts(
+        lambda z: -0.5 * (z**2).sum(), torch.zeros(2, dtype=torch.float64), 8000, 200, seed=0
+    )
+    radius_squared = (result.samples**2).sum(-1, keepdim=True)
+    _assert_mean_within_mc_error(radius_squared, torch.tensor([2.0]), "E|z|^2")
+    _assert_mean_within_mc_error(result.samples, torch.zeros(2), "mean")
+
+
+def test_leapfrog_is_reversible_and_nearly_conserves_energy():
+    from pyro_bnn.inference.nuts import _Chain
+
+    precision = torch.tensor([[2.0, 0.5], [0.5, 1.0]], dtype=torch.float64)
+
+    def log_density(z):
+        return -0.5 * z @ precision @ z
+
+    for dense in (False, True):
+        chain = _Chain(
+            log_density,
+            None,
+            10,
+            dense,
+            torch.Generator().manual_seed(0),
+            torch.float64,
+            torch.device("cpu"),
+            2,
+        )
+        chain.set_inverse_mass_matrix(
+            torch.tensor([[0.7, 0.2], [0.2, 1.3]], dtype=torch.float64)
+            if dense
+            else torch.tensor([0.7, 1.3], dtype=torch.float64)
+        )
+        z0 = torch.tensor([0.3, -1.2], dtype=torch.float64)
+        r0 = chain.sample_momentum()
+        log_density0, grad0 = chain.value_and_grad(z0)
+        z1, r1, log_density1, grad1, v1 = chain.leapfrog(z0, r0, grad0, 0.1)
+        z2, r2, _, _, _ = chain.leapfrog(z1, r1, grad1, -0.1)
+        torch.testing.assert_close(z2, z0)
+        torch.testing.assert_close(r2, r0)
+        energy0 = -log_density0 + 0.5 * r0 @ chain.velocity(r0)
+        energy1 = -log_density1 + 0.5 * r1 @ v1
+        assert abs(float(energy1 - energy0)) < 1e-2  # O(step^3) per step
+
+
 def test_linear_regression_matches_exact_posterior(linear_oracle):
     model = linear_oracle.model()
     x = torch.as_tensor(linear_oracle.x, dtype=torch.float32)
