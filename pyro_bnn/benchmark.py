@@ -58,6 +58,10 @@ __all__ = [
     "run_classification",
     "summarize",
     "format_table",
+    "format_calibration_table",
+    "format_classification_table",
+    "goal_report",
+    "read_rows",
     "plot_published_comparison",
     "add_benchmark_arguments",
     "run_benchmark",
@@ -741,6 +745,27 @@ def format_table(rows: Sequence[dict], metric: str = "test_ll") -> str:
     return "\n".join(lines)
 
 
+def format_calibration_table(rows: Sequence[dict]) -> str:
+    """Markdown table of 90% interval coverage and CRPS (original units), mean ± s.e."""
+    summary = {(s["dataset"], s["method"]): s for s in summarize(rows, ("coverage_90", "crps"))}
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    methods = [m for m in REGRESSION_METHODS if any(r["method"] == m for r in rows)]
+    header = ["dataset"] + [f"{m}: coverage_90 / crps" for m in methods]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for dataset in datasets:
+        cells = [dataset]
+        for method in methods:
+            entry = summary.get((dataset, method))
+            if entry is None:
+                cells.append("—")
+                continue
+            coverage = _mean_se(entry["coverage_90_mean"], entry["coverage_90_se"], 2)
+            crps = _mean_se(entry["crps_mean"], entry["crps_se"], _digits(dataset))
+            cells.append(f"{coverage} / {crps}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def goal_report(
     rows: Sequence[dict], methods: Sequence[str] = ("svi", "svi-lowrank", "nuts")
 ) -> str:
@@ -1135,6 +1160,14 @@ def add_benchmark_arguments(parser: argparse.ArgumentParser) -> argparse.Argumen
             "--resume", action="store_true", help="keep and skip rows already in --out"
         )
         sub.add_argument(
+            "--report-only",
+            action="store_true",
+            help="fit nothing: print the summary (and --table/--figure) of the rows in --out",
+        )
+        sub.add_argument("--nuts-warmup", type=int, default=None, help="NUTS warm-up steps")
+        sub.add_argument("--nuts-samples", type=int, default=None, help="NUTS draws kept")
+        sub.add_argument("--nuts-chains", type=int, default=None, help="NUTS chains")
+        sub.add_argument(
             "--threads",
             type=int,
             default=1,
@@ -1168,9 +1201,6 @@ def add_benchmark_arguments(parser: argparse.ArgumentParser) -> argparse.Argumen
         default=None,
         help="run NUTS only on training sets up to this size (default 1500)",
     )
-    uci.add_argument("--nuts-warmup", type=int, default=None, help="NUTS warm-up steps")
-    uci.add_argument("--nuts-samples", type=int, default=None, help="NUTS draws kept")
-    uci.add_argument("--nuts-chains", type=int, default=None, help="NUTS chains")
 
     classification = suite.add_parser(
         "classification",
@@ -1233,19 +1263,29 @@ def run_benchmark(args: argparse.Namespace) -> int:
             torch.set_num_threads(args.threads)
         methods = _comma_list(args.methods)
         start = time.perf_counter()
+        if args.report_only:
+            if not Path(args.out).is_file():
+                raise ValueError(
+                    f"--report-only needs an existing --out file; '{args.out}' is missing"
+                )
+            rows, failures = read_rows(args.out), []
         if args.suite == "uci":
-            rows, failures = run_uci(
-                args.data_dir,
-                datasets=_comma_list(args.datasets) if args.datasets else None,
-                methods=methods,
-                splits=args.splits,
-                out=args.out,
-                settings=settings,
-                split_limits=_split_limits(args.max_splits),
-                hidden=args.hidden,
-                resume=args.resume,
-                progress=args.progress,
-                quiet=args.quiet,
+            rows, failures = (
+                (rows, failures)
+                if args.report_only
+                else run_uci(
+                    args.data_dir,
+                    datasets=_comma_list(args.datasets) if args.datasets else None,
+                    methods=methods,
+                    splits=args.splits,
+                    out=args.out,
+                    settings=settings,
+                    split_limits=_split_limits(args.max_splits),
+                    hidden=args.hidden,
+                    resume=args.resume,
+                    progress=args.progress,
+                    quiet=args.quiet,
+                )
             )
             text = "\n\n".join(
                 [
@@ -1253,6 +1293,8 @@ def run_benchmark(args: argparse.Namespace) -> int:
                     format_table(rows, "test_ll"),
                     "Test RMSE (original units)",
                     format_table(rows, "rmse"),
+                    "Coverage of the central 90% interval (ideal 0.90) / CRPS (original units)",
+                    format_calibration_table(rows),
                     goal_report(rows),
                 ]
             )
@@ -1264,18 +1306,22 @@ def run_benchmark(args: argparse.Namespace) -> int:
                 if args.ood_classes.strip().lower() == "none"
                 else [int(c) for c in _comma_list(args.ood_classes)]
             )
-            rows, failures = run_classification(
-                datasets=_comma_list(args.datasets),
-                methods=methods,
-                splits=args.splits or 3,
-                out=args.out,
-                settings=settings,
-                hidden=args.hidden,
-                nuts_hidden=args.nuts_hidden,
-                ood_classes=ood,
-                resume=args.resume,
-                progress=args.progress,
-                quiet=args.quiet,
+            rows, failures = (
+                (rows, failures)
+                if args.report_only
+                else run_classification(
+                    datasets=_comma_list(args.datasets),
+                    methods=methods,
+                    splits=args.splits or 3,
+                    out=args.out,
+                    settings=settings,
+                    hidden=args.hidden,
+                    nuts_hidden=args.nuts_hidden,
+                    ood_classes=ood,
+                    resume=args.resume,
+                    progress=args.progress,
+                    quiet=args.quiet,
+                )
             )
             text = format_classification_table(rows)
         else:

@@ -309,6 +309,22 @@ def test_cli_main_runs_and_writes_table(synthetic_dir, tmp_path, capsys):
     assert table.read_text().startswith("Test log-likelihood per point")
 
 
+def test_cli_report_only_fits_nothing(synthetic_dir, tmp_path, capsys):
+    out = tmp_path / "r.csv"
+    run_uci(synthetic_dir, methods=("map",), splits=2, out=out, quiet=True,
+            fitters={"map": _fake_fit})  # fmt: skip
+    before = out.read_text()
+    figure = str(tmp_path / "f.png")
+    code = main(["uci", "--data-dir", str(synthetic_dir), "--methods", "svi,nuts",
+                 "--out", str(out), "--report-only", "--figure", figure])  # fmt: skip
+    assert code == 0
+    assert out.read_text() == before
+    printed = capsys.readouterr().out
+    assert "map (ours)" in printed and "svi (ours)" not in printed
+    assert "coverage_90 / crps" in printed
+    assert (tmp_path / "f.png").is_file()
+
+
 def test_cli_reports_bad_arguments(synthetic_dir, tmp_path, capsys):
     code = main(["uci", "--data-dir", str(synthetic_dir), "--methods", "svi,foo",
                  "--out", str(tmp_path / "r.csv")])  # fmt: skip
