@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The exact commands behind bench/results/uci/ (run from the repository root, /work/main).
+# Each step appends to results.csv (--resume skips rows already there); each step's wall
+# time is appended to times.txt. Step 1 is the main run; the rest add NUTS, the low-rank
+# guide and the classification benchmark on fewer splits (the machine has 2 shared cores).
+set -u
+OUT=bench/results/uci
+DATA=../shared/data/uci
+step() {
+  local name=$1; shift
+  local start=$(date +%s)
+  "$@" > "$OUT/$name.out" 2> "$OUT/$name.log"
+  local code=$?
+  echo "$name exit=$code seconds=$(( $(date +%s) - start )) :: $*" >> "$OUT/times.txt"
+}
+if [ "${1:-all}" = all ]; then
+  step run1 python -m pyro_bnn.benchmark uci --data-dir $DATA \
+    --methods svi,map,mc-dropout,ensemble --splits 5 \
+    --max-splits power-plant=2,protein-tertiary-structure=1 \
+    --out $OUT/results.csv --threads 1
+fi
+step run2-nuts-yacht python -m pyro_bnn.benchmark uci --data-dir $DATA --datasets yacht \
+  --methods nuts --splits 2 --nuts-warmup 150 --nuts-samples 150 \
+  --out $OUT/results.csv --resume --threads 1
+step run3-nuts-energy python -m pyro_bnn.benchmark uci --data-dir $DATA --datasets energy \
+  --methods nuts --splits 1 --nuts-warmup 150 --nuts-samples 150 \
+  --out $OUT/results.csv --resume --threads 1
+step run4-lowrank python -m pyro_bnn.benchmark uci --data-dir $DATA \
+  --datasets concrete,energy,wine-quality-red,yacht --methods svi-lowrank --splits 2 \
+  --out $OUT/results.csv --resume --threads 1
+step run5-classification python -m pyro_bnn.benchmark classification \
+  --datasets digits,breast_cancer --methods map,svi,mc-dropout,ensemble --splits 2 \
+  --out $OUT/classification.csv --threads 1
+step run6-classification-nuts python -m pyro_bnn.benchmark classification \
+  --datasets breast_cancer --methods nuts --splits 1 --nuts-warmup 150 --nuts-samples 150 \
+  --out $OUT/classification.csv --resume --threads 1 --table $OUT/classification.md
+# Summary only (--report-only: nothing is fitted):
+step report python -m pyro_bnn.benchmark uci --data-dir $DATA --report-only \
+  --out $OUT/results.csv --table $OUT/results.md --figure $OUT/test_ll.png
