@@ -996,7 +996,7 @@ def _plot_calibration(run: Run):
     x, y, _ = _evaluation_part(run)
     pred = run.predict(x)
     if run.task == "classification":
-        return plots.plot_reliability(pred.probs, y)
+        return plots.plot_reliability(pred, y)
     return plots.plot_calibration(pred, run.standardizer.transform_y(y))
 
 

@@ -653,6 +653,8 @@ class ModelSpec:
         try:
             dataset = load_source(source, **kwargs)
         except (ValueError, TypeError) as error:
+            if ("data", "source") in self.overridden:  # --data: the message names the file
+                raise SpecError(str(error)) from None
             raise SpecError(f"{self._where('data', 'source')}: {error}") from None
         if dataset.task != self.task:
             raise SpecError(
