@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 import warnings
@@ -13,10 +14,11 @@ from pyro.infer import SVI, Trace_ELBO
 from pyro.optim import ClippedAdam
 from tqdm.auto import tqdm
 
+from .. import distributed as dist_tools
 from ..likelihoods import Gaussian
 from ..nets import BayesianMLP
 from ..posterior import GUIDES, Posterior, make_guide
-from .common import check_positive_int, prepare, seed_everything
+from .common import check_positive_int, prepare, resolve_device, seed_everything
 from .diagnostics import kl_per_weight
 from .flat import FlatModel
 from .flat_guides import FlatGuide
@@ -48,6 +50,74 @@ def _epochs(num_rows: int, batch_size: int | None, generator: torch.Generator, d
             step += 1
 
 
+class FullDataFlatModel(FlatModel):
+    """A :class:`FlatModel` over part of the data whose likelihood counts ``num_data`` rows.
+
+    Used for a process's shard (distributed SVI) and for streamed batches: the log
+    likelihood of the rows at hand is scaled by ``num_data / rows``, so the log
+    joint (and the ELBO) estimates the full-data value. ``x``/``y`` may be swapped
+    for the next streamed batch between steps.
+    """
+
+    def __init__(self, model: BayesianMLP, x: torch.Tensor, y: torch.Tensor, num_data: int):
+        super().__init__(model, x, y)
+        self.num_data = num_data
+
+    def log_joint(self, z: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+        x, y = (self.x, self.y) if index is None else (self.x[index], self.y[index])
+        values = self.unflatten(z)
+        log_likelihood = self.model.log_likelihood(values, x, y) * (self.num_data / x.shape[0])
+        return self.log_prior(z, values) + log_likelihood + self.log_jacobian(z)
+
+
+def _loader_batches(loader, model: BayesianMLP, num_steps: int, state: dict, bar):
+    """Yield ``num_steps`` validated ``(x, y)`` batches from ``loader``, epoch after epoch.
+
+    ``state["epoch_ends"]`` collects the step count at the end of every epoch
+    (``set_epoch`` is called on a ``DistributedSampler`` so each epoch is shuffled
+    differently); at each epoch end the mean ELBO of the epoch (from
+    ``state["history"]``, filled by the optimiser) is written below the progress
+    bar. ``state["first_rows"]`` keeps up to 4096 rows for the collapse check.
+    """
+    step, epoch = 0, 0
+    while step < num_steps:
+        _set_epoch(loader, epoch)
+        iterator, seen = iter(loader), 0
+        while step < num_steps:
+            try:
+                batch = next(iterator)
+            except StopIteration:
+                break
+            if not isinstance(batch, list | tuple) or len(batch) != 2:
+                raise TypeError(f"loader must yield (x, y) batches, got {type(batch).__name__}")
+            x, y = model.check_inputs(*batch)
+            if epoch == 0 and sum(len(b[0]) for b in state["first_rows"]) < 4096:
+                state["first_rows"].append((x, y))
+            seen += 1
+            step += 1
+            yield x, y
+        if seen == 0:
+            raise ValueError("the loader yielded no batches")
+        epoch += 1
+        state["epoch_ends"].append(step)
+        if not bar.disable:
+            done = state["history"][step - seen : step]
+            bar.write(
+                f"epoch {epoch}: {seen} batches, mean ELBO {sum(done) / max(len(done), 1):.6g}"
+            )
+
+
+def _set_epoch(loader, epoch: int) -> None:
+    for holder in (
+        getattr(loader, "sampler", None),
+        getattr(getattr(loader, "sampler", None), "sampler", None),
+        getattr(getattr(loader, "batch_sampler", None), "sampler", None),
+    ):
+        if hasattr(holder, "set_epoch"):
+            holder.set_epoch(epoch)
+            return
+
+
 def _record(history: list[float], elbo: float, step: int, num_steps: int, lr: float, bar) -> None:
     """Append the ELBO of ``step``; stop with a clear error when it is not finite."""
     if not math.isfinite(elbo):
@@ -65,37 +135,70 @@ def _record(history: list[float], elbo: float, step: int, num_steps: int, lr: fl
 
 
 def _fit_flat(
-    model, x, y, guide, batches, lr, lr_decay, num_steps, num_particles, init_scale, rank, bar
+    model,
+    x,
+    y,
+    guide,
+    batches,
+    lr,
+    lr_decay,
+    num_steps,
+    num_particles,
+    init_scale,
+    rank,
+    bar,
+    num_data=None,
+    context=None,
+    seed=0,
+    history=None,
 ):
     """SVI on the flat parameter vector in plain torch (Bayes by Backprop for ``"normal"``).
 
     The objective is Pyro's ``Trace_ELBO`` for the same autoguide, with the entropy
     in closed form; returns the equivalent fitted Pyro guide and the ELBO history.
+    ``batches`` yields row indices (or ``None`` for the full batch) into ``x``, or
+    ``(x, y)`` batches of a stream. ``num_data`` (default ``len(x)``) is the data
+    size the likelihood is scaled to; with a distributed ``context`` the gradients
+    are averaged over processes every step. ``history`` (a list) receives the ELBOs.
     """
     # The inputs were validated once; distribution argument checks in the hot loop only cost.
     with pyro.validation_enabled(False):
-        flat = FlatModel(model, x, y)
+        if num_data is None:
+            flat = FlatModel(model, x, y)
+        else:
+            flat = FullDataFlatModel(model, x, y, num_data)
         with torch.no_grad(), pyro.poutine.block():
             prior_draw = pyro.poutine.trace(model).get_trace(*model.example_data())
             loc = flat.flatten({name: prior_draw.nodes[name]["value"] for name in flat.names})
         family = FlatGuide(flat, guide, loc, init_scale, rank)
+        if context is not None:
+            # equal start everywhere, then each process draws its own guide noise
+            dist_tools.broadcast_parameters(family.params)
+            torch.manual_seed(dist_tools.rank_seed(seed, context.rank))
         optimizer = torch.optim.Adam(family.params, lr=lr)
         decay = torch.optim.lr_scheduler.ExponentialLR(optimizer, lr_decay ** (1.0 / num_steps))
-        history: list[float] = []
-        for step, index in enumerate(batches):
+        history = [] if history is None else history
+        for step, batch in enumerate(batches):
+            if isinstance(batch, tuple):  # a streamed (x, y) batch
+                flat.x, flat.y = batch
+                batch = None
             optimizer.zero_grad(set_to_none=True)
-            elbo = family.elbo(num_particles, index)
+            elbo = family.elbo(num_particles, batch)
             (-elbo).backward()
+            if context is not None:
+                value = dist_tools.average_gradients(family.params, elbo)
+            else:
+                value = float(elbo.detach())
             optimizer.step()
             decay.step()
-            _record(history, float(elbo.detach()), step, num_steps, lr, bar)
+            _record(history, value, step, num_steps, lr, bar)
     return family.to_pyro(), history
 
 
 def fit_svi(
     model: Callable,
-    x,
-    y,
+    x=None,
+    y=None,
     guide: str = "normal",
     num_steps: int = 3000,
     lr: float = 1e-2,
@@ -109,6 +212,11 @@ def fit_svi(
     dtype: torch.dtype | None = None,
     device=None,
     check_collapse: bool = True,
+    *,
+    loader=None,
+    num_data: int | None = None,
+    num_epochs: int | None = None,
+    distributed: bool | str = "auto",
 ) -> Posterior:
     """Fit a Bayesian network with stochastic variational inference.
 
@@ -116,9 +224,10 @@ def fit_svi(
     ----------
     model : BayesianMLP or Pyro model
         ``model(x, y=None)`` with an ``"obs"`` site in ``pyro.plate("data", N)``.
-        A :class:`BayesianMLP` also supports ``batch_size``.
+        A :class:`BayesianMLP` also supports ``batch_size``, ``loader`` and
+        distributed runs.
     x : array (N, D); y : array (N,) or (N, K)
-        Training data (numpy or torch).
+        Training data (numpy or torch). Leave out when streaming from ``loader``.
     guide : str
         ``"normal"`` (AutoNormal, mean field: Bayes by Backprop), ``"lowrank"``,
         ``"mvn"`` (full-rank Gaussian) or ``"delta"`` (MAP point estimate).
@@ -127,28 +236,46 @@ def fit_svi(
     lr : float
         Initial Adam learning rate; it decays geometrically to ``lr * lr_decay``.
     batch_size : int, optional
-        Minibatch size (default full batch). Batches sweep shuffled epochs; the
-        likelihood is scaled by ``N / batch`` so the ELBO stays unbiased.
+        Minibatch size (default full batch; per process in a distributed run).
+        Batches sweep shuffled epochs; the likelihood is scaled by ``N / batch``
+        so the ELBO stays unbiased.
     num_particles : int
         Monte Carlo samples per ELBO estimate (vectorized).
     seed : int
         Seeds initialisation, ELBO noise and batch order.
     progress : bool
-        Show a progress bar with the running ELBO.
+        Show a progress bar with the running ELBO (and a line per epoch when streaming).
     init_scale : float
         Initial standard deviation of the Gaussian guides.
     rank : int, optional
         Rank of the ``"lowrank"`` guide (Pyro's default: about sqrt(#params)).
     dtype, device
-        Where to fit (``device="auto"`` picks a GPU when there is one).
+        Where to fit (``device="auto"`` picks a GPU when there is one). Data,
+        guide parameters, noise and the returned posterior all live there.
     check_collapse : bool
         Warn (:class:`MeanFieldCollapseWarning`) when the guide stayed at the prior.
+    loader : torch.utils.data.DataLoader, optional
+        Stream minibatches ``(x (B, D), y (B,))`` instead of passing ``x, y``
+        (BayesianMLP only; see :mod:`pyro_bnn.streaming`). Each batch's log
+        likelihood is scaled by ``num_data / B``.
+    num_data : int, optional
+        Full data size for ``loader`` (default ``len(loader.dataset)``).
+    num_epochs : int, optional
+        With ``loader``: passes over the loader (replaces ``num_steps``, which
+        becomes ``num_epochs * len(loader)``).
+    distributed : ``"auto"``, True or False
+        Data-parallel fit over the processes of a ``torchrun`` launch
+        (:mod:`pyro_bnn.distributed`): ``"auto"`` joins when ``WORLD_SIZE > 1``.
+        Each process fits on its shard of ``x, y`` (rows ``rank::world_size``)
+        with the likelihood scaled to the full ``N``; gradients are averaged
+        every step; every process returns the same posterior.
 
     Returns
     -------
     Posterior
         ``method="svi"``, holding the fitted Pyro autoguide; ``diagnostics["elbo"]``
-        is the ELBO estimate per step.
+        is the ELBO estimate per step (averaged over processes when distributed);
+        a streaming fit also has ``diagnostics["epoch_elbo"]``.
 
     Raises
     ------
@@ -165,6 +292,7 @@ def fit_svi(
     Example
     -------
     >>> post = fit_svi(model, x, y, guide="normal", num_steps=3000, lr=1e-2)  # doctest: +SKIP
+    >>> post = fit_svi(model, loader=loader, num_epochs=5)  # doctest: +SKIP
     """
     if guide not in GUIDES:
         raise ValueError(f"unknown guide {guide!r}; valid: {', '.join(GUIDES)}")
@@ -176,19 +304,56 @@ def fit_svi(
         raise ValueError(f"lr must be a positive number, got {lr!r}")
     if not (0 < lr_decay <= 1):
         raise ValueError(f"lr_decay must be in (0, 1], got {lr_decay!r}")
+    streaming = loader is not None
+    if streaming:
+        num_steps, num_data = _check_loader_arguments(
+            model, x, y, loader, batch_size, num_data, num_epochs, num_steps
+        )
+    elif x is None or y is None:
+        raise TypeError("fit_svi needs training data: x and y, or loader=DataLoader(...)")
+    elif num_data is not None or num_epochs is not None:
+        raise ValueError("num_data and num_epochs go with loader=...; for x, y use num_steps")
+    context = dist_tools.setup(distributed, device)
+    if context is not None:
+        device = context.device
+        if not isinstance(model, BayesianMLP):
+            raise ValueError(
+                "distributed SVI needs a BayesianMLP (a user-written model cannot be sharded "
+                "with its plate kept at the full size); run it in one process "
+                "(distributed=False)"
+            )
     seed_everything(seed)
-    model, x, y = prepare(model, x, y, dtype=dtype, device=device)
+    if streaming:
+        if dtype is not None and dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+        model.to(device=resolve_device(device), dtype=dtype or model._like.dtype)
+    else:
+        model, x, y = prepare(model, x, y, dtype=dtype, device=device)
     if batch_size is not None and not isinstance(model, BayesianMLP):
         raise ValueError(
             "batch_size needs a BayesianMLP; a user-written model subsamples in its own plate"
         )
+    if context is not None and not streaming:
+        num_data = x.shape[0]
+        x, y = dist_tools.shard(x, y, context.rank, context.world_size)
     pyro.clear_param_store()
-    generator = torch.Generator().manual_seed(seed)
-    batches = _epochs(x.shape[0], batch_size, generator, x.device, num_steps)
-    progress_bar = tqdm(total=num_steps, disable=not progress, desc=f"SVI ({guide})", leave=False)
+    main = context is None or context.is_main
+    progress_bar = tqdm(
+        total=num_steps, disable=not (progress and main), desc=f"SVI ({guide})", leave=False
+    )
+    stream_state = {"epoch_ends": [], "first_rows": [], "history": []}
+    if streaming:
+        batches = _loader_batches(loader, model, num_steps, stream_state, progress_bar)
+    else:
+        generator = torch.Generator().manual_seed(seed)
+        batches = _epochs(x.shape[0], batch_size, generator, x.device, num_steps)
     start = time.perf_counter()
     try:
         if isinstance(model, BayesianMLP) and guide in FLAT_GUIDES:
+            if streaming:  # the first batch stands in for x, y until the stream takes over
+                first = next(batches)
+                batches = itertools.chain([first], batches)
+                x, y = first
             auto_guide, elbo_history = _fit_flat(
                 model,
                 x,
@@ -202,6 +367,10 @@ def fit_svi(
                 init_scale,
                 rank,
                 progress_bar,
+                num_data=num_data,
+                context=context,
+                seed=seed,
+                history=stream_state["history"],
             )
         else:
             auto_guide = make_guide(model, guide, init_scale=init_scale, rank=rank)
@@ -222,28 +391,77 @@ def fit_svi(
         progress_bar.close()
     seconds = time.perf_counter() - start
 
-    posterior = Posterior(
-        model,
-        "svi",
-        guide=auto_guide,
-        guide_type=guide,
-        diagnostics={
-            "elbo": elbo_history,
-            "num_steps": num_steps,
-            "lr": lr,
-            "batch_size": batch_size,
-            "num_particles": num_particles,
-            "fit_seconds": seconds,
-            "seed": seed,
-            "warnings": [],
-        },
-    )
-    if check_collapse and guide in ("normal", "lowrank") and isinstance(model, BayesianMLP):
+    diagnostics = {
+        "elbo": elbo_history,
+        "num_steps": num_steps,
+        "lr": lr,
+        "batch_size": batch_size,
+        "num_particles": num_particles,
+        "fit_seconds": seconds,
+        "seed": seed,
+        "warnings": [],
+    }
+    if context is not None:
+        diagnostics["world_size"] = context.world_size
+        diagnostics["backend"] = context.backend
+    if streaming:
+        diagnostics["num_data"] = num_data
+        diagnostics["epoch_elbo"] = _epoch_means(elbo_history, stream_state["epoch_ends"])
+    posterior = Posterior(model, "svi", guide=auto_guide, guide_type=guide, diagnostics=diagnostics)
+    if (
+        check_collapse
+        and main
+        and guide in ("normal", "lowrank")
+        and isinstance(model, BayesianMLP)
+    ):
+        if streaming:  # rows of the first epoch stand in for the data
+            x = torch.cat([b[0] for b in stream_state["first_rows"]])
+            y = torch.cat([b[1] for b in stream_state["first_rows"]])
         message = collapse_message(posterior, x, y)
         if message:
             posterior.diagnostics["warnings"].append(message)
             warnings.warn(message, MeanFieldCollapseWarning, stacklevel=2)
     return posterior
+
+
+def _check_loader_arguments(model, x, y, loader, batch_size, num_data, num_epochs, num_steps):
+    """Validate a streaming call; returns ``(num_steps, num_data)``."""
+    if x is not None or y is not None:
+        raise ValueError("pass either x, y or loader=..., not both")
+    if not isinstance(model, BayesianMLP):
+        raise ValueError("loader=... needs a BayesianMLP (a user-written model has its own plate)")
+    if batch_size is not None:
+        raise ValueError("with loader=... the batch size is the loader's; leave batch_size unset")
+    if not hasattr(loader, "__iter__"):
+        raise TypeError(f"loader must be a DataLoader (iterable of batches), got {loader!r}")
+    if num_data is None:
+        try:
+            num_data = len(loader.dataset)
+        except (AttributeError, TypeError):
+            raise ValueError(
+                "num_data is needed: the loader has no dataset with a length"
+            ) from None
+    check_positive_int(num_data, "num_data")
+    if num_epochs is not None:
+        check_positive_int(num_epochs, "num_epochs")
+        try:
+            batches_per_epoch = len(loader)
+        except TypeError:
+            raise ValueError(
+                "num_epochs needs a loader with a length; pass num_steps instead"
+            ) from None
+        num_steps = num_epochs * batches_per_epoch
+    return num_steps, num_data
+
+
+def _epoch_means(history: list[float], ends: list[int]) -> list[float]:
+    """Mean ELBO of every finished (and the last partial) epoch."""
+    means, start = [], 0
+    for end in [*ends, len(history)]:
+        if end > start:
+            means.append(sum(history[start:end]) / (end - start))
+        start = end
+    return means
 
 
 def collapse_message(posterior: Posterior, x: torch.Tensor, y: torch.Tensor) -> str | None:
@@ -272,6 +490,9 @@ def collapse_message(posterior: Posterior, x: torch.Tensor, y: torch.Tensor) -> 
             lr=1e-2,
             progress=False,
             seed=posterior.diagnostics["seed"],
+            device=x.device,
+            distributed=False,
+            check_collapse=False,
         )
         with torch.no_grad():
             residual = float((model.network(point.sample(1), x)[0, :, 0] - y).pow(2).mean().sqrt())
