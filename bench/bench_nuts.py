@@ -153,7 +153,7 @@ def run_pyro_bnn(
     diagnostics = posterior.diagnostics
     result["divergences"] = diagnostics.get("divergences")
     chain = (diagnostics.get("chains") or [{}])[0]
-    for key in ("step_size", "mean_tree_depth", "acceptance_rate"):
+    for key in ("sampler", "step_size", "mean_tree_depth", "acceptance_rate"):
         if key in chain:
             result[key] = chain[key]
     result["warnings"] = [str(w.message)[:200] for w in caught]

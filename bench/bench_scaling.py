@@ -100,6 +100,8 @@ def nuts_seconds_per_draw(x, y, hidden: int, steps: int, seed: int, max_tree_dep
         result["approx_seconds_per_gradient"] = wall / (2 * steps * 2**depth)
     if isinstance(chain.get("step_size"), int | float):
         result["step_size"] = chain["step_size"]
+    if "sampler" in chain:
+        result["sampler"] = str(chain["sampler"])
     return result
 
 
