@@ -16,6 +16,7 @@ from ..posterior import Posterior
 from .common import check_positive_int, prepare, seed_everything
 from .diagnostics import mcmc_summary
 from .flat import FlatModel
+from .nuts import sample_nuts
 
 __all__ = ["fit_nuts", "ConvergenceWarning"]
 
@@ -55,6 +56,83 @@ def _latent_values(trace) -> dict[str, torch.Tensor]:
     }
 
 
+def _pyro_flat_chain(
+    flat, z0, num_samples, warmup_steps, target_accept_prob, max_tree_depth, progress
+):
+    """One chain of Pyro's NUTS on the flat potential."""
+    potential = _CountingPotential(flat.potential)
+    kernel = NUTS(
+        potential_fn=potential,
+        target_accept_prob=target_accept_prob,
+        max_tree_depth=max_tree_depth,
+    )
+    mcmc = MCMC(
+        kernel,
+        num_samples=num_samples,
+        warmup_steps=warmup_steps,
+        initial_params={"z": z0},
+        disable_progbar=not progress,
+    )
+    with pyro.validation_enabled(False):
+        mcmc.run()
+    with torch.no_grad():
+        draws = flat.unflatten(mcmc.get_samples()["z"])
+    steps = num_samples + warmup_steps
+    return draws, _pyro_chain_info(mcmc, kernel, math.log2(max(potential.calls / steps, 1.0)))
+
+
+def _pyro_model_chain(
+    model, x, y, num_samples, warmup_steps, target_accept_prob, max_tree_depth, progress
+):
+    """One chain of Pyro's NUTS on a user-written model (Pyro traces it every step)."""
+    kernel = NUTS(model, target_accept_prob=target_accept_prob, max_tree_depth=max_tree_depth)
+    mcmc = MCMC(
+        kernel, num_samples=num_samples, warmup_steps=warmup_steps, disable_progbar=not progress
+    )
+    mcmc.run(x, y)
+    return mcmc.get_samples(), _pyro_chain_info(mcmc, kernel, None)
+
+
+def _pyro_chain_info(mcmc, kernel, mean_tree_depth) -> dict:
+    diagnostics = mcmc.diagnostics()
+    acceptance = diagnostics.get("acceptance rate", {0: float("nan")})
+    return {
+        "sampler": "pyro",
+        "divergences": sum(len(v) for v in diagnostics.get("divergences", {}).values()),
+        "step_size": float(kernel.step_size),
+        "mean_tree_depth": mean_tree_depth,
+        "acceptance_rate": float(next(iter(acceptance.values()))),
+    }
+
+
+def _lean_flat_chain(
+    flat, z0, seed, num_samples, warmup_steps, target_accept_prob, max_tree_depth, progress
+):
+    """One chain of pyro_bnn's lean NUTS on the flat log joint."""
+    with pyro.validation_enabled(False):
+        result = sample_nuts(
+            flat.log_joint,
+            z0,
+            num_samples,
+            warmup_steps,
+            seed=seed,
+            target_accept_prob=target_accept_prob,
+            max_tree_depth=max_tree_depth,
+            progress=progress,
+        )
+    with torch.no_grad():
+        draws = flat.unflatten(result.samples)
+    return draws, {
+        "sampler": "lean",
+        "divergences": result.num_divergences,
+        "warmup_divergences": result.num_warmup_divergences,
+        "step_size": result.step_size,
+        "mean_tree_depth": float(result.tree_depths.double().mean()),
+        "acceptance_rate": result.accept_prob,
+        "gradient_evaluations": result.num_grad_evals,
+    }
+
+
 def fit_nuts(
     model: Callable,
     x,
@@ -67,6 +145,7 @@ def fit_nuts(
     target_accept_prob: float = 0.8,
     max_tree_depth: int = 10,
     init: str | dict = "map",
+    sampler: str = "auto",
     dtype: torch.dtype | None = None,
     device=None,
 ) -> Posterior:
@@ -89,6 +168,11 @@ def fit_nuts(
     init : ``"map"``, ``"prior"`` or dict
         Start each chain at a MAP fit from a prior draw (default, shortens
         warm-up), at a prior draw, or at given site values (BayesianMLP only).
+    sampler : ``"auto"``, ``"lean"`` or ``"pyro"``
+        For a BayesianMLP: ``"lean"`` (the default under ``"auto"``) runs
+        :func:`~pyro_bnn.inference.nuts.sample_nuts`, a multinomial NUTS with Stan's
+        warm-up on the flat vector; ``"pyro"`` runs Pyro's ``NUTS(potential_fn=...)``
+        on the same potential. User-written models always use Pyro's NUTS.
 
     Returns
     -------
@@ -107,6 +191,8 @@ def fit_nuts(
         raise ValueError(f"warmup_steps must be a non-negative integer, got {warmup_steps!r}")
     if not 0 < target_accept_prob < 1:
         raise ValueError(f"target_accept_prob must be in (0, 1), got {target_accept_prob!r}")
+    if sampler not in ("auto", "lean", "pyro"):
+        raise ValueError(f"sampler must be 'auto', 'lean' or 'pyro', got {sampler!r}")
     if not (isinstance(init, dict) or init in ("map", "prior")):
         raise ValueError(f"init must be 'map', 'prior' or a dict of site values, got {init!r}")
     seed_everything(seed)
@@ -116,54 +202,23 @@ def fit_nuts(
     per_chain: list[dict[str, torch.Tensor]] = []
     chain_info = []
     start = time.perf_counter()
+    settings = dict(
+        num_samples=num_samples,
+        warmup_steps=warmup_steps,
+        target_accept_prob=target_accept_prob,
+        max_tree_depth=max_tree_depth,
+        progress=progress,
+    )
     for chain in range(num_chains):
         seed_everything(seed + chain)
-        if flat is not None:
-            potential = _CountingPotential(flat.potential)
-            kernel = NUTS(
-                potential_fn=potential,
-                target_accept_prob=target_accept_prob,
-                max_tree_depth=max_tree_depth,
-                adapt_mass_matrix=True,
-            )
-            initial = {"z": _initial_z(flat, init, seed + chain)}
-            mcmc = MCMC(
-                kernel,
-                num_samples=num_samples,
-                warmup_steps=warmup_steps,
-                initial_params=initial,
-                disable_progbar=not progress,
-            )
-            mcmc.run()
-            with torch.no_grad():
-                draws = flat.unflatten(mcmc.get_samples()["z"])
-            calls = potential.calls
+        if flat is None:
+            draws, info = _pyro_model_chain(model, x, y, **settings)
+        elif sampler == "pyro":
+            draws, info = _pyro_flat_chain(flat, _initial_z(flat, init, seed + chain), **settings)
         else:
-            kernel = NUTS(
-                model, target_accept_prob=target_accept_prob, max_tree_depth=max_tree_depth
-            )
-            mcmc = MCMC(
-                kernel,
-                num_samples=num_samples,
-                warmup_steps=warmup_steps,
-                disable_progbar=not progress,
-            )
-            mcmc.run(x, y)
-            draws = mcmc.get_samples()
-            calls = None
-        diagnostics = mcmc.diagnostics()
-        divergences = sum(len(v) for v in diagnostics.get("divergences", {}).values())
-        steps = num_samples + warmup_steps
-        chain_info.append(
-            {
-                "divergences": divergences,
-                "step_size": float(kernel.step_size),
-                "mean_tree_depth": math.log2(max(calls / steps, 1.0)) if calls else None,
-                "acceptance_rate": float(
-                    next(iter(diagnostics.get("acceptance rate", {0: float("nan")}).values()))
-                ),
-            }
-        )
+            z0 = _initial_z(flat, init, seed + chain)
+            draws, info = _lean_flat_chain(flat, z0, seed=seed + chain, **settings)
+        chain_info.append(info)
         per_chain.append({k: v.detach() for k, v in draws.items()})
     seconds = time.perf_counter() - start
 

@@ -13,9 +13,13 @@ from pyro_bnn.inference.flat import FlatModel
 from pyro_bnn.inference.mcmc import ConvergenceWarning
 
 
-def test_nuts_matches_exact_linear_regression_posterior(linear_oracle):
+@pytest.mark.parametrize("sampler", ["lean", "pyro"])
+def test_nuts_matches_exact_linear_regression_posterior(linear_oracle, sampler):
     o = linear_oracle
-    post = pb.fit_nuts(o.model(), o.x, o.y, num_samples=1000, warmup_steps=300, progress=False)
+    post = pb.fit_nuts(
+        o.model(), o.x, o.y, num_samples=1000, warmup_steps=300, progress=False, sampler=sampler
+    )
+    assert post.diagnostics["chains"][0]["sampler"] == sampler
     draws = o.stack(post.draws).numpy()
     ess = min(site["ess_min"] for site in post.diagnostics["sites"].values())
     sd = np.sqrt(np.diag(o.cov))
@@ -132,6 +136,7 @@ def test_short_chain_warns_in_plain_words(gap_data):
         ({"num_chains": 1.5}, "num_chains must be a positive integer"),
         ({"target_accept_prob": 1.0}, r"target_accept_prob must be in \(0, 1\)"),
         ({"init": "zeros"}, "init must be 'map', 'prior' or a dict"),
+        ({"sampler": "hmc"}, "sampler must be 'auto', 'lean' or 'pyro'"),
     ],
 )
 def test_bad_arguments(kwargs, message):
