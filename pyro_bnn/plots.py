@@ -120,15 +120,17 @@ def _regression_summaries(prediction: Any, level: float) -> dict[str, np.ndarray
             f"regression plots show one output; prediction.mean has shape {mean.shape}. "
             "Predict one output at a time"
         )
-    z = math.sqrt(2) * float(torch.erfinv(torch.tensor(level)))
-    has_draws = getattr(prediction, "_outputs", None) is not None
-    if has_draws:
+    try:
         low, high = (_numpy(b, "interval").reshape(mean.shape) for b in prediction.interval(level))
         e_low, e_high = (
             _numpy(b, "epistemic interval").reshape(mean.shape)
             for b in prediction.epistemic_interval(level)
         )
-    else:
+    except ValueError as error:
+        if "keep_draws" not in str(error):
+            raise
+        # predict(..., keep_draws=False) kept only moments: Gaussian bands mean ± z std.
+        z = math.sqrt(2) * float(torch.erfinv(torch.tensor(level)))
         std = _numpy(prediction.std, "prediction.std").reshape(mean.shape)
         e_std = _numpy(prediction.epistemic_std, "prediction.epistemic_std").reshape(mean.shape)
         low, high, e_low, e_high = (
