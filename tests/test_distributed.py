@@ -31,6 +31,15 @@ WORKER = textwrap.dedent(
     loc = post.guide.state_dict()["loc"].tolist()
     with open(f"{out}/rank{rank}.json", "w") as f:
         json.dump({"world_size": post.diagnostics.get("world_size"), "loc": loc}, f)
+    # streaming under torchrun: the DistributedSampler gives rank r rows r, r + 2, ...
+    # (unshuffled), the same rows as the in-memory shard, so the two fits are identical
+    from pyro_bnn.streaming import NpyDataset, make_loader
+
+    short = {"num_steps": 100, "progress": False, "check_collapse": False}
+    in_memory = pb.fit_svi(model, data["x"], data["y"], **short)
+    dataset = NpyDataset(f"{out}/x.npy", f"{out}/y.npy")
+    loader = make_loader(dataset, batch_size=15, shuffle=False)
+    streamed = pb.fit_svi(model, loader=loader, **short)
     if distributed.is_main_process():
         prediction = pb.predict(post, data["x_test"], num_draws=4000, seed=1)
         np.savez(
@@ -38,6 +47,8 @@ WORKER = textwrap.dedent(
             mean=prediction.mean.numpy(),
             var=prediction.epistemic_var.numpy(),
             elbo=np.array(post.diagnostics["elbo"]),
+            elbo_in_memory=np.array(in_memory.diagnostics["elbo"]),
+            elbo_streamed=np.array(streamed.diagnostics["elbo"]),
         )
     """
 )
@@ -54,10 +65,13 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     """torchrun (via launch) with 2 CPU processes: each fits on half the rows, the
     likelihood keeps the full N, gradients are averaged. Same posterior predictive and
     ELBO scale as one process and as the exact posterior (a missing N/shard scale would
-    double the variance and halve the ELBO; unsynchronised ranks would differ)."""
+    double the variance and halve the ELBO; unsynchronised ranks would differ). A
+    streamed fit under torchrun (DistributedSampler) repeats the in-memory one."""
     oracle = LinearOracle()
     x_test = np.stack([np.linspace(-3, 3, 7), np.linspace(2, -2, 7)], axis=1)
     np.savez(tmp_path / "data.npz", x=oracle.x, y=oracle.y, x_test=x_test)
+    np.save(tmp_path / "x.npy", oracle.x)
+    np.save(tmp_path / "y.npy", oracle.y)
     (tmp_path / "worker.py").write_text(WORKER)
     code = distributed.launch(
         [str(tmp_path / "worker.py"), str(tmp_path / "data.npz"), str(tmp_path), json.dumps(FIT)],
@@ -87,6 +101,8 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     assert elbo_one == pytest.approx(oracle.log_evidence, abs=0.25)
     assert elbo_two == pytest.approx(oracle.log_evidence, abs=0.25)
     assert len(two["elbo"]) == FIT["num_steps"]
+    assert len(two["elbo_streamed"]) == 100
+    np.testing.assert_allclose(two["elbo_streamed"], two["elbo_in_memory"], rtol=1e-6)
 
 
 def test_shard_is_strided_and_covers_every_row():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -80,12 +81,15 @@ def _loader_batches(loader, model: BayesianMLP, num_steps: int, state: dict, bar
     bar. ``state["first_rows"]`` keeps up to 4096 rows for the collapse check.
     """
     step, epoch = 0, 0
+    loader_rng = _OwnCpuRandomStream(state["seed"])
     while step < num_steps:
         _set_epoch(loader, epoch)
-        iterator, seen = iter(loader), 0
+        with loader_rng:
+            iterator, seen = iter(loader), 0
         while step < num_steps:
             try:
-                batch = next(iterator)
+                with loader_rng:
+                    batch = next(iterator)
             except StopIteration:
                 break
             if not isinstance(batch, list | tuple) or len(batch) != 2:
@@ -103,8 +107,30 @@ def _loader_batches(loader, model: BayesianMLP, num_steps: int, state: dict, bar
         if not bar.disable:
             done = state["history"][step - seen : step]
             bar.write(
-                f"epoch {epoch}: {seen} batches, mean ELBO {sum(done) / max(len(done), 1):.6g}"
+                f"epoch {epoch}: {seen} batches, mean ELBO {sum(done) / max(len(done), 1):.6g}",
+                file=sys.stderr,
             )
+
+
+class _OwnCpuRandomStream:
+    """Context manager giving the loader its own CPU random stream (seeded from ``seed``).
+
+    A DataLoader draws seeds from torch's global generator (for its workers, or a
+    ``RandomSampler`` without a generator); this keeps those draws from shifting the
+    guide's noise, so a streamed fit is reproducible whatever loader is used and an
+    unshuffled one-batch stream repeats the in-memory fit exactly.
+    """
+
+    def __init__(self, seed: int):
+        self.state = torch.Generator().manual_seed(seed).get_state()
+
+    def __enter__(self):
+        self.outer = torch.get_rng_state()
+        torch.set_rng_state(self.state)
+
+    def __exit__(self, *exc):
+        self.state = torch.get_rng_state()
+        torch.set_rng_state(self.outer)
 
 
 def _set_epoch(loader, epoch: int) -> None:
@@ -341,7 +367,7 @@ def fit_svi(
     progress_bar = tqdm(
         total=num_steps, disable=not (progress and main), desc=f"SVI ({guide})", leave=False
     )
-    stream_state = {"epoch_ends": [], "first_rows": [], "history": []}
+    stream_state = {"epoch_ends": [], "first_rows": [], "history": [], "seed": seed}
     if streaming:
         batches = _loader_batches(loader, model, num_steps, stream_state, progress_bar)
     else:
