@@ -106,3 +106,14 @@ def test_arviz_dict_groups_chains(linear_oracle):
     )
     data = post.to_arviz_dict()["posterior"]
     assert data["layers.0.weight"].shape == (2, 10, 1, 2)
+
+
+def test_saved_file_has_the_usual_permissions(tmp_path, gap_data):
+    import os
+
+    x, y = gap_data
+    post = pb.fit_svi(pb.BayesianMLP(1, 1, hidden=(3,)), x, y, num_steps=5, progress=False)
+    post.save(tmp_path / "post.pt")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "post.pt").stat().st_mode & 0o777 == 0o666 & ~umask
