@@ -37,6 +37,11 @@ _LAZY = {
     "plots": ("pyro_bnn.plots", None),
     "baselines": ("pyro_bnn.baselines", None),
     "load_run": ("pyro_bnn.run", "load_run"),
+    "fit_run": ("pyro_bnn.run", "fit_run"),
+    "Run": ("pyro_bnn.run", "Run"),
+    "load_spec": ("pyro_bnn.spec", "load_spec"),
+    "ModelSpec": ("pyro_bnn.spec", "ModelSpec"),
+    "SpecError": ("pyro_bnn.spec", "SpecError"),
 }
 
 
@@ -84,4 +89,9 @@ __all__ = [
     "load_source",
     "load_uci",
     "load_run",
+    "fit_run",
+    "Run",
+    "load_spec",
+    "ModelSpec",
+    "SpecError",
 ]
