@@ -238,8 +238,29 @@ class _Chain:
     # ------------------------------------------------------------------ trajectory
 
     @staticmethod
-    def _no_u_turn(v_minus, v_plus, rho) -> bool:
-        return torch.dot(v_plus, rho).item() > 0 and torch.dot(v_minus, rho).item() > 0
+    def _no_u_turn(
+        v_begin, v_final_begin, v_init_end, v_end, rho_init, rho_final, r_final_begin, r_init_end
+    ) -> bool:  # noqa: E501
+        """Generalized no-U-turn checks on a tree merged from two halves, in one matmul.
+
+        With ``rho = rho_init + rho_final`` the summed momenta, the merged tree goes
+        on while ``v . rho > 0`` at both of its ends, and (Stan's extra checks) the
+        same holds for the initial half extended by the first point of the final half
+        and for the final half extended by the last point of the initial half.
+        """
+        dots = (
+            torch.stack((v_begin, v_final_begin, v_init_end, v_end))
+            @ torch.stack((rho_init, rho_final, r_final_begin, r_init_end)).T
+        ).tolist()
+        (bi, bf, bfb, _), (fbi, _, fbfb, _), (_, ief, _, ieie), (ei, ef, _, eie) = dots
+        return (
+            bi + bf > 0
+            and ei + ef > 0
+            and bi + bfb > 0
+            and fbi + fbfb > 0
+            and ief + ieie > 0
+            and ef + eie > 0
+        )
 
     def build_tree(self, z, r, grad, log_density, depth, step, energy0):
         """Build a subtree of ``2**depth`` leapfrog steps from ``(z, r)``.
@@ -296,10 +317,15 @@ class _Chain:
         if self.uniform() < math.exp(log_weight_final - log_weight):
             proposal = proposal_final
         rho = rho_init + rho_final
-        valid = (
-            self._no_u_turn(v_begin, v_end, rho)
-            and self._no_u_turn(v_begin, v_final_begin, rho_init + r_final_begin)
-            and self._no_u_turn(v_init_end, v_end, rho_final + r_init_end)
+        valid = self._no_u_turn(
+            v_begin,
+            v_final_begin,
+            v_init_end,
+            v_end,
+            rho_init,
+            rho_final,
+            r_final_begin,
+            r_init_end,
         )
         return valid, state, proposal, log_weight, rho, v_begin, v_end, r_begin, r_end
 
@@ -337,11 +363,7 @@ class _Chain:
                 sample = proposal
             log_weight = _logaddexp(log_weight, log_weight_sub)
             rho = rho_bck + rho_fwd
-            if not (
-                self._no_u_turn(v_bb, v_ff, rho)
-                and self._no_u_turn(v_bb, v_fb, rho_bck + r_fb)
-                and self._no_u_turn(v_bf, v_ff, rho_fwd + r_bf)
-            ):
+            if not self._no_u_turn(v_bb, v_fb, v_bf, v_ff, rho_bck, rho_fwd, r_fb, r_bf):
                 break
         accept_prob = self.sum_accept / self.num_leapfrog
         return (*sample, depth, accept_prob)
