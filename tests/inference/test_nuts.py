@@ -345,3 +345,10 @@ def test_bad_arguments(kwargs, match):
 def test_integer_initial_is_a_type_error():
     with pytest.raises(TypeError, match="initial must be a floating-point tensor"):
         sample_nuts(lambda z: -(z**2).sum(), torch.zeros(2, dtype=torch.long), 5, 5)
+
+
+def test_progress_bar_is_shown_on_request(capsys):
+    sample_nuts(lambda z: -0.5 * (z**2).sum(), torch.zeros(2), 5, 5, progress=True)
+    assert "NUTS" in capsys.readouterr().err
+    sample_nuts(lambda z: -0.5 * (z**2).sum(), torch.zeros(2), 5, 5)
+    assert capsys.readouterr().err == ""
