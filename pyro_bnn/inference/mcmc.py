@@ -13,6 +13,7 @@ from pyro.infer import MCMC, NUTS
 
 from ..nets import BayesianMLP
 from ..posterior import Posterior
+from .chains import run_chains
 from .common import check_positive_int, prepare, seed_everything
 from .diagnostics import mcmc_summary
 from .flat import FlatModel
@@ -133,6 +134,18 @@ def _lean_flat_chain(
     }
 
 
+def _flat_chain(chain, chain_seed, model_config, x, y, init, sampler, settings) -> dict:
+    """One NUTS chain of a BayesianMLP (top-level and picklable for worker processes)."""
+    model = BayesianMLP.from_config(model_config).to(device=x.device, dtype=x.dtype)
+    flat = FlatModel(model, x, y)
+    z0 = _initial_z(flat, init, chain_seed)
+    if sampler == "pyro":
+        draws, info = _pyro_flat_chain(flat, z0, **settings)
+    else:
+        draws, info = _lean_flat_chain(flat, z0, seed=chain_seed, **settings)
+    return {"draws": draws, "info": info}
+
+
 def fit_nuts(
     model: Callable,
     x,
@@ -146,6 +159,7 @@ def fit_nuts(
     max_tree_depth: int = 10,
     init: str | dict = "map",
     sampler: str = "auto",
+    parallel_chains: bool | str = False,
     dtype: torch.dtype | None = None,
     device=None,
 ) -> Posterior:
@@ -173,6 +187,11 @@ def fit_nuts(
         :func:`~pyro_bnn.inference.nuts.sample_nuts`, a multinomial NUTS with Stan's
         warm-up on the flat vector; ``"pyro"`` runs Pyro's ``NUTS(potential_fn=...)``
         on the same potential. User-written models always use Pyro's NUTS.
+    parallel_chains : bool or ``"auto"``
+        Run the chains of a BayesianMLP in separate processes
+        (:func:`~pyro_bnn.inference.chains.run_chains`; ``"auto"``: when there are
+        several chains and cores). A chain that fails is reported in
+        ``diagnostics["failed_chains"]`` and a warning; the others' draws are kept.
 
     Returns
     -------
@@ -197,30 +216,39 @@ def fit_nuts(
         raise ValueError(f"init must be 'map', 'prior' or a dict of site values, got {init!r}")
     seed_everything(seed)
     model, x, y = prepare(model, x, y, dtype=dtype, device=device)
-    flat = FlatModel(model, x, y) if isinstance(model, BayesianMLP) else None
 
-    per_chain: list[dict[str, torch.Tensor]] = []
-    chain_info = []
-    start = time.perf_counter()
     settings = dict(
         num_samples=num_samples,
         warmup_steps=warmup_steps,
         target_accept_prob=target_accept_prob,
         max_tree_depth=max_tree_depth,
-        progress=progress,
+        progress=progress and parallel_chains is not True,
     )
-    for chain in range(num_chains):
-        seed_everything(seed + chain)
-        if flat is None:
+    start = time.perf_counter()
+    if not isinstance(
+        model, BayesianMLP
+    ):  # a user-written model: Pyro's NUTS, chains one after another
+        results, failures = [], []
+        for chain in range(num_chains):
+            seed_everything(seed + chain)
             draws, info = _pyro_model_chain(model, x, y, **settings)
-        elif sampler == "pyro":
-            draws, info = _pyro_flat_chain(flat, _initial_z(flat, init, seed + chain), **settings)
-        else:
-            z0 = _initial_z(flat, init, seed + chain)
-            draws, info = _lean_flat_chain(flat, z0, seed=seed + chain, **settings)
-        chain_info.append(info)
-        per_chain.append({k: v.detach() for k, v in draws.items()})
+            results.append({"draws": draws, "info": info})
+    else:
+        results, failures = run_chains(
+            _flat_chain,
+            num_chains,
+            seed,
+            parallel=parallel_chains if num_chains > 1 else False,
+            args=(model.to_config(), x, y, init, sampler, settings),
+        )
     seconds = time.perf_counter() - start
+    if not results:
+        raise RuntimeError(
+            "every NUTS chain failed: " + "; ".join(str(failure) for failure in failures)
+        )
+    per_chain = [{k: v.detach() for k, v in r["draws"].items()} for r in results]
+    chain_info = [r["info"] for r in results]
+    num_chains = len(per_chain)
 
     samples = {k: torch.cat([c[k] for c in per_chain]) for k in per_chain[0]}
     grouped = {k: torch.stack([c[k] for c in per_chain]) for k in per_chain[0]}
@@ -237,12 +265,13 @@ def fit_nuts(
             "divergences": divergences,
             "num_samples": num_samples,
             "warmup_steps": warmup_steps,
+            "failed_chains": [str(failure) for failure in failures],
             "fit_seconds": seconds,
             "seed": seed,
             "warnings": [],
         },
     )
-    problems = []
+    problems = [f"chain failed and was left out: {failure}" for failure in failures]
     worst = max(summary.items(), key=lambda item: item[1]["r_hat_max"])
     if worst[1]["r_hat_max"] > 1.01:
         problems.append(

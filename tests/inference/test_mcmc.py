@@ -142,3 +142,25 @@ def test_short_chain_warns_in_plain_words(gap_data):
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         pb.fit_nuts(pb.BayesianMLP(1, 1, hidden=()), [[0.0]], [0.0], progress=False, **kwargs)
+
+
+def test_parallel_chains_equal_sequential_chains(linear_oracle):
+    """Chains in worker processes give the same draws as in this process (same seeds)."""
+    o = linear_oracle
+    runs = [
+        pb.fit_nuts(
+            o.model(),
+            o.x,
+            o.y,
+            num_samples=50,
+            warmup_steps=50,
+            num_chains=2,
+            seed=5,
+            progress=False,
+            parallel_chains=parallel,
+        )
+        for parallel in (False, True)
+    ]
+    for name in runs[0].draws:
+        torch.testing.assert_close(runs[0].draws[name], runs[1].draws[name])
+    assert runs[1].diagnostics["failed_chains"] == []
