@@ -82,8 +82,13 @@ def textbook_measurer(x, y, hidden, num_particles, target_seconds, jit=False):
     return None, {"status": "failed", "notes": notes}
 
 
-def pyro_bnn_measurer(x, y, hidden, num_particles, target_seconds) -> tuple[Measurer, dict]:
-    """Measurer for ``fit_svi``: total / K and the marginal cost per step."""
+def pyro_bnn_measurer(x, y, hidden, num_particles, num_steps) -> tuple[Measurer, dict]:
+    """Measurer for ``fit_svi``: total / K, the marginal cost per step and the fixed cost.
+
+    ``fit_svi`` has fixed costs besides its K steps (set-up, the final draws, the
+    mean-field collapse check, which runs its own MAP fit); fits of K and K/4 steps
+    separate them: marginal = (T(K) - T(K/4)) / (3K/4), fixed = T(K) - K * marginal.
+    """
     import pyro_bnn
 
     def fit(steps: int) -> tuple[float, float]:
@@ -103,21 +108,27 @@ def pyro_bnn_measurer(x, y, hidden, num_particles, target_seconds) -> tuple[Meas
         return time.perf_counter() - start, time.process_time() - cpu_start
 
     fit(20)  # warm-up: imports, allocator, any compilation
-    calibration = fit(100)[0] / 100
-    num_steps = int(min(20_000, max(200, target_seconds / calibration)))
     short_steps = num_steps // 4
 
     def measure() -> dict[str, float]:
-        (total_long, cpu_long), (total_short, _) = fit(num_steps), fit(short_steps)
+        (total_long, cpu_long), (total_short, cpu_short) = fit(num_steps), fit(short_steps)
+        marginal = (total_long - total_short) / (num_steps - short_steps)
         return {
             "seconds_per_call": total_long / num_steps,
             "cpu_seconds_per_call": cpu_long / num_steps,
-            "marginal_seconds_per_step": (total_long - total_short) / (num_steps - short_steps),
+            "marginal_seconds_per_step": marginal,
+            "marginal_cpu_seconds_per_step": (cpu_long - cpu_short) / (num_steps - short_steps),
+            "fixed_seconds": total_long - num_steps * marginal,
             "num_steps": num_steps,
             "short_run_steps": short_steps,
         }
 
-    return measure, {"how": "fit_svi(guide='normal', num_steps=K, progress=False): total / K"}
+    how = (
+        f"fit_svi(guide='normal', num_steps={num_steps}, progress=False): seconds_per_call = "
+        "total / K (includes fixed costs such as the collapse check), marginal_seconds_per_step "
+        f"from fits of {num_steps} and {short_steps} steps"
+    )
+    return measure, {"how": how}
 
 
 def run_rounds(measurers: dict[str, Measurer], rounds: int) -> dict[str, dict[str, Any]]:
@@ -147,13 +158,18 @@ def main() -> None:
     parser.add_argument(
         "--target-seconds", type=float, default=None, help="seconds per measurement (1; 0.1 quick)"
     )
+    parser.add_argument(
+        "--fit-steps", type=int, default=None, help="K for fit_svi (3000, its default; 200 quick)"
+    )
     args = parser.parse_args()
     threads = common.set_threads(args.threads)
 
     if args.quick:
-        num_points, hidden, rounds, target = 30, 10, 2, 0.1
+        num_points, hidden, rounds, target, fit_steps = 30, 10, 2, 0.1, 200
     else:
-        num_points, hidden, rounds, target = ref.REFERENCE_NUM_POINTS, 50, 5, 1.0
+        # K = 3000 is fit_svi's default number of steps, i.e. a typical fit
+        num_points, hidden, rounds, target, fit_steps = ref.REFERENCE_NUM_POINTS, 50, 5, 1.0, 3000
+    fit_steps = args.fit_steps or fit_steps
     rounds = args.rounds or rounds
     target = args.target_seconds or target
     x, y = ref.make_reference_data(num_points, seed=ref.REFERENCE_SEED)
@@ -192,7 +208,7 @@ def main() -> None:
             net = ref.PlainMAPNet(in_features=x.shape[1], hidden=hidden)
             measurers["plain_torch_map_adam"] = _loop_measurer(net.make_step(x, y), target)
         measurers["pyro_bnn_fit_svi_normal"], infos["pyro_bnn_fit_svi_normal"] = pyro_bnn_measurer(
-            x, y, hidden, particles, target
+            x, y, hidden, particles, fit_steps
         )
         section = run_rounds(measurers, rounds)
         for name, info in infos.items():
@@ -216,8 +232,14 @@ def main() -> None:
             per_step(1, "pyro_bnn_fit_svi_normal", "cpu_seconds_per_call"),
             per_step(1, "plain_torch_map_adam", "cpu_seconds_per_call"),
         ),
+        # a difference of two timings: its best round is biased low, so medians here
         "pyro_bnn_marginal_over_plain_map_step": common.ratio(
-            per_step(1, "pyro_bnn_fit_svi_normal", "marginal_seconds_per_step"), plain_map
+            per_step(1, "pyro_bnn_fit_svi_normal", "median_marginal_seconds_per_step"),
+            per_step(1, "plain_torch_map_adam", "median_seconds_per_call"),
+        ),
+        "pyro_bnn_marginal_over_plain_map_step_cpu": common.ratio(
+            per_step(1, "pyro_bnn_fit_svi_normal", "median_marginal_cpu_seconds_per_step"),
+            per_step(1, "plain_torch_map_adam", "median_cpu_seconds_per_call"),
         ),
         "textbook_over_pyro_bnn": common.ratio(
             per_step(1, "textbook_pyro_trace_elbo"), per_step(1, "pyro_bnn_fit_svi_normal")
@@ -236,13 +258,20 @@ def main() -> None:
             per_step(multi, "textbook_pyro_trace_elbo"), per_step(multi, "pyro_bnn_fit_svi_normal")
         ),
     }
-    wall_ratio = result["ratios"]["pyro_bnn_over_plain_map_step"]
-    cpu_ratio = result["ratios"]["pyro_bnn_over_plain_map_step_cpu"]
+
+    def within_2x(key: str) -> bool | None:
+        value = result["ratios"][key]
+        return None if value is None else value <= 2.0
+
     result["goals"] = {
-        "fit_svi_step_within_2x_plain_map_step": None if wall_ratio is None else wall_ratio <= 2.0,
-        "fit_svi_step_within_2x_plain_map_step_cpu": None
-        if cpu_ratio is None
-        else cpu_ratio <= 2.0,
+        "fit_svi_step_within_2x_plain_map_step": within_2x("pyro_bnn_over_plain_map_step"),
+        "fit_svi_step_within_2x_plain_map_step_cpu": within_2x("pyro_bnn_over_plain_map_step_cpu"),
+        "fit_svi_marginal_step_within_2x_plain_map_step": within_2x(
+            "pyro_bnn_marginal_over_plain_map_step"
+        ),
+        "fit_svi_marginal_step_within_2x_plain_map_step_cpu": within_2x(
+            "pyro_bnn_marginal_over_plain_map_step_cpu"
+        ),
     }
     common.emit(result, "svi", args)
 

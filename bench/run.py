@@ -164,6 +164,7 @@ def markdown_table(results: dict[str, Any]) -> str:
             def per_call(name: str, section=section, field="seconds_per_call") -> float | None:
                 return section.get(name, {}).get(field)
 
+            marginal = per_call("pyro_bnn_fit_svi_normal", field="median_marginal_seconds_per_step")
             lines.append(
                 f'| SVI step, {particles} particle(s), AutoNormal / `guide="normal"` | '
                 f"{_fmt(per_call('textbook_pyro_trace_elbo'), 'ms')} "
@@ -174,13 +175,25 @@ def markdown_table(results: dict[str, Any]) -> str:
                     else ""
                 )
                 + f"Bayes by Backprop {_fmt(per_call('plain_torch_bayes_by_backprop'), 'ms')} | "
-                f"{_fmt(per_call('pyro_bnn_fit_svi_normal'), 'ms')} |"
+                f"{_fmt(per_call('pyro_bnn_fit_svi_normal'), 'ms')} per step of a "
+                f"{section.get('pyro_bnn_fit_svi_normal', {}).get('num_steps', '?')}-step fit; "
+                f"{_fmt(marginal, 'ms')} marginal (median) |"
             )
         ratio_rows.append(
             (
-                "SVI step time, pyro_bnn over plain-torch MAP Adam step",
+                "SVI step time (total / K of a K-step fit_svi), pyro_bnn over plain-torch MAP "
+                "Adam step",
                 svi["ratios"].get("pyro_bnn_over_plain_map_step"),
                 svi["ratios"].get("pyro_bnn_over_plain_map_step_cpu"),
+                "≤ 2",
+            )
+        )
+        ratio_rows.append(
+            (
+                "SVI marginal step time (fixed costs of fit_svi left out), pyro_bnn over "
+                "plain-torch MAP Adam step",
+                svi["ratios"].get("pyro_bnn_marginal_over_plain_map_step"),
+                svi["ratios"].get("pyro_bnn_marginal_over_plain_map_step_cpu"),
                 "≤ 2",
             )
         )
