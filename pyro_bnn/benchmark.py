@@ -872,7 +872,7 @@ def plot_published_comparison(
         ax.grid(axis="x", alpha=0.3)
     for ax in list(axes.flat)[len(datasets) :]:
         ax.axis("off")
-    title = "UCI test log-likelihood: ours (blue, mean ± s.e.) vs published (gray)"
+    title = "UCI test log-likelihood: ours (blue, mean ± s.e.) vs published (gray); dashed: PBP"
     fig.suptitle(title if columns > 1 else title.replace(": ", ":\n"), fontsize=10)
     fig.tight_layout()
     path = Path(path)
