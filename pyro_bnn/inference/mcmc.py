@@ -13,6 +13,7 @@ from pyro.infer import MCMC, NUTS
 
 from ..nets import BayesianMLP
 from ..posterior import Posterior
+from .analytic import AnalyticGradient
 from .chains import run_chains
 from .common import check_positive_int, prepare, seed_everything
 from .diagnostics import mcmc_summary
@@ -110,9 +111,11 @@ def _lean_flat_chain(
     flat, z0, seed, num_samples, warmup_steps, target_accept_prob, max_tree_depth, progress
 ):
     """One chain of pyro_bnn's lean NUTS on the flat log joint."""
+    # tanh/ReLU nets with Normal priors and Gaussian noise: hand-written gradient
+    analytic = AnalyticGradient(flat) if AnalyticGradient.supports(flat) else None
     with pyro.validation_enabled(False):
         result = sample_nuts(
-            flat.log_joint,
+            None if analytic else flat.log_joint,
             z0,
             num_samples,
             warmup_steps,
@@ -120,11 +123,13 @@ def _lean_flat_chain(
             target_accept_prob=target_accept_prob,
             max_tree_depth=max_tree_depth,
             progress=progress,
+            value_and_grad_fn=analytic,
         )
     with torch.no_grad():
         draws = flat.unflatten(result.samples)
     return draws, {
         "sampler": "lean",
+        "gradient": "analytic" if analytic else "autograd",
         "divergences": result.num_divergences,
         "warmup_divergences": result.num_warmup_divergences,
         "step_size": result.step_size,

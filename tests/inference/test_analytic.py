@@ -1,0 +1,43 @@
+import pytest
+import torch
+
+import pyro_bnn as pb
+from pyro_bnn.inference.analytic import AnalyticGradient
+from pyro_bnn.inference.flat import FlatModel
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize("hidden", [(), (7,), (5, 4)])
+@pytest.mark.parametrize("likelihood", [pb.Gaussian(), pb.Gaussian(sigma=0.3)])
+def test_value_and_gradient_equal_autograd(activation, hidden, likelihood):
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 3, generator=generator, dtype=torch.float64)
+    y = torch.randn(40, generator=generator, dtype=torch.float64)
+    model = pb.BayesianMLP(3, 1, hidden=hidden, activation=activation, likelihood=likelihood)
+    model.to(torch.float64)
+    flat = FlatModel(model, x, y)
+    assert AnalyticGradient.supports(flat)
+    analytic = AnalyticGradient(flat)
+    for _ in range(3):
+        z = (0.7 * torch.randn(flat.dim, generator=generator, dtype=torch.float64)).requires_grad_()
+        expected = flat.log_joint(z)
+        expected_grad = torch.autograd.grad(expected, z)[0]
+        value, grad = analytic(z.detach())
+        assert value == pytest.approx(float(expected.detach()), rel=1e-10)
+        torch.testing.assert_close(grad, expected_grad, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        pb.BayesianMLP(1, 1, hidden=(3,), prior=pb.HierarchicalNormal()),
+        pb.BayesianMLP(1, 1, hidden=(3,), activation="gelu"),
+        pb.BayesianMLP(1, 1, hidden=(3,), likelihood=pb.StudentT()),
+        pb.BayesianMLP(1, 2, hidden=(3,), likelihood=pb.Categorical()),
+    ],
+)
+def test_other_models_keep_autograd(model):
+    flat = FlatModel(model, torch.zeros(4, 1), torch.zeros(4))
+    assert not AnalyticGradient.supports(flat)
+    with pytest.raises(ValueError, match="AnalyticGradient needs"):
+        AnalyticGradient(flat)
