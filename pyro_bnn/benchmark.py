@@ -17,7 +17,8 @@ classes are held out of training and the AUROC of the mutual information
 (and of the predictive entropy) for telling them apart is reported.
 
 Methods: ``svi`` (AutoNormal), ``svi-lowrank``, ``nuts`` (small sets only),
-``map``, ``mc-dropout``, ``ensemble``; see :data:`REGRESSION_METHODS`.
+``map``, ``mc-dropout``, ``ensemble``, ``swag``; see :data:`REGRESSION_METHODS`.
+The full documented run and its results: ``bench/results/uci/``.
 """
 
 from __future__ import annotations
