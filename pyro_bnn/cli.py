@@ -95,10 +95,26 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     elif args.target is not None:
         spec = spec.with_overrides({"data.target": args.target})
     out = Path(args.out) if args.out else default_run_dir(spec)
+    if args.nproc is not None and args.nproc != 1:
+        from .distributed import launch, under_torchrun
+        from .run import check_out_dir
+
+        if args.nproc < 1:
+            raise InputError(f"--nproc must be a positive integer, got {args.nproc}")
+        if spec.inference["method"] != "svi":
+            raise InputError(
+                "--nproc splits an SVI fit over processes; this fit uses NUTS (its chains "
+                "are independent: set [inference] num_chains), or add --method svi"
+            )
+        if not under_torchrun():  # re-run this command in N processes through torchrun
+            check_out_dir(out, args.force)
+            return launch(args.argv, args.nproc)
     command = " ".join(shlex.quote(a) for a in [PROG, *args.argv])
     run = fit_run(
         spec, out, force=args.force, device=args.device, quiet=args.quiet, command=command
     )
+    if run is None:  # another process of a torchrun launch: rank 0 writes the run
+        return 0
     metrics = run.metrics.get("test") or run.metrics.get("train") or {}
     part = "test" if run.metrics.get("test") else "train"
     shown = ", ".join(
@@ -352,6 +368,12 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--force", action="store_true", help="replace an existing run directory")
     fit.add_argument(
         "--quiet", action="store_true", help="no progress bar or log on stderr (fit.log only)"
+    )
+    fit.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="data-parallel SVI in N processes (launched through torchrun)",
     )
     device_option(fit)
     fit.set_defaults(handler=_cmd_fit)

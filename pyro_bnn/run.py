@@ -565,7 +565,7 @@ def fit_run(
     quiet: bool = False,
     progress: bool | None = None,
     command: str | None = None,
-) -> Run:
+) -> Run | None:
     """Fit the model of ``spec`` on its data and write a run directory.
 
     Parameters
@@ -588,6 +588,8 @@ def fit_run(
     Returns
     -------
     Run
+        ``None`` on the other processes of a ``torchrun`` launch: they take part in
+        the SVI fit (:mod:`pyro_bnn.distributed`) and rank 0 alone writes ``out``.
 
     Raises
     ------
@@ -622,6 +624,17 @@ def fit_run(
         name=dataset.name,
     )
     method = spec.inference["method"]
+    from .distributed import is_main_process
+
+    if not is_main_process():
+        # another process of a torchrun launch: take part in the (SVI) fit; rank 0 writes
+        if method == "svi":
+            x_train, y_train = (
+                standardizer.transform_x(dataset.x),
+                standardizer.transform_y(dataset.y),
+            )
+            fit_svi(model, x_train, y_train, progress=False, device=device, **spec.fit_kwargs())
+        return None
 
     with atomic_directory(out, force=force) as tmp:
         log = _RunLogger(tmp / "fit.log", quiet=quiet)

@@ -206,3 +206,28 @@ class _FakeContext:
     rank, world_size, local_rank, backend = 0, 2, 0, "gloo"
     device = torch.device("cpu")
     is_main = True
+
+
+@pytest.mark.slow
+def test_cli_fit_nproc_launches_torchrun_and_rank_zero_writes(tmp_path):
+    import subprocess
+
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "pyro_bnn", "fit", "linear_regression", "--method", "svi"]
+    command += ["--nproc", "2", "--out", str(out), "--set", "inference.num_steps=100", "--quiet"]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.stdout.count("wrote ") == 1  # rank 0 alone reports and writes
+    posterior = pb.Posterior.load(out / "posterior.pt")
+    assert posterior.diagnostics["world_size"] == 2
+    assert len(posterior.diagnostics["elbo"]) == 100
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folders
+
+
+def test_cli_nproc_refuses_nuts(tmp_path, capsys):
+    from pyro_bnn.cli import main
+
+    code = main(["fit", "linear_regression", "--nproc", "2", "--out", str(tmp_path / "r")])
+    assert code == 2
+    assert "--nproc splits an SVI fit over processes" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
