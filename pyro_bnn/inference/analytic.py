@@ -103,7 +103,10 @@ class AnalyticGradient:
             sigma2 = sigma * sigma
             value += -0.5 * squared / sigma2 - n * float(log_sigma) - n * _HALF_LOG_2PI
             value += self.sigma_prior_const - 0.5 * sigma2 / self.sigma_prior_var + float(log_sigma)
-            grad[-1] = squared / sigma2 - n - sigma2 / self.sigma_prior_var + 1.0
+            # via a float64 tensor: an extreme sigma overflows float32 to inf, not an error
+            grad[-1] = torch.tensor(
+                squared / sigma2 - n - sigma2 / self.sigma_prior_var + 1.0, dtype=torch.float64
+            )
         else:
             sigma2 = self.fixed_sigma**2
             value += -0.5 * squared / sigma2 - n * (math.log(self.fixed_sigma) + _HALF_LOG_2PI)
