@@ -6,10 +6,12 @@ Prints one JSON document:
   points, 10 features, BayesianMLP hidden=(50,), mean-field guide), in data points
   whose likelihood is evaluated per second: one process (1 and 2 torch threads) vs
   two processes under torchrun (gloo, one thread each, half the rows each).
-- ``memory``: peak resident memory (ru_maxrss) of a minibatch fit that holds the
-  data in memory vs one that streams it from memory-mapped ``.npy`` files (same
-  model, batch size and steps), each in a fresh process, next to the RSS of a
-  process that only imported pyro_bnn.
+- ``memory``: peak resident memory of a minibatch fit that holds the data in
+  memory vs one that streams it from memory-mapped ``.npy`` files (same model,
+  batch size and steps), each in a fresh process, next to a process that only
+  imported pyro_bnn: ``peak_rss_mib`` (ru_maxrss, which includes the memory map's
+  page cache the kernel may drop) and ``peak_anonymous_mib`` (sampled ``RssAnon``:
+  what the process itself must hold).
 - ``chains``: two NUTS chains of a small network (``fit_nuts(num_chains=1)`` in the
   worker) one after the other vs in two spawned processes (``run_chains``).
 
@@ -73,6 +75,39 @@ def svi_worker(num_points: int, num_steps: int, threads: int, out: str) -> None:
         Path(out).write_text(json.dumps(result))
 
 
+class _AnonPeak:
+    """Peak anonymous resident memory (``RssAnon``), sampled every 5 ms in a thread.
+
+    ``ru_maxrss`` also counts the clean file-backed pages a memory map has touched,
+    which the kernel can drop at any time; ``RssAnon`` is the memory the process
+    itself holds (arrays, tensors, activations).
+    """
+
+    def __init__(self):
+        import threading
+
+        self.peak, self._stop = self._read(), threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _read() -> float:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, self._read())
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return max(self.peak, self._read())
+
+
 def memory_worker(mode: str, folder: str, num_steps: int, batch_size: int, out: str) -> None:
     """Peak RSS of an in-memory or a streamed minibatch fit (or of the imports alone)."""
     import numpy as np
@@ -83,6 +118,7 @@ def memory_worker(mode: str, folder: str, num_steps: int, batch_size: int, out: 
     from pyro_bnn.streaming import NpyDataset, make_loader
 
     x_path, y_path = Path(folder) / "x.npy", Path(folder) / "y.npy"
+    peak_anon = _AnonPeak()
     start = time.perf_counter()
     if mode == "memory":
         x, y = np.load(x_path), np.load(y_path)
@@ -103,8 +139,16 @@ def memory_worker(mode: str, folder: str, num_steps: int, batch_size: int, out: 
         pb.fit_svi(model, loader=loader, num_steps=num_steps, progress=False, check_collapse=False)
     seconds = time.perf_counter() - start
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    anon_mib = peak_anon.stop()
     Path(out).write_text(
-        json.dumps({"mode": mode, "peak_rss_mib": round(peak_mib, 1), "seconds": round(seconds, 2)})
+        json.dumps(
+            {
+                "mode": mode,
+                "peak_rss_mib": round(peak_mib, 1),
+                "peak_anonymous_mib": round(anon_mib, 1),
+                "seconds": round(seconds, 2),
+            }
+        )
     )
 
 
@@ -114,7 +158,7 @@ def nuts_chain(chain: int, chain_seed: int, num_samples: int, warmup_steps: int)
 
     data = pb.data.make_gap_regression(120, seed=0)
     model = pb.BayesianMLP(1, 1, hidden=(10,))
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     post = pb.fit_nuts(
         model,
         data.x,
@@ -125,7 +169,11 @@ def nuts_chain(chain: int, chain_seed: int, num_samples: int, warmup_steps: int)
         seed=chain_seed,
         progress=False,
     )
-    return {"draws": post.draws, "seconds": time.perf_counter() - start}
+    return {
+        "draws": post.draws,
+        "seconds": time.perf_counter() - start,
+        "cpu_seconds": time.process_time() - cpu_start,
+    }
 
 
 # --------------------------------------------------------------------------- drivers
@@ -207,6 +255,8 @@ def measure_chains(num_samples: int, warmup_steps: int) -> dict:
         result[label] = {
             "wall_seconds": round(time.perf_counter() - start, 2),
             "chain_seconds": [round(r["seconds"], 2) for r in results],
+            "chain_cpu_seconds": [round(r["cpu_seconds"], 2) for r in results],
+            "load_average_1min_after": round(os.getloadavg()[0], 2),
             "failures": [str(f) for f in failures],
         }
     result["speedup"] = round(

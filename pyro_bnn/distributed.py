@@ -13,7 +13,7 @@ What every rank does (the design, in short):
 - **Backend**: gloo on CPU, NCCL when the fit runs on CUDA (``device="cuda"`` or
   ``"auto"`` on a GPU machine: each rank takes ``cuda:LOCAL_RANK``).
 - **Data**: rank ``r`` of ``W`` keeps rows ``r, r + W, r + 2W, ...`` (:func:`shard`);
-  a streaming fit gives each rank its part through a ``DistributedSampler``
+  a streaming fit gives each rank its part of every epoch
   (:func:`pyro_bnn.streaming.make_loader`).
 - **Same ELBO scale**: each rank's log likelihood is multiplied by
   ``N / rows_in_its_batch`` with ``N`` the *full* data size, so each rank's ELBO

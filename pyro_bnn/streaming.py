@@ -11,7 +11,7 @@ A streaming fit reads one minibatch at a time from a ``torch.utils.data.DataLoad
 ``fit_svi`` scales every batch's log likelihood by ``num_data / rows_in_batch``
 (``num_data = len(loader.dataset)`` by default), so the ELBO has the full-data
 scale. Under ``torchrun`` :func:`make_loader` gives each process its own part of
-every epoch (``DistributedSampler``).
+every epoch (:class:`BatchIndexSampler`, split like ``DistributedSampler``).
 """
 
 from __future__ import annotations
@@ -22,12 +22,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
-from torch.utils.data.distributed import DistributedSampler
+from torch.utils.data import DataLoader
 
 from .data import Standardizer
 
-__all__ = ["NpyDataset", "make_loader", "streaming_standardizer", "save_npy_chunks"]
+__all__ = [
+    "NpyDataset",
+    "BatchIndexSampler",
+    "make_loader",
+    "streaming_standardizer",
+    "save_npy_chunks",
+]
 
 
 class NpyDataset(torch.utils.data.Dataset):
@@ -115,6 +120,72 @@ class NpyDataset(torch.utils.data.Dataset):
         return x, y
 
 
+class BatchIndexSampler(torch.utils.data.Sampler):
+    """Row-index batches (int64 arrays) of shuffled epochs, optionally one rank's part.
+
+    Holds one ``torch.randperm`` per epoch (8 bytes per row) instead of the Python
+    list of indices torch's ``RandomSampler`` + ``BatchSampler`` build (about 36
+    bytes per row). With ``world_size > 1`` it splits every epoch like
+    ``DistributedSampler``: the order is padded (wrapping around) to a multiple of
+    ``world_size`` and rank ``r`` takes positions ``r, r + W, ...``, so every rank
+    gets the same number of batches. Epoch ``e`` is shuffled with seed ``seed + e``;
+    :meth:`set_epoch` picks the epoch, otherwise each pass takes the next one.
+    """
+
+    def __init__(
+        self,
+        num_rows: int,
+        batch_size: int,
+        shuffle: bool = True,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        drop_last: bool = False,
+    ):
+        for name, value in (("num_rows", num_rows), ("batch_size", batch_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, {world_size}), got {rank}")
+        self.num_rows, self.batch_size, self.shuffle, self.seed = (
+            num_rows,
+            batch_size,
+            shuffle,
+            seed,
+        )
+        self.rank, self.world_size, self.drop_last = rank, world_size, drop_last
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Shuffle the next pass as epoch ``epoch``."""
+        self.epoch = epoch
+
+    @property
+    def rows_per_rank(self) -> int:
+        """Rows each rank sees per epoch (after padding)."""
+        return -(-self.num_rows // self.world_size)
+
+    def __len__(self) -> int:
+        if self.drop_last:
+            return self.rows_per_rank // self.batch_size
+        return -(-self.rows_per_rank // self.batch_size)
+
+    def __iter__(self):
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(self.num_rows, generator=generator)
+        else:
+            order = torch.arange(self.num_rows)
+        self.epoch += 1
+        if self.world_size > 1:
+            total = self.rows_per_rank * self.world_size
+            if total > self.num_rows:
+                order = torch.cat([order, order[: total - self.num_rows]])
+            order = order[self.rank :: self.world_size]
+        for batch in range(len(self)):
+            yield order[batch * self.batch_size : (batch + 1) * self.batch_size].numpy()
+
+
 def make_loader(
     dataset: torch.utils.data.Dataset,
     batch_size: int,
@@ -123,27 +194,26 @@ def make_loader(
     num_workers: int = 0,
     drop_last: bool = False,
 ) -> DataLoader:
-    """A loader that reads whole batches at once (``dataset[list_of_rows]``).
+    """A loader that reads whole batches at once (``dataset[array_of_rows]``).
 
-    Under ``torchrun`` (``WORLD_SIZE > 1``) each process gets a disjoint part of
-    every epoch through a ``DistributedSampler`` (all processes get the same
-    number of batches, as the collective steps require); otherwise rows are
-    shuffled every epoch by a generator seeded with ``seed``.
+    Rows are reshuffled every epoch (seed ``seed + epoch``, see
+    :class:`BatchIndexSampler`). Under ``torchrun`` (``WORLD_SIZE > 1``) each process
+    gets a disjoint part of every epoch, and all processes get the same number of
+    batches, as the collective steps require.
     """
     from .distributed import get_rank, get_world_size
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    world_size = get_world_size()
-    if world_size > 1:
-        sampler = DistributedSampler(
-            dataset, num_replicas=world_size, rank=get_rank(), shuffle=shuffle, seed=seed
-        )
-    elif shuffle:
-        sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed))
-    else:
-        sampler = SequentialSampler(dataset)
-    batches = BatchSampler(sampler, batch_size=batch_size, drop_last=drop_last)
+    batches = BatchIndexSampler(
+        len(dataset),
+        batch_size,
+        shuffle=shuffle,
+        seed=seed,
+        rank=get_rank(),
+        world_size=get_world_size(),
+        drop_last=drop_last,
+    )
     return DataLoader(
         dataset,
         sampler=batches,

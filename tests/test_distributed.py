@@ -31,7 +31,7 @@ WORKER = textwrap.dedent(
     loc = post.guide.state_dict()["loc"].tolist()
     with open(f"{out}/rank{rank}.json", "w") as f:
         json.dump({"world_size": post.diagnostics.get("world_size"), "loc": loc}, f)
-    # streaming under torchrun: the DistributedSampler gives rank r rows r, r + 2, ...
+    # streaming under torchrun: make_loader gives rank r rows r, r + 2, ...
     # (unshuffled), the same rows as the in-memory shard, so the two fits are identical
     from pyro_bnn.streaming import NpyDataset, make_loader
 
@@ -66,7 +66,7 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     likelihood keeps the full N, gradients are averaged. Same posterior predictive and
     ELBO scale as one process and as the exact posterior (a missing N/shard scale would
     double the variance and halve the ELBO; unsynchronised ranks would differ). A
-    streamed fit under torchrun (DistributedSampler) repeats the in-memory one."""
+    streamed fit under torchrun (make_loader splits the rows) repeats the in-memory one."""
     oracle = LinearOracle()
     x_test = np.stack([np.linspace(-3, 3, 7), np.linspace(2, -2, 7)], axis=1)
     np.savez(tmp_path / "data.npz", x=oracle.x, y=oracle.y, x_test=x_test)

@@ -155,3 +155,23 @@ def test_save_npy_chunks_writes_one_file_without_holding_it(tmp_path):
     with pytest.raises(ValueError, match="hold 8 rows, not num_rows=12"):
         save_npy_chunks(tmp_path / "short.npy", (np.ones((4, 2)) for _ in range(2)), 12)
     assert not (tmp_path / "short.npy").exists()
+
+
+def test_batch_index_sampler_epochs_padding_and_ranks():
+    from pyro_bnn.streaming import BatchIndexSampler
+
+    sampler = BatchIndexSampler(10, 4, seed=1)
+    assert len(sampler) == 3
+    first, second = (np.concatenate(list(sampler)) for _ in range(2))
+    assert sorted(first) == sorted(second) == list(range(10))
+    assert not np.array_equal(first, second)  # the next pass is the next epoch
+    sampler.set_epoch(0)
+    np.testing.assert_array_equal(np.concatenate(list(sampler)), first)
+    # 10 rows over 3 ranks: padded to 12 by wrapping, 4 rows (2 batches of 2) each
+    parts = [list(BatchIndexSampler(10, 2, shuffle=False, rank=r, world_size=3)) for r in range(3)]
+    assert [len(p) for p in parts] == [2, 2, 2]
+    np.testing.assert_array_equal(np.concatenate(parts[0]), [0, 3, 6, 9])
+    np.testing.assert_array_equal(np.concatenate(parts[1]), [1, 4, 7, 0])
+    assert len(BatchIndexSampler(10, 4, drop_last=True)) == 2
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        BatchIndexSampler(10, 0)

@@ -75,7 +75,7 @@ def _loader_batches(loader, model: BayesianMLP, num_steps: int, state: dict, bar
     """Yield ``num_steps`` validated ``(x, y)`` batches from ``loader``, epoch after epoch.
 
     ``state["epoch_ends"]`` collects the step count at the end of every epoch
-    (``set_epoch`` is called on a ``DistributedSampler`` so each epoch is shuffled
+    (``set_epoch`` is called on the sampler, if it has one, so each epoch is shuffled
     differently); at each epoch end the mean ELBO of the epoch (from
     ``state["history"]``, filled by the optimiser) is written below the progress
     bar. ``state["first_rows"]`` keeps up to 4096 rows for the collapse check.
