@@ -15,6 +15,7 @@ Saves ``bench/scaling.png`` and prints JSON.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import time
@@ -118,15 +119,18 @@ def sweep(points, data_for, hidden_for, args, label: str) -> list[dict[str, Any]
             x, y, hidden, args.svi_target_seconds / 2
         )
         if nuts_over_budget is None:
-            row["nuts"] = nuts_seconds_per_draw(
-                x, y, hidden, args.nuts_steps, args.seed, args.max_tree_depth
-            )
-            if row["nuts"]["wall_seconds"] > args.nuts_budget:
+            try:
+                row["nuts"] = nuts_seconds_per_draw(
+                    x, y, hidden, args.nuts_steps, args.seed, args.max_tree_depth
+                )
+            except Exception as error:  # noqa: BLE001 - a failing fit is a result too
+                row["nuts"] = {"status": "failed", "error": f"{type(error).__name__}: {error}"}
+            if row["nuts"].get("wall_seconds", math.inf) > args.nuts_budget:
                 nuts_over_budget = value
         else:
             row["nuts"] = {
                 "status": "skipped",
-                "reason": f"NUTS at {label}={nuts_over_budget} took longer than "
+                "reason": f"NUTS at {label}={nuts_over_budget} failed or took longer than "
                 f"--nuts-budget={args.nuts_budget} s",
             }
         rows.append(row)

@@ -269,7 +269,16 @@ def markdown_table(results: dict[str, Any]) -> str:
         lines.append("")
     scaling = bench.get("scaling", {})
     if scaling.get("plot"):
-        lines += [f"Scaling with N and width: `{scaling['plot']}`.", ""]
+        notes = [
+            f"NUTS at N={row['num_points']}, width {row['hidden']}: {row['nuts']['status']} "
+            f"({row['nuts'].get('error') or row['nuts'].get('reason')})"
+            for key in ("by_num_points", "by_width")
+            for row in scaling.get(key, [])
+            if row["nuts"].get("status") in ("failed", "skipped")
+        ]
+        lines += [f"Scaling with N and width: `{scaling['plot']}`." + (" " if notes else ""), ""]
+        if notes:
+            lines[-2] += "; ".join(notes) + "."
     failed = [name for name, r in bench.items() if r.get("status") == "failed"]
     if failed:
         lines += [f"FAILED: {', '.join(failed)} (see latest.json for stderr).", ""]
