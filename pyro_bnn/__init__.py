@@ -36,6 +36,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "plots": ("pyro_bnn.plots", None),
     "baselines": ("pyro_bnn.baselines", None),
+    "streaming": ("pyro_bnn.streaming", None),
+    "distributed": ("pyro_bnn.distributed", None),
     "load_run": ("pyro_bnn.run", "load_run"),
     "fit_run": ("pyro_bnn.run", "fit_run"),
     "Run": ("pyro_bnn.run", "Run"),
@@ -83,6 +85,8 @@ __all__ = [
     "metrics",
     "plots",
     "baselines",
+    "streaming",
+    "distributed",
     "Dataset",
     "Standardizer",
     "load_csv",

@@ -250,6 +250,9 @@ class Posterior:
         Raises ``ValueError`` naming the file when it is missing, corrupt or not a
         pyro_bnn posterior.
         """
+        from .inference.common import resolve_device
+
+        device = resolve_device(device) if device is not None else None
         path = Path(path)
         if not path.is_file():
             raise ValueError(f"posterior file {path} does not exist")

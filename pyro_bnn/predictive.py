@@ -424,7 +424,7 @@ def predict(
         torch.cat(columns[2]),
         likelihood,
         outputs,
-        likelihood_values or {"_draws": torch.zeros(num_samples)},
+        likelihood_values or {"_draws": like.new_zeros(num_samples)},
         seed,
     )
 

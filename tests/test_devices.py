@@ -111,9 +111,6 @@ def test_saved_posterior_loads_on_the_requested_device(tmp_path):
     )
 
 
-@pytest.mark.xfail(
-    strict=True, reason="Posterior.load passes 'auto' to torch.load without resolve_device"
-)
 def test_posterior_load_accepts_auto(tmp_path):
     _fit("delta", "cpu").save(tmp_path / "post.pt")
     loaded = pb.Posterior.load(tmp_path / "post.pt", device="auto")

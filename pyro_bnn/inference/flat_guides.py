@@ -99,7 +99,8 @@ class FlatGuide:
         if self.kind == "lowrank":
             # log det(s (W W^T + I) s) = 2 sum log s + log det(I_r + W^T W)
             capacitance = (
-                torch.eye(self.rank, dtype=scale.dtype) + self.cov_factor.T @ self.cov_factor
+                torch.eye(self.rank, dtype=scale.dtype, device=scale.device)
+                + self.cov_factor.T @ self.cov_factor
             )
             return torch.log(scale).sum() + 0.5 * torch.logdet(capacitance) + self._entropy_const
         return torch.log(scale).sum() + self._entropy_const
