@@ -502,7 +502,8 @@ def collapse_message(posterior: Posterior, x: torch.Tensor, y: torch.Tensor) -> 
     if not model.hidden:
         return None
     remedies = (
-        f"Remedies: fewer hidden units (hidden={model.hidden}), guide='lowrank', or fit_nuts(...)."
+        f"Remedies: fewer hidden units than hidden={model.hidden} with guide='mvn' or "
+        "'lowrank', or fit_nuts(...); if the fit stopped early, more num_steps."
     )
     likelihood = model.likelihood
     if isinstance(likelihood, Gaussian) and likelihood.sigma is None and model.out_features == 1:

@@ -169,7 +169,7 @@ def test_nan_loss_stops_with_the_step(linear_oracle):
 
 def test_mean_field_collapse_is_detected_on_wide_net(gap_data):
     x, y = gap_data
-    with pytest.warns(MeanFieldCollapseWarning, match="fewer hidden units.*lowrank.*fit_nuts"):
+    with pytest.warns(MeanFieldCollapseWarning, match="fewer hidden units.*mvn.*fit_nuts"):
         post = pb.fit_svi(
             pb.BayesianMLP(1, 1, hidden=(50,)), x, y, num_steps=3000, lr=0.01, progress=False
         )
