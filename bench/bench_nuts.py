@@ -69,6 +69,7 @@ def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
     summary["warm_median"] = {key: statistics.median(run[key] for run in warm) for key in keys}
     summary["warm_median"]["num_runs"] = len(warm)
     summary["warm_median"]["same_as_cold"] = len(runs) == 1
+    summary["median_all_runs"] = {key: statistics.median(run[key] for run in runs) for key in keys}
     return summary
 
 
@@ -204,7 +205,7 @@ def main() -> None:
         default=None,
         help="runs (seeds seed, seed+1, ...) of NumPyro and pyro_bnn: the first is reported "
         "as 'cold' (includes compilation), the median of the rest as 'warm' "
-        "(default 3, 2 with --quick; see --repeat-budget)",
+        "(default 5, 2 with --quick; see --repeat-budget)",
     )
     parser.add_argument(
         "--repeat-budget",
@@ -219,7 +220,7 @@ def main() -> None:
     if args.quick:
         num_points, hidden, default_steps, repeats = 30, 10, 15, 2
     else:
-        num_points, hidden, default_steps, repeats = ref.REFERENCE_NUM_POINTS, 50, 200, 3
+        num_points, hidden, default_steps, repeats = ref.REFERENCE_NUM_POINTS, 50, 200, 5
     warmup = args.warmup if args.warmup is not None else default_steps
     samples = args.samples if args.samples is not None else default_steps
     repeats = args.repeats if args.repeats is not None else repeats
