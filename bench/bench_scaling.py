@@ -217,6 +217,7 @@ def plot(result: dict[str, Any], path: Path) -> None:
     os.close(fd)
     try:
         fig.savefig(tmp_name, dpi=130)
+        os.chmod(tmp_name, 0o644)  # mkstemp makes 0600
         os.replace(tmp_name, path)
     finally:
         plt.close(fig)

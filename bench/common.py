@@ -106,6 +106,7 @@ def write_json_atomic(data: dict[str, Any], path: Path) -> None:
         with os.fdopen(fd, "w") as handle:
             json.dump(data, handle, indent=2, sort_keys=False)
             handle.write("\n")
+        os.chmod(tmp_name, 0o644)  # mkstemp makes 0600
         os.replace(tmp_name, path)
     except BaseException:
         if os.path.exists(tmp_name):
@@ -121,6 +122,7 @@ def write_text_atomic(text: str, path: Path) -> None:
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
+        os.chmod(tmp_name, 0o644)  # mkstemp makes 0600
         os.replace(tmp_name, path)
     except BaseException:
         if os.path.exists(tmp_name):
