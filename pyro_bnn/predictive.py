@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 # Elements of the widest activation tensor (draws x inputs x width) evaluated at once.
-_CHUNK_ELEMENTS = 2**24
+_CHUNK_ELEMENTS = 2**22
 
 
 def _check_level(level: float) -> float:
@@ -359,7 +359,7 @@ def predict(
     seed : int
         Seeds the guide draws and any Monte Carlo summaries.
     chunk_size : int, optional
-        Inputs evaluated at once; default keeps draws × chunk × width ≤ 2**24.
+        Inputs evaluated at once; default keeps draws × chunk × width ≤ 2**22 (cache-sized).
     keep_draws : bool
         Keep the per-draw network outputs ``(S, N, out)`` (needed by intervals,
         quantiles, samples and log densities). ``False`` keeps only the moments,

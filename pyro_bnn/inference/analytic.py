@@ -101,6 +101,8 @@ class AnalyticGradient:
             log_sigma = z[-1]
             sigma = float(torch.exp(log_sigma))
             sigma2 = sigma * sigma
+            if not 0.0 < sigma2 < math.inf:  # exp under/overflowed: zero density here
+                return -math.inf, torch.zeros_like(z)
             value += -0.5 * squared / sigma2 - n * float(log_sigma) - n * _HALF_LOG_2PI
             value += self.sigma_prior_const - 0.5 * sigma2 / self.sigma_prior_var + float(log_sigma)
             # via a float64 tensor: an extreme sigma overflows float32 to inf, not an error

@@ -41,3 +41,12 @@ def test_other_models_keep_autograd(model):
     assert not AnalyticGradient.supports(flat)
     with pytest.raises(ValueError, match="AnalyticGradient needs"):
         AnalyticGradient(flat)
+
+
+def test_extreme_noise_gives_zero_density_not_an_error():
+    model = pb.BayesianMLP(1, 1, hidden=(3,))
+    flat = FlatModel(model, torch.zeros(5, 1), torch.ones(5))
+    z = torch.zeros(flat.dim)
+    z[-1] = -1000.0  # log sigma: sigma underflows to 0
+    value, grad = AnalyticGradient(flat)(z)
+    assert value == -float("inf") and torch.all(grad == 0)
