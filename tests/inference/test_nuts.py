@@ -9,6 +9,7 @@ the square root of *their* ESS.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pyro
@@ -17,6 +18,7 @@ import torch
 from pyro.infer import MCMC, NUTS
 from pyro.ops.stats import effective_sample_size
 
+from pyro_bnn.inference import nuts
 from pyro_bnn.inference.flat import FlatModel
 from pyro_bnn.inference.nuts import NUTSResult, adaptation_windows, sample_nuts
 
@@ -72,8 +74,17 @@ def _correlated_gaussian(dim: int, seed: int = 0):
     return mean, cov, log_density
 
 
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
 @pytest.mark.parametrize("dim, dense_mass", [(2, True), (5, False)])
-def test_correlated_gaussian_moments(dim, dense_mass):
+def test_correlated_gaussian_moments(dim, dense_mass, backend, monkeypatch):
+    """On the CPU the chain runs on numpy arrays; the torch path (other devices) is
+    forced here to check it on the same target."""
+    if backend == "torch":
+        monkeypatch.setattr(
+            nuts,
+            "_arrays_for",
+            lambda initial, seed: nuts._TorchTensors(seed, initial.dtype, initial.device),
+        )
     mean, cov, log_density = _correlated_gaussian(dim)
     result = sample_nuts(
         log_density, torch.zeros(dim, dtype=torch.float64), 800, 400, seed=1, dense_mass=dense_mass
@@ -124,39 +135,53 @@ def test_standard_normal_long_chain_radius():
 
 
 def test_leapfrog_is_reversible_and_nearly_conserves_energy():
-    from pyro_bnn.inference.nuts import _Chain
+    from pyro_bnn.inference.nuts import _arrays_for, _Chain, _TorchTensors
 
     precision = torch.tensor([[2.0, 0.5], [0.5, 1.0]], dtype=torch.float64)
 
     def log_density(z):
         return -0.5 * z @ precision @ z
 
-    for dense in (False, True):
-        chain = _Chain(
-            log_density,
-            None,
-            10,
-            dense,
-            torch.Generator().manual_seed(0),
-            torch.float64,
-            torch.device("cpu"),
-            2,
-        )
+    backends = (
+        _arrays_for(torch.zeros(2, dtype=torch.float64), 0),  # numpy on the CPU
+        _TorchTensors(0, torch.float64, torch.device("cpu")),
+    )
+    for arrays, dense in itertools.product(backends, (False, True)):
+        chain = _Chain(log_density, None, 10, dense, arrays, 2)
         chain.set_inverse_mass_matrix(
             torch.tensor([[0.7, 0.2], [0.2, 1.3]], dtype=torch.float64)
             if dense
             else torch.tensor([0.7, 1.3], dtype=torch.float64)
         )
-        z0 = torch.tensor([0.3, -1.2], dtype=torch.float64)
+        z0 = arrays.from_torch(torch.tensor([0.3, -1.2], dtype=torch.float64))
         r0 = chain.sample_momentum()
         log_density0, grad0 = chain.value_and_grad(z0)
         z1, r1, log_density1, grad1, v1 = chain.leapfrog(z0, r0, grad0, 0.1)
         z2, r2, _, _, _ = chain.leapfrog(z1, r1, grad1, -0.1)
-        torch.testing.assert_close(z2, z0)
-        torch.testing.assert_close(r2, r0)
-        energy0 = -log_density0 + 0.5 * r0 @ chain.velocity(r0)
-        energy1 = -log_density1 + 0.5 * r1 @ v1
-        assert abs(float(energy1 - energy0)) < 1e-2  # O(step^3) per step
+        torch.testing.assert_close(arrays.to_torch(z2), arrays.to_torch(z0))
+        torch.testing.assert_close(arrays.to_torch(r2), arrays.to_torch(r0))
+        energy0 = chain.energy(log_density0, r0, chain.velocity(r0))
+        energy1 = chain.energy(log_density1, r1, v1)
+        assert abs(energy1 - energy0) < 1e-2  # O(step^3) per step
+        # the energy is -log density + r . M^-1 r / 2, whatever the arrays
+        r = arrays.to_torch(r0)
+        mass_inverse = chain.inverse_mass_matrix
+        kinetic = 0.5 * float(r @ (mass_inverse @ r if dense else mass_inverse * r))
+        assert energy0 == pytest.approx(-log_density0 + kinetic, rel=1e-12)
+
+
+@pytest.mark.parametrize("dense", [False, True])
+def test_momentum_has_covariance_mass_matrix(dense):
+    """Momenta are N(0, M) with M the inverse of the adapted inverse mass matrix."""
+    from pyro_bnn.inference.nuts import _arrays_for, _Chain
+
+    arrays = _arrays_for(torch.zeros(2, dtype=torch.float64), 3)
+    chain = _Chain(lambda z: -0.5 * (z**2).sum(), None, 10, dense, arrays, 2)
+    inverse_mass = torch.tensor([[0.7, 0.2], [0.2, 1.3]], dtype=torch.float64)
+    chain.set_inverse_mass_matrix(inverse_mass if dense else inverse_mass.diagonal())
+    momenta = torch.stack([arrays.to_torch(chain.sample_momentum()) for _ in range(20000)])
+    mass = torch.linalg.inv(inverse_mass if dense else inverse_mass.diagonal().diag())
+    _assert_gaussian_moments(momenta, torch.zeros(2, dtype=torch.float64), mass)
 
 
 def test_linear_regression_matches_exact_posterior(linear_oracle):
