@@ -13,12 +13,16 @@ def mcmc_summary(chains: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]
 
     ``chains`` maps site → ``(C, S, *shape)``. For vector sites the worst
     element is reported: the largest split R-hat and the smallest ESS. Uses
-    :mod:`pyro.ops.stats` (split R-hat needs at least 4 draws per chain).
+    :mod:`pyro.ops.stats` (split R-hat needs at least 4 draws per chain,
+    ESS at least 2; with fewer they are reported as 1.0 and 0).
     """
     summary = {}
     for name, value in chains.items():
         value = value.reshape(value.shape[:2] + (-1,)).double()
-        ess = effective_sample_size(value, chain_dim=0, sample_dim=1)
+        if value.shape[1] >= 2:
+            ess = effective_sample_size(value, chain_dim=0, sample_dim=1)
+        else:  # one draw per chain: no autocorrelation to estimate
+            ess = torch.full(value.shape[2:], float("nan"), dtype=value.dtype)
         rhat = (
             split_gelman_rubin(value, chain_dim=0, sample_dim=1)
             if value.shape[1] >= 4

@@ -10,6 +10,7 @@ likelihood objects the Pyro model samples from.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pyro.distributions as dist
 import torch
@@ -154,14 +155,25 @@ class FlatModel:
         return -self.log_joint(params["z"])
 
     def map_estimate(
-        self, z0: torch.Tensor, num_steps: int = 500, lr: float = 1e-2
+        self,
+        z0: torch.Tensor,
+        num_steps: int = 500,
+        lr: float = 1e-2,
+        value_and_grad_fn: Callable[[torch.Tensor], tuple[float, torch.Tensor]] | None = None,
     ) -> torch.Tensor:
-        """Maximise the log joint from ``z0`` with Adam (plain torch, full batch)."""
-        z = z0.detach().clone().requires_grad_(True)
+        """Maximise the log joint from ``z0`` with Adam (plain torch, full batch).
+
+        ``value_and_grad_fn`` (``z -> (log joint, gradient)``, e.g. an analytic
+        gradient) replaces autograd on :meth:`log_joint`.
+        """
+        z = z0.detach().clone().requires_grad_(value_and_grad_fn is None)
         optimizer = torch.optim.Adam([z], lr=lr)
         for _ in range(num_steps):
             optimizer.zero_grad()
-            loss = -self.log_joint(z)
-            loss.backward()
+            if value_and_grad_fn is None:
+                loss = -self.log_joint(z)
+                loss.backward()
+            else:
+                z.grad = -value_and_grad_fn(z)[1]
             optimizer.step()
         return z.detach()

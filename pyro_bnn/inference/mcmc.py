@@ -38,14 +38,21 @@ class _CountingPotential:
         return self.potential(params)
 
 
-def _initial_z(flat: FlatModel, init, seed: int) -> torch.Tensor:
+def _initial_z(flat: FlatModel, init, seed: int, analytic: AnalyticGradient | None) -> torch.Tensor:
     if isinstance(init, dict):
         return flat.flatten(init)
     with torch.no_grad(), pyro.poutine.block():
         pyro.set_rng_seed(seed)
         z0 = flat.flatten(_latent_values(pyro.poutine.trace(flat.model).get_trace(flat.x[:1])))
     if init == "map":
-        z0 = flat.map_estimate(z0)
+        if analytic is None:
+            return flat.map_estimate(z0)
+
+        def value_and_grad(z):
+            value, grad = analytic(analytic.pack(z))
+            return value, analytic.unpack(grad)
+
+        z0 = flat.map_estimate(z0, value_and_grad_fn=value_and_grad)
     return z0
 
 
@@ -108,15 +115,21 @@ def _pyro_chain_info(mcmc, kernel, mean_tree_depth) -> dict:
 
 
 def _lean_flat_chain(
-    flat, z0, seed, num_samples, warmup_steps, target_accept_prob, max_tree_depth, progress
+    flat,
+    z0,
+    analytic,
+    seed,
+    num_samples,
+    warmup_steps,
+    target_accept_prob,
+    max_tree_depth,
+    progress,
 ):
-    """One chain of pyro_bnn's lean NUTS on the flat log joint."""
-    # tanh/ReLU nets with Normal priors and Gaussian noise: hand-written gradient
-    analytic = AnalyticGradient(flat) if AnalyticGradient.supports(flat) else None
+    """One chain of pyro_bnn's lean NUTS on the flat log joint (``analytic`` gradient or None)."""
     with pyro.validation_enabled(False):
         result = sample_nuts(
             None if analytic else flat.log_joint,
-            z0,
+            analytic.pack(z0) if analytic else z0,
             num_samples,
             warmup_steps,
             seed=seed,
@@ -125,8 +138,9 @@ def _lean_flat_chain(
             progress=progress,
             value_and_grad_fn=analytic,
         )
+    samples = analytic.unpack(result.samples) if analytic else result.samples
     with torch.no_grad():
-        draws = flat.unflatten(result.samples)
+        draws = flat.unflatten(samples)
     return draws, {
         "sampler": "lean",
         "gradient": "analytic" if analytic else "autograd",
@@ -143,11 +157,15 @@ def _flat_chain(chain, chain_seed, model_config, x, y, init, sampler, settings) 
     """One NUTS chain of a BayesianMLP (top-level and picklable for worker processes)."""
     model = BayesianMLP.from_config(model_config).to(device=x.device, dtype=x.dtype)
     flat = FlatModel(model, x, y)
-    z0 = _initial_z(flat, init, chain_seed)
+    # tanh/ReLU nets with Normal priors and Gaussian noise: hand-written gradient
+    analytic = None
+    if sampler != "pyro" and AnalyticGradient.supports(flat):
+        analytic = AnalyticGradient(flat)
+    z0 = _initial_z(flat, init, chain_seed, analytic)
     if sampler == "pyro":
         draws, info = _pyro_flat_chain(flat, z0, **settings)
     else:
-        draws, info = _lean_flat_chain(flat, z0, seed=chain_seed, **settings)
+        draws, info = _lean_flat_chain(flat, z0, analytic, seed=chain_seed, **settings)
     return {"draws": draws, "info": info}
 
 

@@ -164,3 +164,13 @@ def test_parallel_chains_equal_sequential_chains(linear_oracle):
     for name in runs[0].draws:
         torch.testing.assert_close(runs[0].draws[name], runs[1].draws[name])
     assert runs[1].diagnostics["failed_chains"] == []
+
+
+def test_a_single_draw_is_a_valid_fit(gap_data):
+    """One draw per chain has no ESS or R-hat to estimate: reported as unknown, not a crash."""
+    x, y = gap_data
+    post = pb.fit_nuts(
+        pb.BayesianMLP(1, 1, hidden=(3,)), x, y, num_samples=1, warmup_steps=2, progress=False
+    )
+    assert post.draws["sigma"].shape == (1,)
+    assert all(site["ess_min"] == 0.0 for site in post.diagnostics["sites"].values())
