@@ -234,13 +234,17 @@ class _Chain:
             momentum_factor = imm.rsqrt()
         self._imm = arrays.from_torch(imm)
         self._momentum_factor = arrays.from_torch(momentum_factor)
+        # velocity(r) = M^-1 r, the "sharp" momentum (also d kinetic / d r); bound
+        # operator methods save a Python call per use in the hot loop
+        self.velocity = self._imm.__matmul__ if self.dense_mass else self._imm.__mul__
 
     def value_and_grad(self, z):
         """Log density at ``z`` as a float (NaN -> -inf) and its gradient (no graph kept)."""
         self.num_grad_evals += 1
         if self.numpy_value_and_grad is not None:
             value, grad = self.numpy_value_and_grad(z)
-        elif self.user_value_and_grad is not None:
+            return (value if value == value else -math.inf), grad
+        if self.user_value_and_grad is not None:
             value, grad = self.user_value_and_grad(self.arrays.to_torch(z))
             value, grad = float(value), self.arrays.from_torch(grad)
         else:
@@ -260,12 +264,6 @@ class _Chain:
         if self.dense_mass:
             return self._momentum_factor @ noise
         return noise * self._momentum_factor
-
-    def velocity(self, r):
-        """``M^-1 r`` (the "sharp" momentum, also d kinetic / d r)."""
-        if self.dense_mass:
-            return self._imm @ r
-        return self._imm * r
 
     def leapfrog(self, z, r, grad, step):
         """One leapfrog step of signed size ``step`` -> (z, r, log_density, grad, velocity)."""
@@ -348,8 +346,13 @@ class _Chain:
         integrated, ``proposal = (z, log_density, grad)`` the multinomial draw from the
         subtree, ``rho`` the summed momenta. ``valid`` is False on divergence or U-turn.
         """
-        if depth == 0:
-            z, r, log_density, grad, v = self.leapfrog(z, r, grad, step)
+        if depth == 0:  # one leapfrog step (as in leapfrog(), inlined: the hot loop)
+            half = 0.5 * step
+            r = r + half * grad
+            z = z + step * self.velocity(r)
+            log_density, grad = self.value_and_grad(z)
+            r = r + half * grad
+            v = self.velocity(r)
             self.num_leapfrog += 1
             log_weight = energy0 - self.energy(log_density, r, v)
             if log_weight != log_weight:  # NaN energy
