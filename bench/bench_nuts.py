@@ -33,10 +33,16 @@ def chain_summary(draws: ref.NetDraws, wall_seconds: float, cpu_seconds: float) 
     mean_at_test = ref.batched_forward(draws.contiguous(), torch.tensor(TEST_INPUTS)[:, None])
     ess_mean = [common.ess(mean_at_test[:, j]) for j in range(len(TEST_INPUTS))]
     ess_sigma = common.ess(sigma)
+    # posterior means and their Monte Carlo standard errors (sd / sqrt(ESS)), to check
+    # that the samplers agree on the posterior, not only on speed
+    estimates = torch.cat([sigma[:, None], mean_at_test], dim=1).double()
+    ess_all = torch.tensor([ess_sigma, *ess_mean], dtype=torch.float64).clamp(min=1.0)
     return {
         "wall_seconds": wall_seconds,
         "num_draws": int(sigma.shape[0]),
         "sigma_posterior_mean": float(sigma.mean()),
+        "posterior_means": estimates.mean(0).tolist(),
+        "posterior_mean_standard_errors": (estimates.std(0) / ess_all.sqrt()).tolist(),
         "ess_sigma": ess_sigma,
         "ess_per_second_sigma": ess_sigma / wall_seconds,
         "ess_mean_at_test_inputs": ess_mean,
@@ -296,7 +302,39 @@ def main() -> None:
             ("textbook_pyro", 10, "10x_textbook"),
         )
     }
+    result["agreement"] = {
+        other: agreement(result["pyro_bnn"], result[other])
+        for other in ("numpyro", "textbook_pyro")
+        if result[other].get("status") == "ok" and result["pyro_bnn"].get("status") == "ok"
+    }
     common.emit(result, "nuts", args)
+
+
+def agreement(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+    """Do two samplers find the same posterior? z-scores of posterior means.
+
+    For sigma and the network mean at TEST_INPUTS, each sampler's estimate is the
+    average over its runs (independent chains with different seeds), with standard
+    error sqrt(sum of the runs' squared MC errors) / number of runs;
+    ``z = (ours - theirs) / sqrt(se_ours^2 + se_theirs^2)``. |z| well above 3 on some
+    quantity means the samplers disagree (or a chain got stuck in another mode).
+    """
+
+    def pooled(section):
+        means = torch.tensor([run["posterior_means"] for run in section["runs"]])
+        errors = torch.tensor([run["posterior_mean_standard_errors"] for run in section["runs"]])
+        return means.mean(0), errors.pow(2).sum(0).sqrt() / len(means)
+
+    (mean_a, se_a), (mean_b, se_b) = pooled(ours), pooled(theirs)
+    z = (mean_a - mean_b) / (se_a.pow(2) + se_b.pow(2)).sqrt()
+    names = ["sigma"] + [f"mean at x={x}" for x in TEST_INPUTS]
+    return {
+        "quantities": names,
+        "pyro_bnn": mean_a.tolist(),
+        "other": mean_b.tolist(),
+        "z": z.tolist(),
+        "max_abs_z": float(z.abs().max()),
+    }
 
 
 RATIO_KEYS = (
