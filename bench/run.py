@@ -248,6 +248,26 @@ def markdown_table(results: dict[str, Any]) -> str:
             lines.append(f"| {label} | {_fmt(wall, 'x')} | {_fmt(cpu, 'x')} | {goal} |")
         lines.append("")
 
+    for other, other_label in (("numpyro", "NumPyro"), ("textbook_pyro", "textbook Pyro")):
+        agree = nuts.get("agreement", {}).get(other)
+        if agree:
+            lines += [
+                f"Same posterior? pyro_bnn vs {other_label}, posterior means pooled over the "
+                "runs, z = difference / combined Monte Carlo error: "
+                + ", ".join(
+                    f"{name} {ours:.3g} vs {theirs:.3g} (z {z:+.1f})"
+                    for name, ours, theirs, z in zip(
+                        agree["quantities"],
+                        agree["pyro_bnn"],
+                        agree["other"],
+                        agree["z"],
+                        strict=True,
+                    )
+                )
+                + f"; max |z| {agree['max_abs_z']:.1f}.",
+                "",
+            ]
+
     rss = predict.get("peak_rss")
     if isinstance(rss, list):
         parts = [
