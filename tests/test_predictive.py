@@ -207,3 +207,108 @@ def test_bad_predict_input(regression_fit):
         pb.predict(post, [[0.0]], chunk_size=0)
     with pytest.raises(TypeError, match="posterior must be a pyro_bnn Posterior"):
         pb.predict("post.pt", [[0.0]])
+
+
+# --- the chunked forward pass of predict ----------------------------------------------------
+
+
+def _fixed_draws_posterior(model, num_draws, seed=0):
+    """A Posterior holding random draws of every latent site (as after NUTS)."""
+    generator = torch.Generator().manual_seed(seed)
+    draws = {
+        site.name: torch.randn((num_draws, *site.shape), generator=generator)
+        for site in model.latent_sites
+    }
+    if "sigma" in draws:
+        draws["sigma"] = draws["sigma"].abs()
+    return pb.Posterior(model, "nuts", samples=draws), draws
+
+
+@pytest.mark.parametrize("hidden", [(), (5,), (4, 3), (3, 4, 2)])
+@pytest.mark.parametrize("activation", sorted(pb.nets.ACTIVATIONS))
+def test_predict_outputs_equal_the_network_for_every_activation_and_depth(activation, hidden):
+    model = pb.BayesianMLP(2, 1, hidden=hidden, activation=activation)
+    post, draws = _fixed_draws_posterior(model, 7, seed=1)
+    x = torch.randn(10, 2, generator=torch.Generator().manual_seed(2))
+    pred = pb.predict(post, x, chunk_size=3)  # chunks of 3, 3, 3 and 1 inputs
+    expected = model.network(draws, x)
+    torch.testing.assert_close(pred._outputs, expected)
+    mean = expected[..., 0]
+    torch.testing.assert_close(pred.mean, mean.mean(0))
+    torch.testing.assert_close(pred.epistemic_var, mean.var(0, unbiased=False))
+    torch.testing.assert_close(pred.aleatoric_var, (draws["sigma"] ** 2).mean().expand(10))
+
+
+@pytest.mark.parametrize(
+    "likelihood, out_features",
+    [
+        (pb.Gaussian(), 2),
+        (pb.Gaussian(sigma=0.3), 1),
+        (pb.HeteroscedasticGaussian(), 1),
+        (pb.Poisson(), 1),
+        (pb.Categorical(), 3),
+        (pb.Bernoulli(), 1),
+    ],
+)
+def test_chunked_summaries_equal_summaries_of_all_outputs_at_once(likelihood, out_features):
+    model = pb.BayesianMLP(1, out_features, hidden=(6,), likelihood=likelihood)
+    post, draws = _fixed_draws_posterior(model, 9, seed=3)
+    x = torch.linspace(-2, 2, 11)[:, None]
+    full = model.network(draws, x)
+    for chunk_size, keep_draws in ((4, True), (4, False), (100, True), (1, False)):
+        pred = pb.predict(post, x, chunk_size=chunk_size, keep_draws=keep_draws)
+        if likelihood.task == "classification":
+            probs = likelihood.probs(full, draws)
+            torch.testing.assert_close(pred.probs, probs.mean(0))
+            expected_entropy = -(probs * probs.log()).sum(-1).mean(0)
+            torch.testing.assert_close(pred.expected_entropy, expected_entropy)
+        else:
+            mean, var = likelihood.mean_var(full, draws)
+            torch.testing.assert_close(pred.mean, mean.mean(0))
+            torch.testing.assert_close(pred.epistemic_var, mean.var(0, unbiased=False))
+            torch.testing.assert_close(pred.aleatoric_var, var.mean(0))
+        if keep_draws:
+            torch.testing.assert_close(pred._outputs, full)
+        else:
+            assert pred._outputs is None
+
+
+def test_float64_model_predicts_in_float64():
+    model = pb.BayesianMLP(1, 1, hidden=(5,)).to(torch.float64)
+    post, draws = _fixed_draws_posterior(model, 4, seed=4)  # float32 draws, converted
+    x = np.linspace(-1, 1, 7)[:, None]
+    pred = pb.predict(post, x, chunk_size=2)
+    assert pred.mean.dtype == torch.float64 and pred._outputs.dtype == torch.float64
+    expected = model.network(
+        {k: v.double() for k, v in draws.items()}, torch.as_tensor(x, dtype=torch.float64)
+    )
+    torch.testing.assert_close(pred._outputs, expected)
+
+
+def test_chunked_forward_falls_back_to_the_network_for_other_draw_shapes():
+    from pyro_bnn.predictive import _ChunkedForward
+
+    model = pb.BayesianMLP(1, 1, hidden=(3,))
+    _, draws = _fixed_draws_posterior(model, 6, seed=5)
+    draws = {k: v.reshape(2, 3, *v.shape[1:]) for k, v in draws.items()}  # two draw dims
+    forward = _ChunkedForward(model, draws, chunk_size=4)
+    x = torch.randn(4, 1, generator=torch.Generator().manual_seed(6))
+    assert forward(x).shape == (2, 3, 4, 1)
+    torch.testing.assert_close(forward(x), model.network(draws, x))
+
+
+def test_keep_draws_false_never_allocates_draws_times_inputs():
+    from torch.profiler import ProfilerActivity, profile
+
+    model = pb.BayesianMLP(1, 1, hidden=(8,))
+    post, _ = _fixed_draws_posterior(model, 200, seed=7)
+    x = torch.linspace(-3, 3, 5000)[:, None]
+    bytes_per_chunk = 200 * 10 * 8 * 4  # draws x chunk x width float32: 64 kB
+    bytes_all_draws = 200 * 5000 * 4  # draws x inputs: 4 MB
+    largest = {}
+    for keep_draws in (False, True):
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            pb.predict(post, x, chunk_size=10, keep_draws=keep_draws)
+        largest[keep_draws] = max(event.self_cpu_memory_usage for event in prof.events())
+    assert largest[False] <= bytes_per_chunk
+    assert largest[True] == bytes_all_draws  # the kept outputs, allocated once
