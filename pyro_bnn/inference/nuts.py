@@ -203,9 +203,10 @@ class _Chain:
     ):
         self.log_density_fn = log_density_fn
         self.user_value_and_grad = value_and_grad_fn
-        self.numpy_value_and_grad = None
+        # z -> (log density, gradient) on the chain's arrays; NaN values are left to the caller
+        self._evaluate = self._evaluate_torch
         if isinstance(arrays, _NumpyArrays):
-            self.numpy_value_and_grad = getattr(value_and_grad_fn, "value_and_grad_numpy", None)
+            self._evaluate = getattr(value_and_grad_fn, "value_and_grad_numpy", self._evaluate)
         self.max_tree_depth = max_tree_depth
         self.dense_mass = dense_mass
         self.arrays = arrays
@@ -241,18 +242,18 @@ class _Chain:
     def value_and_grad(self, z):
         """Log density at ``z`` as a float (NaN -> -inf) and its gradient (no graph kept)."""
         self.num_grad_evals += 1
-        if self.numpy_value_and_grad is not None:
-            value, grad = self.numpy_value_and_grad(z)
-            return (value if value == value else -math.inf), grad
+        value, grad = self._evaluate(z)
+        return (value if value == value else -math.inf), grad
+
+    def _evaluate_torch(self, z):
+        """``(log density, gradient)`` from the user's torch functions (autograd if needed)."""
         if self.user_value_and_grad is not None:
             value, grad = self.user_value_and_grad(self.arrays.to_torch(z))
-            value, grad = float(value), self.arrays.from_torch(grad)
-        else:
-            z = self.arrays.to_torch(z).detach().requires_grad_(True)
-            log_density = self.log_density_fn(z)
-            (grad,) = torch.autograd.grad(log_density, z)
-            value, grad = log_density.item(), self.arrays.from_torch(grad)
-        return (value if value == value else -math.inf), grad
+            return float(value), self.arrays.from_torch(grad)
+        z = self.arrays.to_torch(z).detach().requires_grad_(True)
+        log_density = self.log_density_fn(z)
+        (grad,) = torch.autograd.grad(log_density, z)
+        return log_density.item(), self.arrays.from_torch(grad)
 
     def uniform(self) -> float:
         if not self._uniforms:
@@ -350,12 +351,12 @@ class _Chain:
             half = 0.5 * step
             r = r + half * grad
             z = z + step * self.velocity(r)
-            log_density, grad = self.value_and_grad(z)
+            log_density, grad = self._evaluate(z)  # counted in num_leapfrog
             r = r + half * grad
             v = self.velocity(r)
             self.num_leapfrog += 1
-            log_weight = energy0 - self.energy(log_density, r, v)
-            if log_weight != log_weight:  # NaN energy
+            log_weight = energy0 + log_density - 0.5 * float(self.dot(r, v))  # energy0 - energy
+            if log_weight != log_weight:  # NaN log density or energy
                 log_weight = -math.inf
             if log_weight < -MAX_ENERGY_ERROR:
                 self.divergent = True
@@ -426,6 +427,7 @@ class _Chain:
             rho = rho_bck + rho_fwd
             if not self._no_u_turn(v_bb, v_fb, v_bf, v_ff, rho, rho_bck, rho_fwd, r_fb, r_bf):
                 break
+        self.num_grad_evals += self.num_leapfrog
         accept_prob = self.sum_accept / self.num_leapfrog
         return (*sample, depth, accept_prob)
 
