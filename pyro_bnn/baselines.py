@@ -110,9 +110,7 @@ class BaselineFit:
         Returns a :class:`~pyro_bnn.RegressionPrediction` or
         :class:`~pyro_bnn.ClassificationPrediction`, exactly as :func:`pyro_bnn.predict`.
         """
-        # A Posterior holding fixed draws is what predict() reads; it is internal here
-        # (Posterior only knows the labels "svi" and "nuts", hence "nuts" = fixed draws).
-        holder = Posterior(self.model, "nuts", samples=self.draws)
+        holder = Posterior(self.model, self.method, samples=self.draws)  # what predict() reads
         return predict(holder, x, seed=seed, chunk_size=chunk_size, keep_draws=keep_draws)
 
     def __repr__(self) -> str:

@@ -104,14 +104,15 @@ class Posterior:
 
     Built by :func:`~pyro_bnn.fit_svi` (``method="svi"``, holds the fitted
     guide and samples from it on demand) or :func:`~pyro_bnn.fit_nuts`
-    (``method="nuts"``, holds a fixed set of draws).
+    (``method="nuts"``, holds a fixed set of draws); the baselines' draws are held
+    under their own names (``"swag"``, ``"ensemble"``, ...).
 
     Attributes
     ----------
     model : BayesianMLP or callable
         The Pyro model that was fitted.
     method : str
-        ``"svi"`` or ``"nuts"``.
+        ``"svi"``, ``"nuts"``, or a baseline's name (fixed draws).
     guide_type : str or None
         The SVI guide name (``"normal"``, ``"lowrank"``, ``"mvn"``, ``"delta"``).
     diagnostics : dict
@@ -132,10 +133,12 @@ class Posterior:
         num_chains: int = 1,
         diagnostics: Mapping | None = None,
     ):
-        if method not in ("svi", "nuts"):
-            raise ValueError(f"method must be 'svi' or 'nuts', got {method!r}")
+        if not isinstance(method, str) or not method:
+            raise ValueError(f"method must be a non-empty string such as 'svi', got {method!r}")
         if guide is None and samples is None:
             raise ValueError("a Posterior needs a fitted guide or a dict of samples")
+        if method != "svi" and samples is None:
+            raise ValueError(f"a {method!r} posterior holds fixed draws: pass samples=...")
         self.model = model
         self.method = method
         self.guide = guide
@@ -303,5 +306,10 @@ class Posterior:
         return {"posterior": {k: v.cpu().numpy() for k, v in grouped.items()}}
 
     def __repr__(self) -> str:
-        kind = f"svi/{self.guide_type}" if self.method == "svi" else f"nuts x{self.num_chains}"
+        if self.method == "svi":
+            kind = f"svi/{self.guide_type}"
+        elif self.method == "nuts":
+            kind = f"nuts x{self.num_chains}"
+        else:
+            kind = f"{self.method}, {self.num_draws} draws"
         return f"Posterior({kind}, model={type(self.model).__name__})"

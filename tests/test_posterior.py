@@ -117,3 +117,20 @@ def test_saved_file_has_the_usual_permissions(tmp_path, gap_data):
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "post.pt").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_fixed_draws_keep_their_method_name(tmp_path):
+    """A baseline's draws are held under its own name, survive save/load, and predict."""
+    model = pb.BayesianMLP(1, 1, hidden=(3,))
+    nuts = pb.fit_nuts(model, [[0.0], [1.0]], [0.0, 1.0], 5, 5, progress=False)
+    draws = nuts.draws
+    swag = pb.Posterior(model, "swag", samples=draws)
+    assert swag.method == "swag" and "swag, 5 draws" in repr(swag)
+    swag.save(tmp_path / "swag.pt")
+    loaded = pb.Posterior.load(tmp_path / "swag.pt")
+    assert loaded.method == "swag"
+    torch.testing.assert_close(pb.predict(loaded, [[0.5]]).mean, pb.predict(swag, [[0.5]]).mean)
+    with pytest.raises(ValueError, match="holds fixed draws: pass samples"):
+        pb.Posterior(model, "swag", guide=object())
+    with pytest.raises(ValueError, match="method must be a non-empty string"):
+        pb.Posterior(model, "", samples=draws)
