@@ -3,12 +3,17 @@
 - textbook Pyro: ``Predictive(TextbookBNN(), posterior_samples=...)`` (one draw at a
   time, since ``PyroModule[nn.Linear]`` cannot take a batch of weights);
 - plain torch: hand-written batched forward (``baddbmm`` + ``tanh``) over the same
-  draws, chunked over inputs (best of two chunk sizes);
+  draws, chunked over inputs, keeping the (S, N) outputs (best of two chunk sizes, each
+  with a fresh activation tensor per chunk and with buffers reused);
 - pyro_bnn: ``predict(posterior, x_new, num_draws=1000)``.
 
 Throughput is draws x inputs per second; the headline ratio is pyro_bnn / plain
-forward. Then peak RSS of ``predict(..., chunk_size=c, keep_draws=False)`` on 100,000
-inputs for two chunk sizes, each in a fresh subprocess (``resource.getrusage``).
+forward. The plain forward computes less than predict's default (no mean or
+variances), so ``like_with_like`` also times hand-written passes computing exactly
+what predict returns: outputs kept + mean, epistemic and aleatoric variance (predict's
+default), and the moments only (``keep_draws=False``). Then peak RSS of
+``predict(..., chunk_size=c, keep_draws=False)`` on 100,000 inputs for two chunk sizes
+and predict's default, each in a fresh subprocess (VmHWM / ``resource.getrusage``).
 
     python bench/bench_predict.py [--quick] [--threads 1]
 """
@@ -98,14 +103,19 @@ def time_plain_and_pyro_bnn(
     num_draws: int,
     rounds: int,
     chunk_sizes=(64, 1000),
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Hand-written batched forward and pyro_bnn.predict, measured in interleaved rounds.
 
     Each reported time is the best round (a shared machine only ever adds time); the
-    median round is reported too. The plain baseline is the best of ``chunk_sizes``.
+    median round is reported too. The plain baseline (outputs only) is the best of
+    ``chunk_sizes`` x {a fresh activation tensor per chunk, buffers reused}. Like with
+    like: the plain pass that also computes predict's default outputs (outputs kept, mean,
+    epistemic and aleatoric variance) and the one computing only the moments
+    (as ``keep_draws=False``), both with buffers reused at ``chunk_sizes[0]``.
     """
     draws = draws.contiguous()
     ref.batched_forward_chunked(draws, x_new[:100], chunk_sizes[0])  # warm-up
+    ref.batched_predict_chunked(draws, x_new[:100], chunk_sizes[0])
     pyro_bnn_predict(posterior, x_new[:100], num_draws)
     pyro_bnn_predict(fixed_posterior, x_new[:100], num_draws)
     times: dict[str, list[float]] = {}
@@ -119,15 +129,26 @@ def time_plain_and_pyro_bnn(
         cpu_times.setdefault(name, []).append(time.process_time() - cpu_start)
         return value
 
+    variants = []
     for _ in range(rounds):
         for chunk in chunk_sizes:
+            variants += [f"plain_chunk_{chunk}", f"plain_reused_chunk_{chunk}"]
             timed(
                 f"plain_chunk_{chunk}", lambda c=chunk: ref.batched_forward_chunked(draws, x_new, c)
             )
-        plain_mean, plain_var = timed(
-            "plain_mean_var", lambda: ref.batched_mean_var_chunked(draws, x_new, chunk_sizes[-1])
+            timed(
+                f"plain_reused_chunk_{chunk}",
+                lambda c=chunk: ref.batched_predict_chunked(draws, x_new, c, moments=False),
+            )
+        plain_outputs, _, _, _ = timed(
+            "plain_outputs_and_moments",
+            lambda: ref.batched_predict_chunked(draws, x_new, chunk_sizes[0]),
         )
-        timed("pyro_bnn", lambda: pyro_bnn_predict(posterior, x_new, num_draws))
+        _, plain_mean, plain_var, plain_aleatoric = timed(
+            "plain_moments_only",
+            lambda: ref.batched_predict_chunked(draws, x_new, chunk_sizes[0], keep_outputs=False),
+        )
+        full_prediction = timed("pyro_bnn", lambda: pyro_bnn_predict(posterior, x_new, num_draws))
         prediction = timed(
             "pyro_bnn_keep_draws_false",
             lambda: pyro_bnn_predict(posterior, x_new, num_draws, keep_draws=False),
@@ -137,18 +158,25 @@ def time_plain_and_pyro_bnn(
     best = {name: min(values) for name, values in times.items()}
     median = {name: statistics.median(values) for name, values in times.items()}
     best_cpu = {name: min(values) for name, values in cpu_times.items()}
-    best_chunk = min(chunk_sizes, key=lambda c: best[f"plain_chunk_{c}"])
+    variants = list(dict.fromkeys(variants))
+    best_variant = min(variants, key=lambda name: best[name])
     plain = {
-        "seconds": best[f"plain_chunk_{best_chunk}"],
-        "median_seconds": median[f"plain_chunk_{best_chunk}"],
-        "cpu_seconds": best_cpu[f"plain_chunk_{best_chunk}"],
-        "chunk_size": best_chunk,
-        "seconds_by_chunk_size": {str(c): best[f"plain_chunk_{c}"] for c in chunk_sizes},
-        "with_mean_and_variance_seconds": best["plain_mean_var"],
+        "seconds": best[best_variant],
+        "median_seconds": median[best_variant],
+        "cpu_seconds": best_cpu[best_variant],
+        "variant": best_variant,
+        "chunk_size": int(best_variant.rsplit("_", 1)[1]),
+        "seconds_by_variant": {name: best[name] for name in variants},
         "rounds": rounds,
+        "outputs": plain_outputs,
         "mean": plain_mean,
         "epistemic_var": plain_var,
-        "how": "baddbmm + tanh over all draws, chunked over inputs, all (S, N) outputs kept",
+        "aleatoric_var": plain_aleatoric,
+        "how": "baddbmm + tanh over all draws, chunked over inputs, all (S, N) outputs kept; "
+        "plain_chunk_*: a fresh activation tensor per chunk, plain_reused_chunk_*: buffers "
+        "allocated once",
+        "computes": "the (S, N) outputs only: less than predict's default, which also "
+        "computes the mean, epistemic and aleatoric variance (see like_with_like)",
     }
     pb = {
         "seconds": best["pyro_bnn"],
@@ -157,13 +185,49 @@ def time_plain_and_pyro_bnn(
         "keep_draws_false_seconds": best["pyro_bnn_keep_draws_false"],
         "fixed_draws_posterior_seconds": best["pyro_bnn_fixed"],
         "rounds": rounds,
+        "outputs": full_prediction._outputs[..., 0],
         "mean": prediction.mean.reshape(-1),
         "epistemic_var": prediction.epistemic_var.reshape(-1),
+        "aleatoric_var": prediction.aleatoric_var.reshape(-1),
         "how": f"pyro_bnn.predict(svi_posterior, x_new, num_draws={num_draws}) (includes "
         "drawing from the guide); keep_draws_false_seconds: same with keep_draws=False; "
         "fixed_draws_posterior_seconds: a Posterior holding the same draws (as after NUTS)",
+        "computes": "(S, N) outputs kept, mean, epistemic and aleatoric variance",
     }
-    return plain, pb
+
+    def pair(plain_name: str, pyro_bnn_name: str, computes: str) -> dict[str, Any]:
+        return {
+            "computes": computes,
+            "plain_seconds": best[plain_name],
+            "pyro_bnn_seconds": best[pyro_bnn_name],
+            "plain_cpu_seconds": best_cpu[plain_name],
+            "pyro_bnn_cpu_seconds": best_cpu[pyro_bnn_name],
+            "pyro_bnn_over_plain_throughput": common.ratio(best[plain_name], best[pyro_bnn_name]),
+            "pyro_bnn_over_plain_throughput_cpu": common.ratio(
+                best_cpu[plain_name], best_cpu[pyro_bnn_name]
+            ),
+        }
+
+    same_chunk = f"chunk_size={chunk_sizes[0]}, buffers reused"
+    like_with_like = {
+        "predict_default": pair(
+            "plain_outputs_and_moments",
+            "pyro_bnn",
+            f"(S, N) outputs kept + mean, epistemic and aleatoric variance; plain: {same_chunk}; "
+            "pyro_bnn includes drawing from the guide",
+        ),
+        "predict_fixed_draws": pair(
+            "plain_outputs_and_moments",
+            "pyro_bnn_fixed",
+            f"as predict_default, pyro_bnn from a Posterior holding the draws; plain: {same_chunk}",
+        ),
+        "predict_keep_draws_false": pair(
+            "plain_moments_only",
+            "pyro_bnn_keep_draws_false",
+            f"mean, epistemic and aleatoric variance only; plain: {same_chunk}",
+        ),
+    }
+    return plain, pb, like_with_like
 
 
 # ----------------------------------------------------------------------------- peak RSS
@@ -200,9 +264,17 @@ def rss_worker(args) -> None:
     pyro_bnn_predict(posterior, x_new[:10], args.num_draws, keep_draws=False)
     rss_before_kb = _proc_status_kb("VmRSS")
     peak_was_reset = _reset_peak_rss()
+    # chunk size 0: predict's default
+    chunk_size = args.rss_chunk_size or None
+    if chunk_size is None:
+        from pyro_bnn.predictive import _CHUNK_ELEMENTS
+
+        chunk_size_used = max(1, _CHUNK_ELEMENTS // (args.num_draws * args.hidden))
+    else:
+        chunk_size_used = chunk_size
     start = time.perf_counter()
     prediction = pyro_bnn_predict(
-        posterior, x_new, args.num_draws, chunk_size=args.rss_chunk_size, keep_draws=False
+        posterior, x_new, args.num_draws, chunk_size=chunk_size, keep_draws=False
     )
     seconds = time.perf_counter() - start
     if peak_was_reset and rss_before_kb is not None:
@@ -214,7 +286,8 @@ def rss_worker(args) -> None:
     print(
         json.dumps(
             {
-                "chunk_size": args.rss_chunk_size,
+                "chunk_size": args.rss_chunk_size if chunk_size else "default",
+                "chunk_size_used": chunk_size_used,
                 "num_inputs": args.rss_inputs,
                 "num_draws": args.num_draws,
                 "seconds": seconds,
@@ -223,7 +296,7 @@ def rss_worker(args) -> None:
                 "peak_rss_increase_mb": (peak_kb - rss_before_kb) / 1024,
                 "peak_measured_by": method,
                 "hidden_buffer_mb_per_chunk": args.num_draws
-                * args.rss_chunk_size
+                * chunk_size_used
                 * args.hidden
                 * 4
                 / 2**20,
@@ -325,7 +398,7 @@ def main() -> None:
     draws = ref.pyro_bnn_netdraws(draw_dict)
     pairs = args.num_draws * args.num_inputs
     textbook = time_textbook(draws, x_new)
-    plain, pb = time_plain_and_pyro_bnn(
+    plain, pb, like_with_like = time_plain_and_pyro_bnn(
         draws,
         posterior,
         fixed_draws_posterior(posterior, draw_dict),
@@ -338,19 +411,20 @@ def main() -> None:
         if "seconds" in section:
             section["draws_x_inputs_per_second"] = pairs / section["seconds"]
     result["textbook_pyro"] = {k: v for k, v in textbook.items() if k != "mean"}
-    result["plain_torch_batched"] = {
-        k: v for k, v in plain.items() if k not in ("mean", "epistemic_var")
-    }
-    result["pyro_bnn"] = {k: v for k, v in pb.items() if k not in ("mean", "epistemic_var")}
+    tensors = ("outputs", "mean", "epistemic_var", "aleatoric_var")
+    result["plain_torch_batched"] = {k: v for k, v in plain.items() if k not in tensors}
+    result["pyro_bnn"] = {k: v for k, v in pb.items() if k not in tensors}
+    result["like_with_like"] = like_with_like
     result["checks"] = {
         "textbook_vs_plain_max_abs_diff_mean": float((textbook["mean"] - plain["mean"]).abs().max())
     }
     result["checks"]["pyro_bnn_vs_plain_max_abs_diff_mean"] = float(
         (pb["mean"] - plain["mean"]).abs().max()
     )
-    result["checks"]["pyro_bnn_vs_plain_max_abs_diff_epistemic_var"] = float(
-        (pb["epistemic_var"] - plain["epistemic_var"]).abs().max()
-    )
+    for name in ("epistemic_var", "aleatoric_var", "outputs"):
+        result["checks"][f"pyro_bnn_vs_plain_max_abs_diff_{name}"] = float(
+            (pb[name] - plain[name]).abs().max()
+        )
 
     throughput = {k: v.get("draws_x_inputs_per_second") for k, v in sections.items()}
     result["ratios"] = {
@@ -364,11 +438,20 @@ def main() -> None:
         "plain_over_textbook_throughput": common.ratio(
             throughput["plain_torch_batched"], throughput["textbook_pyro"]
         ),
+        "pyro_bnn_over_plain_same_outputs_throughput": like_with_like["predict_default"][
+            "pyro_bnn_over_plain_throughput"
+        ],
+        "pyro_bnn_keep_draws_false_over_plain_moments_only_throughput": like_with_like[
+            "predict_keep_draws_false"
+        ]["pyro_bnn_over_plain_throughput"],
     }
 
     result["peak_rss"] = [
         measure_rss(args, defaults["rss_inputs"], chunk, hidden, num_points) for chunk in rss_chunks
     ]
+    result["peak_rss_default_chunk_size"] = measure_rss(
+        args, defaults["rss_inputs"], 0, hidden, num_points
+    )
     wall_ratio = result["ratios"]["pyro_bnn_over_plain_throughput"]
     cpu_ratio = result["ratios"]["pyro_bnn_over_plain_throughput_cpu"]
     result["goals"] = {
@@ -377,6 +460,10 @@ def main() -> None:
         if cpu_ratio is None
         else cpu_ratio >= 0.8,
     }
+    same = result["ratios"]["pyro_bnn_over_plain_same_outputs_throughput"]
+    result["goals"]["predict_throughput_at_least_0.8x_plain_same_outputs"] = (
+        None if same is None else same >= 0.8
+    )
     common.emit(result, "predict", args)
 
 

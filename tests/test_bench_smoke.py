@@ -99,6 +99,18 @@ def test_batched_forward_equals_a_loop_over_draws_and_chunks_change_nothing():
     mean, var = ref.batched_mean_var_chunked(draws, x, chunk_size=8)
     torch.testing.assert_close(mean, batched.mean(0))
     torch.testing.assert_close(var, batched.var(0, unbiased=False))
+    for chunk_size in (5, 37, 100):
+        outputs, mean, var, aleatoric = ref.batched_predict_chunked(draws, x, chunk_size)
+        torch.testing.assert_close(outputs, batched)
+        torch.testing.assert_close(mean, batched.mean(0))
+        torch.testing.assert_close(var, batched.var(0, unbiased=False))
+        torch.testing.assert_close(aleatoric, (draws.sigma**2).mean().expand(37))
+    outputs, mean, var, aleatoric = ref.batched_predict_chunked(draws, x, 8, moments=False)
+    torch.testing.assert_close(outputs, batched)
+    assert mean is None and var is None and aleatoric is None
+    outputs, mean, _, _ = ref.batched_predict_chunked(draws, x, 8, keep_outputs=False)
+    assert outputs is None
+    torch.testing.assert_close(mean, batched.mean(0))
 
 
 def test_plain_training_steps_lower_their_loss():
