@@ -446,8 +446,8 @@ def _mean_and_var_over_draws(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
 
 
 def _gelu_(t: torch.Tensor) -> torch.Tensor:
-    inplace = getattr(torch._C._nn, "gelu_", None)
-    return inplace(t) if inplace is not None else t.copy_(torch.nn.functional.gelu(t))
+    """GELU written back into ``t`` (torch has no public in-place GELU)."""
+    return t.copy_(torch.nn.functional.gelu(t))
 
 
 # In-place versions of nets.ACTIVATIONS (the same kernels, so the same numbers).
