@@ -119,11 +119,16 @@ class AnalyticGradient:
 
     def __call__(self, z: torch.Tensor) -> tuple[float, torch.Tensor]:
         """Log joint (prior + likelihood + log Jacobian) and gradient at packed ``z: (dim,)``."""
-        value, grad = self.value_and_grad_numpy(z.detach().numpy())
+        with np.errstate(over="ignore", invalid="ignore"):  # inf/NaN are results here
+            value, grad = self.value_and_grad_numpy(z.detach().numpy())
         return value, torch.from_numpy(grad)
 
     def value_and_grad_numpy(self, z: np.ndarray) -> tuple[float, np.ndarray]:
-        """:meth:`__call__` on a numpy array ``z: (dim,)`` (no copies of ``z``)."""
+        """:meth:`__call__` on a numpy array ``z: (dim,)`` (no copies of ``z``).
+
+        Far in the tails float32 products can overflow to inf (and inf - inf to NaN):
+        the caller treats such values as zero density and silences numpy's warnings.
+        """
         dot = np.dot
         grad = np.empty_like(z)
         # forward sweep: a = act([W | b] @ [a; 1]), keeping every activation

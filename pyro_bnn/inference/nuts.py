@@ -529,7 +529,13 @@ def sample_nuts(
         _arrays_for(initial, int(seed)),
         initial.shape[0],
     )
-    with pyro.validation_enabled(False), torch.enable_grad():
+    # non-finite densities and energies are handled (as zero density / divergence), so
+    # numpy's overflow warnings from far in the tails are noise
+    with (
+        pyro.validation_enabled(False),
+        torch.enable_grad(),
+        np.errstate(over="ignore", invalid="ignore"),
+    ):
         return _run(chain, initial, num_samples, warmup_steps, target_accept_prob, progress)
 
 

@@ -1,3 +1,5 @@
+import warnings
+
 import pytest
 import torch
 
@@ -51,3 +53,17 @@ def test_extreme_noise_gives_zero_density_not_an_error():
     z[-1] = -1000.0  # log sigma: sigma underflows to 0
     value, grad = AnalyticGradient(flat)(z)
     assert value == -float("inf") and torch.all(grad == 0)
+
+
+def test_float32_overflow_far_in_the_tails_is_zero_density_without_warnings():
+    """A huge output weight overflows float32: -inf or a non-finite gradient, silently."""
+    model = pb.BayesianMLP(1, 1, hidden=(3,))
+    flat = FlatModel(model, torch.ones(5, 1), torch.ones(5))
+    analytic = AnalyticGradient(flat)
+    z = torch.zeros(flat.dim)
+    z[6:9] = 1e25  # output weights (packed layout: hidden block is 3 x 2)
+    z[0:6] = 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value, grad = analytic(z)
+    assert value == -float("inf") or not torch.isfinite(grad).all()
