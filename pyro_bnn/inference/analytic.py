@@ -63,6 +63,17 @@ class AnalyticGradient:
         self.activations = [
             np.ones((fan_out + 1, n), dtype=dtype) for _, fan_out in model.layer_sizes[:-1]
         ]
+        # every other (width, N) array is allocated once too: large fresh arrays come
+        # from the operating system and page-fault in again on every call (10x slower)
+        self.outputs = np.empty((1, n), dtype=dtype)
+        self.residual = np.empty(n, dtype=dtype)
+        # deltas[0]: the output layer's; deltas[i]: hidden layer i - 1's
+        self.deltas = [np.empty((1, n), dtype=dtype)] + [
+            np.empty((fan_out, n), dtype=dtype) for _, fan_out in model.layer_sizes[:-1]
+        ]
+        widest = max((fan_out for _, fan_out in model.layer_sizes[:-1]), default=0)
+        self.derivative = np.empty((widest, n), dtype=dtype)
+        self.mask = np.empty((widest, n), dtype=bool)
         # packed position of every FlatModel coordinate
         order, self.blocks, offset = [], [], 0
         for fan_in, fan_out in model.layer_sizes:
@@ -144,7 +155,8 @@ class AnalyticGradient:
                     np.maximum(hidden, 0, out=hidden)
                 a = out
             else:
-                residual = self.y - dot(z[block].reshape(shape), a)[0]
+                dot(z[block].reshape(shape), a, out=self.outputs)
+                residual = np.subtract(self.y, self.outputs[0], out=self.residual)
         n = residual.shape[0]
         squared = float(dot(residual, residual))
         if self.fixed_sigma is None:
@@ -159,18 +171,20 @@ class AnalyticGradient:
             sigma2 = self.fixed_sigma**2
             value = -0.5 * squared / sigma2 - n * (math.log(self.fixed_sigma) + _HALF_LOG_2PI)
         # backward sweep: delta = d loglik / d pre-activations (fan_out, N)
-        delta = (residual * (1.0 / sigma2))[None, :]
+        delta = np.multiply(residual, 1.0 / sigma2, out=self.deltas[0][0])[None, :]
         for i in range(last, -1, -1):
             block, shape = self.blocks[i]
             a = self.activations[i - 1] if i > 0 else self.inputs
             dot(delta, a.T, out=grad[block].reshape(shape))
             if i > 0:
-                delta = dot(z[block].reshape(shape)[:, :-1].T, delta)
+                delta = dot(z[block].reshape(shape)[:, :-1].T, delta, out=self.deltas[i])
                 hidden = a[:-1]
-                if self.tanh:
-                    delta *= 1.0 - hidden * hidden
+                if self.tanh:  # tanh' = 1 - tanh^2
+                    derivative = np.multiply(hidden, hidden, out=self.derivative[: len(hidden)])
+                    np.subtract(1.0, derivative, out=derivative)
+                    delta *= derivative
                 else:
-                    delta *= hidden > 0
+                    delta *= np.greater(hidden, 0, out=self.mask[: len(hidden)])
         # prior of the weights and biases
         weights, weights_grad = z[: self.num_weights], grad[: self.num_weights]
         if self.prior_centred:
