@@ -3,17 +3,18 @@
 Autograd spends most of a NUTS gradient evaluation on bookkeeping for the many
 small operations of a network's log joint, and even plain torch pays a few
 microseconds of dispatch per operation — more than the arithmetic of a small
-network. For the common case — tanh or ReLU hidden layers, fixed Normal priors on
-every weight and bias, a single-output Gaussian likelihood with fixed noise or a
-learned ``sigma ~ HalfNormal`` (sampled as ``log sigma``), data on the CPU —
-:class:`AnalyticGradient` computes the same value and gradient with one forward
-and one backward sweep of numpy matrix products (about 12 µs on the reference
-network against 70 µs in torch): each layer's weights and bias are packed as one
-``(fan_out, fan_in + 1)`` matrix acting on activations with a row of ones, so a
-layer costs one product forward and two backward. :meth:`AnalyticGradient.supports`
-says whether a :class:`FlatModel` is such a case; everything else keeps autograd.
-The test suite checks value and gradient against autograd on
-:meth:`FlatModel.log_joint`.
+network. For the common cases — tanh or ReLU hidden layers, fixed Normal priors on
+every weight and bias, data on the CPU, and a likelihood that is a single-output
+Gaussian (fixed noise, or a learned ``sigma ~ HalfNormal`` sampled as ``log sigma``),
+a Bernoulli or a Categorical on the network's logits — :class:`AnalyticGradient`
+computes the same value and gradient with one forward and one backward sweep of
+numpy matrix products (about 12 µs on the reference network against 70 µs in
+torch): each layer's weights and bias are packed as one ``(fan_out, fan_in + 1)``
+matrix acting on activations with a row of ones, so a layer costs one product
+forward and two backward, and every array is allocated once.
+:meth:`AnalyticGradient.supports` says whether a :class:`FlatModel` is such a case;
+everything else keeps autograd. The test suite checks value and gradient against
+autograd on :meth:`FlatModel.log_joint`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 import pyro.distributions as dist
 import torch
 
-from ..likelihoods import Gaussian
+from ..likelihoods import Bernoulli, Categorical, Gaussian
 from .flat import FlatModel
 
 __all__ = ["AnalyticGradient"]
@@ -49,13 +50,20 @@ class AnalyticGradient:
     def __init__(self, flat: FlatModel):
         if not self.supports(flat):
             raise ValueError(
-                "AnalyticGradient needs tanh/relu layers, fixed Normal priors, "
-                "a single-output Gaussian likelihood and data on the CPU"
+                "AnalyticGradient needs tanh/relu layers, fixed Normal priors, a "
+                "single-output Gaussian, Bernoulli or Categorical likelihood and data on the CPU"
             )
         model = flat.model
         x = flat.x.detach().numpy()
-        self.y = flat.y.detach().reshape(-1).numpy()
-        n, dtype = len(self.y), self.y.dtype
+        labels = flat.y.detach().reshape(-1).numpy()
+        n, dtype, num_outputs = len(labels), x.dtype, model.out_features
+        self.likelihood = type(model.likelihood)
+        if self.likelihood is Categorical:  # one-hot targets, (K, N)
+            self.y = np.zeros((num_outputs, n), dtype=dtype)
+            self.y[labels.astype(np.int64), np.arange(n)] = 1.0
+            self.logits_buffer = np.empty((num_outputs, n), dtype=dtype)
+        else:  # Gaussian targets or 0/1 labels, (N,)
+            self.y = labels.astype(dtype)
         self.tanh = model.activation == "tanh"
         # activations transposed, (width + 1, N), with a last row of ones for the bias
         self.inputs = np.ones((x.shape[1] + 1, n), dtype=dtype)
@@ -65,10 +73,10 @@ class AnalyticGradient:
         ]
         # every other (width, N) array is allocated once too: large fresh arrays come
         # from the operating system and page-fault in again on every call (10x slower)
-        self.outputs = np.empty((1, n), dtype=dtype)
+        self.outputs = np.empty((num_outputs, n), dtype=dtype)
         self.residual = np.empty(n, dtype=dtype)
         # deltas[0]: the output layer's; deltas[i]: hidden layer i - 1's
-        self.deltas = [np.empty((1, n), dtype=dtype)] + [
+        self.deltas = [np.empty((num_outputs, n), dtype=dtype)] + [
             np.empty((fan_out, n), dtype=dtype) for _, fan_out in model.layer_sizes[:-1]
         ]
         widest = max((fan_out for _, fan_out in model.layer_sizes[:-1]), default=0)
@@ -93,8 +101,8 @@ class AnalyticGradient:
         self.prior_centred = bool(np.any(self.prior_loc != 0))
         self.prior_neg_precision = -(flat.normal_inv_scale.detach()[weights_order].numpy() ** 2)
         self.prior_const = flat.normal_const
-        self.fixed_sigma = model.likelihood.sigma
-        if self.fixed_sigma is None:
+        self.fixed_sigma = getattr(model.likelihood, "sigma", None)
+        if self.likelihood is Gaussian and self.fixed_sigma is None:
             ((_, _, prior),) = flat.other_sites
             self.sigma_prior_var = float(prior.scale) ** 2
             self.sigma_prior_const = math.log(2.0) - _HALF_LOG_2PI - math.log(float(prior.scale))
@@ -106,12 +114,14 @@ class AnalyticGradient:
         likelihood = model.likelihood
         if flat.x.device.type != "cpu" or flat.x.dtype not in (torch.float32, torch.float64):
             return False
-        if type(likelihood) is not Gaussian or model.out_features != 1:
-            return False
         if model.activation not in ("tanh", "relu") or flat.normal_slice is None:
             return False
         num_weights = sum(i * o + o for i, o in model.layer_sizes)
         if flat.normal_slice != slice(0, num_weights):
+            return False
+        if type(likelihood) in (Bernoulli, Categorical):
+            return not flat.other_sites
+        if type(likelihood) is not Gaussian or model.out_features != 1:
             return False
         if likelihood.sigma is not None:
             return not flat.other_sites
@@ -156,22 +166,15 @@ class AnalyticGradient:
                 a = out
             else:
                 dot(z[block].reshape(shape), a, out=self.outputs)
-                residual = np.subtract(self.y, self.outputs[0], out=self.residual)
-        n = residual.shape[0]
-        squared = float(dot(residual, residual))
-        if self.fixed_sigma is None:
-            log_sigma = float(z[-1])
-            sigma2 = math.exp(min(2.0 * log_sigma, 700.0))
-            if not _SIGMA2_RANGE[0] < sigma2 < _SIGMA2_RANGE[1]:
-                return -math.inf, np.zeros_like(z)
-            value = -0.5 * squared / sigma2 - n * log_sigma - n * _HALF_LOG_2PI
-            value += self.sigma_prior_const - 0.5 * sigma2 / self.sigma_prior_var + log_sigma
-            grad[-1] = squared / sigma2 - n - sigma2 / self.sigma_prior_var + 1.0
+        # log likelihood and delta = its gradient in the output layer's pre-activations
+        if self.likelihood is Gaussian:
+            value, delta = self._gaussian(z, grad)
+            if delta is None:  # the noise under/overflowed: zero density
+                return value, np.zeros_like(z)
+        elif self.likelihood is Bernoulli:
+            value, delta = self._bernoulli()
         else:
-            sigma2 = self.fixed_sigma**2
-            value = -0.5 * squared / sigma2 - n * (math.log(self.fixed_sigma) + _HALF_LOG_2PI)
-        # backward sweep: delta = d loglik / d pre-activations (fan_out, N)
-        delta = np.multiply(residual, 1.0 / sigma2, out=self.deltas[0][0])[None, :]
+            value, delta = self._categorical()
         for i in range(last, -1, -1):
             block, shape = self.blocks[i]
             a = self.activations[i - 1] if i > 0 else self.inputs
@@ -193,3 +196,47 @@ class AnalyticGradient:
         weights_grad += prior_grad
         value += 0.5 * float(dot(weights, prior_grad)) + self.prior_const
         return value, grad
+
+    def _gaussian(self, z: np.ndarray, grad: np.ndarray):
+        """Gaussian log likelihood (noise fixed or ``z[-1] = log sigma``); sets ``grad[-1]``."""
+        residual = np.subtract(self.y, self.outputs[0], out=self.residual)
+        n = residual.shape[0]
+        squared = float(np.dot(residual, residual))
+        if self.fixed_sigma is None:
+            log_sigma = float(z[-1])
+            sigma2 = math.exp(min(2.0 * log_sigma, 700.0))
+            if not _SIGMA2_RANGE[0] < sigma2 < _SIGMA2_RANGE[1]:
+                return -math.inf, None
+            value = -0.5 * squared / sigma2 - n * log_sigma - n * _HALF_LOG_2PI
+            value += self.sigma_prior_const - 0.5 * sigma2 / self.sigma_prior_var + log_sigma
+            grad[-1] = squared / sigma2 - n - sigma2 / self.sigma_prior_var + 1.0
+        else:
+            sigma2 = self.fixed_sigma**2
+            value = -0.5 * squared / sigma2 - n * (math.log(self.fixed_sigma) + _HALF_LOG_2PI)
+        delta = self.deltas[0]
+        np.multiply(residual, 1.0 / sigma2, out=delta[0])
+        return value, delta
+
+    def _bernoulli(self):
+        """``sum y l - softplus(l)`` over the logits ``l``; delta ``y - sigmoid(l)``."""
+        logits, delta = self.outputs[0], self.deltas[0]
+        value = float(np.dot(self.y, logits)) - float(np.logaddexp(0.0, logits).sum())
+        # y - sigmoid(l) = y - 1/2 - tanh(l / 2) / 2, stable for any l
+        row = np.multiply(logits, 0.5, out=delta[0])
+        np.tanh(row, out=row)
+        row *= -0.5
+        row += self.y
+        row -= 0.5
+        return value, delta
+
+    def _categorical(self):
+        """``sum l[y] - logsumexp(l)`` over the logits ``(K, N)``; delta ``onehot - softmax``."""
+        logits, delta = self.outputs, self.deltas[0]
+        top = logits.max(0)
+        shifted = np.subtract(logits, top, out=self.logits_buffer)
+        np.exp(shifted, out=shifted)
+        total = shifted.sum(0)
+        value = float(np.vdot(self.y, logits)) - float(top.sum()) - float(np.log(total).sum())
+        np.divide(shifted, total, out=delta)  # softmax
+        np.subtract(self.y, delta, out=delta)
+        return value, delta

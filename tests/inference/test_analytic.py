@@ -1,3 +1,4 @@
+import math
 import warnings
 
 import pytest
@@ -10,12 +11,20 @@ from pyro_bnn.inference.flat import FlatModel
 
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
 @pytest.mark.parametrize("hidden", [(), (7,), (5, 4)])
-@pytest.mark.parametrize("likelihood", [pb.Gaussian(), pb.Gaussian(sigma=0.3)])
-def test_value_and_gradient_equal_autograd(activation, hidden, likelihood):
+@pytest.mark.parametrize(
+    "likelihood, out_features",
+    [(pb.Gaussian(), 1), (pb.Gaussian(sigma=0.3), 1), (pb.Bernoulli(), 1), (pb.Categorical(), 4)],
+)
+def test_value_and_gradient_equal_autograd(activation, hidden, likelihood, out_features):
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(40, 3, generator=generator, dtype=torch.float64)
-    y = torch.randn(40, generator=generator, dtype=torch.float64)
-    model = pb.BayesianMLP(3, 1, hidden=hidden, activation=activation, likelihood=likelihood)
+    if likelihood.task == "classification":
+        y = torch.randint(0, max(out_features, 2), (40,), generator=generator).double()
+    else:
+        y = torch.randn(40, generator=generator, dtype=torch.float64)
+    model = pb.BayesianMLP(
+        3, out_features, hidden=hidden, activation=activation, likelihood=likelihood
+    )
     model.to(torch.float64)
     flat = FlatModel(model, x, y)
     assert AnalyticGradient.supports(flat)
@@ -36,7 +45,8 @@ def test_value_and_gradient_equal_autograd(activation, hidden, likelihood):
         pb.BayesianMLP(1, 1, hidden=(3,), prior=pb.HierarchicalNormal()),
         pb.BayesianMLP(1, 1, hidden=(3,), activation="gelu"),
         pb.BayesianMLP(1, 1, hidden=(3,), likelihood=pb.StudentT()),
-        pb.BayesianMLP(1, 2, hidden=(3,), likelihood=pb.Categorical()),
+        pb.BayesianMLP(1, 1, hidden=(3,), likelihood=pb.Poisson()),
+        pb.BayesianMLP(1, 1, hidden=(3,), likelihood=pb.HeteroscedasticGaussian()),
     ],
 )
 def test_other_models_keep_autograd(model):
@@ -67,3 +77,23 @@ def test_float32_overflow_far_in_the_tails_is_zero_density_without_warnings():
         warnings.simplefilter("error")
         value, grad = analytic(z)
     assert value == -float("inf") or not torch.isfinite(grad).all()
+
+
+@pytest.mark.parametrize("likelihood, out_features", [(pb.Bernoulli(), 1), (pb.Categorical(), 3)])
+def test_classification_is_stable_for_huge_logits(likelihood, out_features):
+    """Logits of +-1000: log-sum-exp and the sigmoid stay finite and exact."""
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(30, 2, generator=generator, dtype=torch.float64)
+    y = torch.randint(0, max(out_features, 2), (30,), generator=generator).double()
+    model = pb.BayesianMLP(2, out_features, hidden=(4,), likelihood=likelihood)
+    model.to(torch.float64)
+    flat = FlatModel(model, x, y)
+    analytic = AnalyticGradient(flat)
+    z = torch.randn(flat.dim, generator=generator, dtype=torch.float64) * 300.0
+    z.requires_grad_()
+    expected = flat.log_joint(z)
+    expected_grad = torch.autograd.grad(expected, z)[0]
+    value, grad = analytic(analytic.pack(z.detach()))
+    assert math.isfinite(value)
+    assert value == pytest.approx(float(expected.detach()), rel=1e-10)
+    torch.testing.assert_close(analytic.unpack(grad), expected_grad, rtol=1e-9, atol=1e-9)
