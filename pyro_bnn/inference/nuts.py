@@ -238,6 +238,7 @@ class _Chain:
         # velocity(r) = M^-1 r, the "sharp" momentum (also d kinetic / d r); bound
         # operator methods save a Python call per use in the hot loop
         self.velocity = self._imm.__matmul__ if self.dense_mass else self._imm.__mul__
+        self._drift = None  # set per transition (diagonal mass only)
 
     def value_and_grad(self, z):
         """Log density at ``z`` as a float (NaN -> -inf) and its gradient (no graph kept)."""
@@ -333,6 +334,9 @@ class _Chain:
         dot = self.dot
         if dot(v_begin, rho) <= 0 or dot(v_end, rho) <= 0:
             return False
+        if rho_init is r_init_end and rho_final is r_final_begin:
+            # two single leapfrog steps: both extended sums equal rho, checks done
+            return True
         extended = rho_init + r_final_begin
         if dot(v_begin, extended) <= 0 or dot(v_final_begin, extended) <= 0:
             return False
@@ -350,7 +354,8 @@ class _Chain:
         if depth == 0:  # one leapfrog step (as in leapfrog(), inlined: the hot loop)
             half = 0.5 * step
             r = r + half * grad
-            z = z + step * self.velocity(r)
+            drift = self._drift  # step * M^-1 for each direction (diagonal mass)
+            z = z + (drift[step > 0] * r if drift else step * self.velocity(r))
             log_density, grad = self._evaluate(z)  # counted in num_leapfrog
             r = r + half * grad
             v = self.velocity(r)
@@ -394,6 +399,8 @@ class _Chain:
     def transition(self, z, log_density, grad, step_size):
         """One NUTS transition from ``z`` -> (z, log_density, grad, depth, accept_prob)."""
         self.num_leapfrog, self.sum_accept, self.divergent = 0, 0.0, False
+        if not self.dense_mass:  # (backward, forward)
+            self._drift = (-step_size * self._imm, step_size * self._imm)
         r0 = self.sample_momentum()
         v0 = self.velocity(r0)
         energy0 = self.energy(log_density, r0, v0)

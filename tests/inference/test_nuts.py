@@ -105,7 +105,13 @@ def test_correlated_gaussian_moments(dim, dense_mass, backend, monkeypatch):
 
 
 def test_skewed_target_log_gamma():
-    """log of a Gamma(3, 1) variable: skewed, known mean digamma(3) and var trigamma(3)."""
+    """log of a Gamma(3, 1) variable: skewed, with known mean digamma(3) and CDF.
+
+    The shape is checked through the CDF at five points (``P(Gamma(3) < x) = 1 -
+    e^-x (1 + x + x^2 / 2)``): indicators are bounded, so their ESS-based standard
+    errors hold, unlike those of squared deviations, whose long left tail makes
+    4-standard-error misses common on this target.
+    """
     shape = 3.0
 
     def log_density(z: torch.Tensor) -> torch.Tensor:
@@ -114,10 +120,12 @@ def test_skewed_target_log_gamma():
     result = sample_nuts(log_density, torch.zeros(1, dtype=torch.float64), 2000, 300, seed=3)
     z = result.samples[:, 0]
     expected_mean = torch.digamma(torch.tensor(shape, dtype=torch.float64))
-    expected_var = torch.polygamma(1, torch.tensor(shape, dtype=torch.float64))
     _assert_mean_within_mc_error(z[:, None], expected_mean.reshape(1), "log-gamma mean")
-    centred_square = (z - expected_mean) ** 2
-    _assert_mean_within_mc_error(centred_square[:, None], expected_var.reshape(1), "log-gamma var")
+    points = torch.tensor([-0.2, 0.5, 0.9, 1.3, 1.8], dtype=torch.float64)  # log of x
+    x = points.exp()
+    expected_cdf = 1 - torch.exp(-x) * (1 + x + x**2 / 2)
+    below = (z[:, None] < points).double()
+    _assert_mean_within_mc_error(below, expected_cdf, "log-gamma CDF")
 
 
 def test_standard_normal_long_chain_radius():
