@@ -75,24 +75,28 @@ class AnalyticGradient:
         # from the operating system and page-fault in again on every call (10x slower)
         self.outputs = np.empty((num_outputs, n), dtype=dtype)
         self.residual = np.empty(n, dtype=dtype)
-        # deltas[0]: the output layer's; deltas[i]: hidden layer i - 1's
-        self.deltas = [np.empty((num_outputs, n), dtype=dtype)] + [
-            np.empty((fan_out, n), dtype=dtype) for _, fan_out in model.layer_sizes[:-1]
-        ]
-        widest = max((fan_out for _, fan_out in model.layer_sizes[:-1]), default=0)
-        self.derivative = np.empty((widest, n), dtype=dtype)
-        self.mask = np.empty((widest, n), dtype=bool)
+        self.output_delta = np.empty((num_outputs, n), dtype=dtype)
         # packed position of every FlatModel coordinate
-        order, self.blocks, offset = [], [], 0
+        order, blocks, offset = [], [], 0
         for fan_in, fan_out in model.layer_sizes:
             weight = torch.arange(offset, offset + fan_in * fan_out).reshape(fan_out, fan_in)
             bias = torch.arange(offset + fan_in * fan_out, offset + (fan_in + 1) * fan_out)
             order.append(torch.cat([weight, bias[:, None]], dim=1).reshape(-1))
-            self.blocks.append(
-                (slice(offset, offset + (fan_in + 1) * fan_out), (fan_out, fan_in + 1))
-            )
+            blocks.append((slice(offset, offset + (fan_in + 1) * fan_out), (fan_out, fan_in + 1)))
             offset += (fan_in + 1) * fan_out
         self.num_weights = offset
+        # per layer: (block, shape, input [a; 1], its transpose, output buffer, and for
+        # hidden inputs (the activations without the ones row, their delta, scratch))
+        self.layers = []
+        inputs = [self.inputs, *self.activations]
+        outputs = [a[:-1] for a in self.activations] + [self.outputs]
+        for i, (block, shape) in enumerate(blocks):
+            previous = None
+            if i > 0:
+                hidden = outputs[i - 1]
+                scratch = np.empty(hidden.shape, dtype=dtype if self.tanh else bool)
+                previous = (hidden, np.empty(hidden.shape, dtype=dtype), scratch)
+            self.layers.append((block, shape, inputs[i], inputs[i].T, outputs[i], previous))
         self.order = torch.cat([torch.cat(order), torch.arange(offset, flat.dim)])
         self.inverse_order = torch.argsort(self.order)
         # prior of all weights and biases, one flat Normal: log p = -0.5 |(w - loc)/scale|^2 + c
@@ -152,20 +156,16 @@ class AnalyticGradient:
         """
         dot = np.dot
         grad = np.empty_like(z)
-        # forward sweep: a = act([W | b] @ [a; 1]), keeping every activation
-        a, last = self.inputs, len(self.blocks) - 1
-        for i, (block, shape) in enumerate(self.blocks):
-            if i < last:
-                out = self.activations[i]
-                hidden = out[:-1]
-                dot(z[block].reshape(shape), a, out=hidden)
+        # forward sweep: a = act([W | b] @ [a; 1]) into the next layer's input buffer
+        weights = []
+        for block, shape, inputs, _, output, _ in self.layers:
+            weights.append(z[block].reshape(shape))
+            dot(weights[-1], inputs, out=output)
+            if output is not self.outputs:
                 if self.tanh:
-                    np.tanh(hidden, out=hidden)
+                    np.tanh(output, out=output)
                 else:
-                    np.maximum(hidden, 0, out=hidden)
-                a = out
-            else:
-                dot(z[block].reshape(shape), a, out=self.outputs)
+                    np.maximum(output, 0, out=output)
         # log likelihood and delta = its gradient in the output layer's pre-activations
         if self.likelihood is Gaussian:
             value, delta = self._gaussian(z, grad)
@@ -175,19 +175,19 @@ class AnalyticGradient:
             value, delta = self._bernoulli()
         else:
             value, delta = self._categorical()
-        for i in range(last, -1, -1):
-            block, shape = self.blocks[i]
-            a = self.activations[i - 1] if i > 0 else self.inputs
-            dot(delta, a.T, out=grad[block].reshape(shape))
-            if i > 0:
-                delta = dot(z[block].reshape(shape)[:, :-1].T, delta, out=self.deltas[i])
-                hidden = a[:-1]
+        # backward sweep
+        for i in range(len(self.layers) - 1, -1, -1):
+            block, shape, _, inputs_t, _, previous = self.layers[i]
+            dot(delta, inputs_t, out=grad[block].reshape(shape))
+            if previous is not None:  # delta of the hidden layer below
+                hidden, delta_below, scratch = previous
+                delta = dot(weights[i][:, :-1].T, delta, out=delta_below)
                 if self.tanh:  # tanh' = 1 - tanh^2
-                    derivative = np.multiply(hidden, hidden, out=self.derivative[: len(hidden)])
-                    np.subtract(1.0, derivative, out=derivative)
-                    delta *= derivative
+                    np.multiply(hidden, hidden, out=scratch)
+                    np.subtract(1.0, scratch, out=scratch)
+                    delta *= scratch
                 else:
-                    delta *= np.greater(hidden, 0, out=self.mask[: len(hidden)])
+                    delta *= np.greater(hidden, 0, out=scratch)
         # prior of the weights and biases
         weights, weights_grad = z[: self.num_weights], grad[: self.num_weights]
         if self.prior_centred:
@@ -213,13 +213,13 @@ class AnalyticGradient:
         else:
             sigma2 = self.fixed_sigma**2
             value = -0.5 * squared / sigma2 - n * (math.log(self.fixed_sigma) + _HALF_LOG_2PI)
-        delta = self.deltas[0]
+        delta = self.output_delta
         np.multiply(residual, 1.0 / sigma2, out=delta[0])
         return value, delta
 
     def _bernoulli(self):
         """``sum y l - softplus(l)`` over the logits ``l``; delta ``y - sigmoid(l)``."""
-        logits, delta = self.outputs[0], self.deltas[0]
+        logits, delta = self.outputs[0], self.output_delta
         value = float(np.dot(self.y, logits)) - float(np.logaddexp(0.0, logits).sum())
         # y - sigmoid(l) = y - 1/2 - tanh(l / 2) / 2, stable for any l
         row = np.multiply(logits, 0.5, out=delta[0])
@@ -231,7 +231,7 @@ class AnalyticGradient:
 
     def _categorical(self):
         """``sum l[y] - logsumexp(l)`` over the logits ``(K, N)``; delta ``onehot - softmax``."""
-        logits, delta = self.outputs, self.deltas[0]
+        logits, delta = self.outputs, self.output_delta
         top = logits.max(0)
         shifted = np.subtract(logits, top, out=self.logits_buffer)
         np.exp(shifted, out=shifted)
