@@ -269,9 +269,13 @@ def markdown_table(results: dict[str, Any]) -> str:
             ]
 
     rss = predict.get("peak_rss")
+    if isinstance(rss, list) and isinstance(predict.get("peak_rss_default_chunk_size"), dict):
+        rss = [predict["peak_rss_default_chunk_size"], *rss]
     if isinstance(rss, list):
         parts = [
-            f"chunk_size={r['chunk_size']}: peak RSS {r['peak_rss_mb']:.0f} MB "
+            f"chunk_size={r['chunk_size']}"
+            + (f" ({r['chunk_size_used']})" if r["chunk_size"] == "default" else "")
+            + f": peak RSS {r['peak_rss_mb']:.0f} MB "
             f"(+{r['peak_rss_increase_mb']:.0f} MB during predict, {r['seconds']:.2f} s)"
             for r in rss
         ]

@@ -206,11 +206,13 @@ def fit_nuts(
     dtype: torch.dtype | None = None,
     device=None,
 ) -> Posterior:
-    """Sample the posterior of a Bayesian network with NUTS (Pyro's sampler).
+    """Sample the posterior of a Bayesian network with NUTS.
 
-    For a :class:`~pyro_bnn.BayesianMLP` the sampler runs on a flat-vector potential
-    in plain torch (no Pyro tracing per leapfrog step); any other Pyro model is
-    sampled through Pyro's generic model path.
+    For a :class:`~pyro_bnn.BayesianMLP` the sampler runs on one flat parameter
+    vector (no Pyro tracing per leapfrog step); tanh/ReLU networks with fixed Normal
+    priors and a Gaussian, Bernoulli or Categorical likelihood on the CPU get a
+    hand-written gradient (``diagnostics["chains"][i]["gradient"]`` says which).
+    Any other Pyro model is sampled with Pyro's NUTS through its generic model path.
 
     Parameters
     ----------
