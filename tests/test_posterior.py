@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -122,7 +124,9 @@ def test_saved_file_has_the_usual_permissions(tmp_path, gap_data):
 def test_fixed_draws_keep_their_method_name(tmp_path):
     """A baseline's draws are held under its own name, survive save/load, and predict."""
     model = pb.BayesianMLP(1, 1, hidden=(3,))
-    nuts = pb.fit_nuts(model, [[0.0], [1.0]], [0.0, 1.0], 5, 5, progress=False)
+    with warnings.catch_warnings():  # 5 draws: convergence warnings are expected
+        warnings.simplefilter("ignore", pb.ConvergenceWarning)
+        nuts = pb.fit_nuts(model, [[0.0], [1.0]], [0.0, 1.0], 5, 5, progress=False)
     draws = nuts.draws
     swag = pb.Posterior(model, "swag", samples=draws)
     assert swag.method == "swag" and "swag, 5 draws" in repr(swag)
