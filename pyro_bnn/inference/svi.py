@@ -281,6 +281,9 @@ def fit_svi(
         guide parameters, noise and the returned posterior all live there.
     check_collapse : bool
         Warn (:class:`MeanFieldCollapseWarning`) when the guide stayed at the prior.
+        Checked for the factorised guides (``"normal"``, ``"lowrank"``) of networks
+        with hidden layers; the full-rank ``"mvn"`` guide is what the warning
+        recommends, and ``"delta"`` is a point estimate.
     loader : torch.utils.data.DataLoader, optional
         Stream minibatches ``(x (B, D), y (B,))`` instead of passing ``x, y``
         (BayesianMLP only; see :mod:`pyro_bnn.streaming`). Each batch's log
