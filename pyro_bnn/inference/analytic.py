@@ -157,10 +157,10 @@ class AnalyticGradient:
         dot = np.dot
         grad = np.empty_like(z)
         # forward sweep: a = act([W | b] @ [a; 1]) into the next layer's input buffer
-        weights = []
+        matrices = []  # [W | b] per layer, views of z
         for block, shape, inputs, _, output, _ in self.layers:
-            weights.append(z[block].reshape(shape))
-            dot(weights[-1], inputs, out=output)
+            matrices.append(z[block].reshape(shape))
+            dot(matrices[-1], inputs, out=output)
             if output is not self.outputs:
                 if self.tanh:
                     np.tanh(output, out=output)
@@ -181,7 +181,7 @@ class AnalyticGradient:
             dot(delta, inputs_t, out=grad[block].reshape(shape))
             if previous is not None:  # delta of the hidden layer below
                 hidden, delta_below, scratch = previous
-                delta = dot(weights[i][:, :-1].T, delta, out=delta_below)
+                delta = dot(matrices[i][:, :-1].T, delta, out=delta_below)
                 if self.tanh:  # tanh' = 1 - tanh^2
                     np.multiply(hidden, hidden, out=scratch)
                     np.subtract(1.0, scratch, out=scratch)
@@ -220,7 +220,8 @@ class AnalyticGradient:
     def _bernoulli(self):
         """``sum y l - softplus(l)`` over the logits ``l``; delta ``y - sigmoid(l)``."""
         logits, delta = self.outputs[0], self.output_delta
-        value = float(np.dot(self.y, logits)) - float(np.logaddexp(0.0, logits).sum())
+        softplus = np.logaddexp(0.0, logits, out=self.residual)
+        value = float(np.dot(self.y, logits)) - float(softplus.sum())
         # y - sigmoid(l) = y - 1/2 - tanh(l / 2) / 2, stable for any l
         row = np.multiply(logits, 0.5, out=delta[0])
         np.tanh(row, out=row)
