@@ -157,7 +157,8 @@ def _flat_chain(chain, chain_seed, model_config, x, y, init, sampler, settings) 
     """One NUTS chain of a BayesianMLP (top-level and picklable for worker processes)."""
     model = BayesianMLP.from_config(model_config).to(device=x.device, dtype=x.dtype)
     flat = FlatModel(model, x, y)
-    # tanh/ReLU nets with Normal priors and Gaussian noise: hand-written gradient
+    # tanh/ReLU nets with Normal priors and a Gaussian, Bernoulli or Categorical
+    # likelihood: hand-written gradient (AnalyticGradient.supports says when)
     analytic = None
     if sampler != "pyro" and AnalyticGradient.supports(flat):
         analytic = AnalyticGradient(flat)
