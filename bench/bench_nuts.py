@@ -211,8 +211,8 @@ def main() -> None:
         default=None,
         help="runs (seeds seed, seed+1, ...) of NumPyro and pyro_bnn: the first is reported "
         "as 'cold' (includes compilation), the median of the rest as 'warm' "
-        "(default 9, 2 with --quick; see --repeat-budget). ESS from 200 draws varies by "
-        "+-25%% from seed to seed, so the median of 8 warm runs is the headline",
+        "(default 9, 2 with --quick; see --repeat-budget). ESS from 200 draws varies "
+        "widely from seed to seed, so the median of 8 warm runs is the headline",
     )
     parser.add_argument(
         "--repeat-budget",
