@@ -6,7 +6,7 @@ microseconds of dispatch per operation — more than the arithmetic of a small
 network. For the common cases — tanh or ReLU hidden layers, fixed Normal priors on
 every weight and bias, data on the CPU, and a likelihood that is a single-output
 Gaussian (fixed noise, or a learned ``sigma ~ HalfNormal`` sampled as ``log sigma``),
-a Bernoulli or a Categorical on the network's logits — :class:`AnalyticGradient`
+a Poisson on the log rate, or a Bernoulli or Categorical on the logits — :class:`AnalyticGradient`
 computes the same value and gradient with one forward and one backward sweep of
 numpy matrix products (about 12 µs on the reference network against 70 µs in
 torch): each layer's weights and bias are packed as one ``(fan_out, fan_in + 1)``
@@ -25,7 +25,7 @@ import numpy as np
 import pyro.distributions as dist
 import torch
 
-from ..likelihoods import Bernoulli, Categorical, Gaussian
+from ..likelihoods import Bernoulli, Categorical, Gaussian, Poisson
 from .flat import FlatModel
 
 __all__ = ["AnalyticGradient"]
@@ -50,8 +50,8 @@ class AnalyticGradient:
     def __init__(self, flat: FlatModel):
         if not self.supports(flat):
             raise ValueError(
-                "AnalyticGradient needs tanh/relu layers, fixed Normal priors, a "
-                "single-output Gaussian, Bernoulli or Categorical likelihood and data on the CPU"
+                "AnalyticGradient needs tanh/relu layers, fixed Normal priors, a single-output "
+                "Gaussian or Poisson, a Bernoulli or Categorical likelihood and data on the CPU"
             )
         model = flat.model
         x = flat.x.detach().numpy()
@@ -62,8 +62,10 @@ class AnalyticGradient:
             self.y = np.zeros((num_outputs, n), dtype=dtype)
             self.y[labels.astype(np.int64), np.arange(n)] = 1.0
             self.logits_buffer = np.empty((num_outputs, n), dtype=dtype)
-        else:  # Gaussian targets or 0/1 labels, (N,)
+        else:  # Gaussian targets, 0/1 labels or counts, (N,)
             self.y = labels.astype(dtype)
+        if self.likelihood is Poisson:  # - sum log y! (a constant)
+            self.count_const = -float(torch.lgamma(flat.y.detach().double() + 1).sum())
         self.tanh = model.activation == "tanh"
         # activations transposed, (width + 1, N), with a last row of ones for the bias
         self.inputs = np.ones((x.shape[1] + 1, n), dtype=dtype)
@@ -123,7 +125,9 @@ class AnalyticGradient:
         num_weights = sum(i * o + o for i, o in model.layer_sizes)
         if flat.normal_slice != slice(0, num_weights):
             return False
-        if type(likelihood) in (Bernoulli, Categorical):
+        if type(likelihood) in (Bernoulli, Categorical) or (
+            type(likelihood) is Poisson and model.out_features == 1
+        ):
             return not flat.other_sites
         if type(likelihood) is not Gaussian or model.out_features != 1:
             return False
@@ -173,6 +177,8 @@ class AnalyticGradient:
                 return value, np.zeros_like(z)
         elif self.likelihood is Bernoulli:
             value, delta = self._bernoulli()
+        elif self.likelihood is Poisson:
+            value, delta = self._poisson()
         else:
             value, delta = self._categorical()
         # backward sweep
@@ -228,6 +234,14 @@ class AnalyticGradient:
         row *= -0.5
         row += self.y
         row -= 0.5
+        return value, delta
+
+    def _poisson(self):
+        """``sum y l - exp(l) - log y!`` over the log rates ``l``; delta ``y - exp(l)``."""
+        log_rate, delta = self.outputs[0], self.output_delta
+        rate = np.exp(log_rate, out=delta[0])
+        value = float(np.dot(self.y, log_rate)) - float(rate.sum()) + self.count_const
+        np.subtract(self.y, rate, out=rate)
         return value, delta
 
     def _categorical(self):

@@ -157,7 +157,7 @@ def _flat_chain(chain, chain_seed, model_config, x, y, init, sampler, settings) 
     """One NUTS chain of a BayesianMLP (top-level and picklable for worker processes)."""
     model = BayesianMLP.from_config(model_config).to(device=x.device, dtype=x.dtype)
     flat = FlatModel(model, x, y)
-    # tanh/ReLU nets with Normal priors and a Gaussian, Bernoulli or Categorical
+    # tanh/ReLU nets with Normal priors and a Gaussian, Poisson, Bernoulli or Categorical
     # likelihood: hand-written gradient (AnalyticGradient.supports says when)
     analytic = None
     if sampler != "pyro" and AnalyticGradient.supports(flat):
@@ -211,7 +211,7 @@ def fit_nuts(
 
     For a :class:`~pyro_bnn.BayesianMLP` the sampler runs on one flat parameter
     vector (no Pyro tracing per leapfrog step); tanh/ReLU networks with fixed Normal
-    priors and a Gaussian, Bernoulli or Categorical likelihood on the CPU get a
+    priors and a Gaussian, Poisson, Bernoulli or Categorical likelihood on the CPU get a
     hand-written gradient (``diagnostics["chains"][i]["gradient"]`` says which).
     Any other Pyro model is sampled with Pyro's NUTS through its generic model path.
 

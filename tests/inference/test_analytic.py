@@ -13,13 +13,21 @@ from pyro_bnn.inference.flat import FlatModel
 @pytest.mark.parametrize("hidden", [(), (7,), (5, 4)])
 @pytest.mark.parametrize(
     "likelihood, out_features",
-    [(pb.Gaussian(), 1), (pb.Gaussian(sigma=0.3), 1), (pb.Bernoulli(), 1), (pb.Categorical(), 4)],
+    [
+        (pb.Gaussian(), 1),
+        (pb.Gaussian(sigma=0.3), 1),
+        (pb.Poisson(), 1),
+        (pb.Bernoulli(), 1),
+        (pb.Categorical(), 4),
+    ],
 )
 def test_value_and_gradient_equal_autograd(activation, hidden, likelihood, out_features):
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(40, 3, generator=generator, dtype=torch.float64)
     if likelihood.task == "classification":
         y = torch.randint(0, max(out_features, 2), (40,), generator=generator).double()
+    elif isinstance(likelihood, pb.Poisson):
+        y = torch.poisson(torch.full((40,), 3.0, dtype=torch.float64), generator=generator)
     else:
         y = torch.randn(40, generator=generator, dtype=torch.float64)
     model = pb.BayesianMLP(
@@ -45,7 +53,7 @@ def test_value_and_gradient_equal_autograd(activation, hidden, likelihood, out_f
         pb.BayesianMLP(1, 1, hidden=(3,), prior=pb.HierarchicalNormal()),
         pb.BayesianMLP(1, 1, hidden=(3,), activation="gelu"),
         pb.BayesianMLP(1, 1, hidden=(3,), likelihood=pb.StudentT()),
-        pb.BayesianMLP(1, 1, hidden=(3,), likelihood=pb.Poisson()),
+        pb.BayesianMLP(1, 2, hidden=(3,), likelihood=pb.Poisson()),
         pb.BayesianMLP(1, 1, hidden=(3,), likelihood=pb.HeteroscedasticGaussian()),
     ],
 )
