@@ -984,6 +984,11 @@ def _first_index(value: torch.Tensor) -> str:
     return ", ".join("0" for _ in value.shape[2:])
 
 
+def _stat(value: float | None, spec: str) -> str:
+    """A diagnostic for a title: formatted, or "n/a" when it is unknown (too few draws)."""
+    return "n/a" if value is None else format(value, spec)
+
+
 def _rank_histograms(values: np.ndarray, num_bins: int) -> np.ndarray:
     """Rank plot counts: ranks over all chains, histogram per chain: (C, num_bins)."""
     ranks = values.ravel().argsort().argsort().reshape(values.shape)
@@ -1053,7 +1058,8 @@ def plot_diagnostics(
             )
         trace_ax.set_ylabel(label)
         trace_ax.set_title(
-            f"{label}: R-hat {stats['r_hat_max']:.3f}, ESS {stats['ess_min']:.0f}",
+            f"{label}: R-hat {_stat(stats['r_hat_max'], '.3f')}, "
+            f"ESS {_stat(stats['ess_min'], '.0f')}",
             fontsize="medium",
         )
         num_bins = max(4, min(20, num_draws // 10))

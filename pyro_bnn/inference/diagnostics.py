@@ -8,31 +8,26 @@ from pyro.ops.stats import effective_sample_size, split_gelman_rubin
 __all__ = ["mcmc_summary", "kl_per_weight"]
 
 
-def mcmc_summary(chains: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
+def mcmc_summary(chains: dict[str, torch.Tensor]) -> dict[str, dict[str, float | None]]:
     """R-hat and ESS of every site from draws grouped by chain.
 
     ``chains`` maps site → ``(C, S, *shape)``. For vector sites the worst
     element is reported: the largest split R-hat and the smallest ESS. Uses
-    :mod:`pyro.ops.stats` (split R-hat needs at least 4 draws per chain,
-    ESS at least 2; with fewer they are reported as 1.0 and 0).
+    :mod:`pyro.ops.stats`. Split R-hat needs at least 4 draws per chain and ESS
+    at least 2: with fewer they are ``None`` (unknown). An element whose draws never
+    change (a stuck chain) has R-hat ``inf`` and ESS 0.
     """
     summary = {}
     for name, value in chains.items():
         value = value.reshape(value.shape[:2] + (-1,)).double()
+        ess_min = ess_mean = r_hat_max = None
         if value.shape[1] >= 2:
-            ess = effective_sample_size(value, chain_dim=0, sample_dim=1)
-        else:  # one draw per chain: no autocorrelation to estimate
-            ess = torch.full(value.shape[2:], float("nan"), dtype=value.dtype)
-        rhat = (
-            split_gelman_rubin(value, chain_dim=0, sample_dim=1)
-            if value.shape[1] >= 4
-            else torch.full_like(ess, float("nan"))
-        )
-        summary[name] = {
-            "r_hat_max": float(torch.nan_to_num(rhat, nan=1.0).max()),
-            "ess_min": float(torch.nan_to_num(ess, nan=0.0).min()),
-            "ess_mean": float(torch.nan_to_num(ess, nan=0.0).mean()),
-        }
+            ess = torch.nan_to_num(effective_sample_size(value, chain_dim=0, sample_dim=1))
+            ess_min, ess_mean = float(ess.min()), float(ess.mean())
+        if value.shape[1] >= 4:
+            rhat = split_gelman_rubin(value, chain_dim=0, sample_dim=1)
+            r_hat_max = float(torch.nan_to_num(rhat, nan=float("inf")).max())
+        summary[name] = {"r_hat_max": r_hat_max, "ess_min": ess_min, "ess_mean": ess_mean}
     return summary
 
 

@@ -319,10 +319,15 @@ def fit_nuts(
         },
     )
     problems = [f"chain failed and was left out: {failure}" for failure in failures]
-    worst = max(_rhat_sites(model, summary).items(), key=lambda item: item[1]["r_hat_max"])
-    if worst[1]["r_hat_max"] > 1.01:
+    rated = [
+        (name, site["r_hat_max"])
+        for name, site in _rhat_sites(model, summary).items()
+        if site["r_hat_max"] is not None  # unknown with fewer than 4 draws per chain
+    ]
+    worst = max(rated, key=lambda item: item[1], default=None)
+    if worst is not None and worst[1] > 1.01:
         problems.append(
-            f"R-hat of {worst[0]!r} is {worst[1]['r_hat_max']:.3f} (> 1.01): the chains have "
+            f"R-hat of {worst[0]!r} is {worst[1]:.3f} (> 1.01): the chains have "
             "not mixed; run longer (warmup_steps, num_samples) or more chains"
         )
     if divergences:

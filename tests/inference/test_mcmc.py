@@ -167,10 +167,11 @@ def test_parallel_chains_equal_sequential_chains(linear_oracle):
 
 
 def test_a_single_draw_is_a_valid_fit(gap_data):
-    """One draw per chain has no ESS or R-hat to estimate: reported as unknown, not a crash."""
+    """One draw per chain has no ESS or R-hat to estimate: reported as unknown (None)."""
     x, y = gap_data
     post = pb.fit_nuts(
         pb.BayesianMLP(1, 1, hidden=(3,)), x, y, num_samples=1, warmup_steps=2, progress=False
     )
     assert post.draws["sigma"].shape == (1,)
-    assert all(site["ess_min"] == 0.0 for site in post.diagnostics["sites"].values())
+    for site in post.diagnostics["sites"].values():
+        assert site["ess_min"] is None and site["r_hat_max"] is None  # unknown, not 0 / 1.0
