@@ -5,7 +5,7 @@ markdown table for the README, with the machine and the date) and prints the tab
 With ``--quick`` the files are ``latest_quick.*`` so a smoke test never overwrites the
 committed figures.
 
-    python bench/run.py                 # full run, ~15 min on a 2-core machine
+    python bench/run.py                 # full run, ~20 min on a 2-core machine
     python bench/run.py --quick         # smoke test, tiny sizes
     python bench/run.py --only svi predict   # re-run two, keep the rest of latest.json
 """

@@ -40,9 +40,9 @@ __all__ = [
 ]
 
 # Elements of the widest activation tensor (draws x inputs x width) evaluated at once:
-# 2**21 float32 = 8 MiB, within a shared L3 cache. Measured (1000 draws x 10,000 inputs,
-# 50 tanh units, one thread): 2**18 1.46x slower, 2**20 to 2**23 within 3% (2**21 fastest
-# here and on two wider nets); the cost is the activation itself, not the chunking.
+# 2**21 float32 = 8 MiB, within a shared L3 cache. Chosen from a sweep of 2**18 ... 2**24
+# on the bench_predict problem (2**18 clearly slower, 2**20 to 2**23 alike): the cost is
+# the activation itself, not the chunking.
 _CHUNK_ELEMENTS = 2**21
 
 
@@ -438,7 +438,7 @@ def predict(
 def _mean_and_var_over_draws(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and population variance over dim 0 in two passes (centred, so stable).
 
-    ``torch.var_mean(t, 0)`` is a strided Welford reduction, ~10x slower on ``(S, n)``.
+    ``torch.var_mean(t, 0)`` is a strided Welford reduction, much slower on ``(S, n)``.
     """
     mean = t.sum(0).div_(t.shape[0])
     deviation = t - mean

@@ -8,8 +8,7 @@ every weight and bias, data on the CPU, and a likelihood that is a single-output
 Gaussian (fixed noise, or a learned ``sigma ~ HalfNormal`` sampled as ``log sigma``),
 a Poisson on the log rate, or a Bernoulli or Categorical on the logits — :class:`AnalyticGradient`
 computes the same value and gradient with one forward and one backward sweep of
-numpy matrix products (about 12 µs on the reference network against 70 µs in
-torch): each layer's weights and bias are packed as one ``(fan_out, fan_in + 1)``
+numpy matrix products: each layer's weights and bias are packed as one ``(fan_out, fan_in + 1)``
 matrix acting on activations with a row of ones, so a layer costs one product
 forward and two backward, and every array is allocated once.
 :meth:`AnalyticGradient.supports` says whether a :class:`FlatModel` is such a case;
@@ -74,7 +73,7 @@ class AnalyticGradient:
             np.ones((fan_out + 1, n), dtype=dtype) for _, fan_out in model.layer_sizes[:-1]
         ]
         # every other (width, N) array is allocated once too: large fresh arrays come
-        # from the operating system and page-fault in again on every call (10x slower)
+        # from the operating system and page-fault in again on every call
         self.outputs = np.empty((num_outputs, n), dtype=dtype)
         self.residual = np.empty(n, dtype=dtype)
         self.output_delta = np.empty((num_outputs, n), dtype=dtype)

@@ -18,9 +18,9 @@ same algorithm as Stan and NumPyro directly on a 1-D tensor:
 
 Each leapfrog step costs one fused ``log density + gradient`` evaluation and a handful
 of vector operations; nothing is validated or allocated per step beyond the arrays
-themselves. On the CPU the state lives in numpy arrays (a small numpy operation costs
-about a third of a torch one, and a Bayesian network's NUTS is bound by such
-overheads); on other devices in torch tensors. ``log_density_fn`` and
+themselves. On the CPU the state lives in numpy arrays (a small network's NUTS is bound
+by per-operation overhead, which is lower in numpy than in torch); on other devices in
+torch tensors. ``log_density_fn`` and
 ``value_and_grad_fn`` always see torch tensors, and the results are torch tensors.
 """
 
@@ -119,7 +119,7 @@ def adaptation_windows(
 
 
 class _NumpyArrays:
-    """CPU backend: numpy arrays, ~0.5 µs per small operation (torch: 1-5 µs)."""
+    """CPU backend: numpy arrays (less overhead per small operation than torch)."""
 
     def __init__(self, seed: int, dtype: torch.dtype):
         self.rng = np.random.default_rng(seed)
