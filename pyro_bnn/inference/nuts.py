@@ -505,6 +505,9 @@ def sample_nuts(
     value_and_grad_fn : callable, optional
         ``z: (dim,) -> (log density as float or scalar tensor, gradient (dim,))``, e.g. an
         analytic gradient; replaces autograd on ``log_density_fn`` (which may then be None).
+        If it also has a ``value_and_grad_numpy`` method (as
+        :class:`~pyro_bnn.inference.analytic.AnalyticGradient`), the CPU sampler calls
+        that on its numpy arrays directly, without converting to torch and back.
 
     Returns
     -------
