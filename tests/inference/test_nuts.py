@@ -385,3 +385,23 @@ def test_progress_bar_is_shown_on_request(capsys):
     assert "NUTS" in capsys.readouterr().err
     sample_nuts(lambda z: -0.5 * (z**2).sum(), torch.zeros(2), 5, 5)
     assert capsys.readouterr().err == ""
+
+
+def test_cpu_sampler_calls_the_numpy_hook_directly():
+    """An object with ``value_and_grad_numpy`` is evaluated on numpy arrays, never via torch."""
+    import numpy as np
+
+    class NumpyOnly:
+        calls = 0
+
+        def __call__(self, z):
+            raise AssertionError("the torch entry point should not be used on the CPU")
+
+        def value_and_grad_numpy(self, z):
+            assert isinstance(z, np.ndarray)
+            NumpyOnly.calls += 1
+            return -0.5 * float(z @ z), -z
+
+    result = sample_nuts(None, torch.zeros(3), 50, 20, seed=0, value_and_grad_fn=NumpyOnly())
+    assert NumpyOnly.calls == result.num_grad_evals > 0
+    _assert_mean_within_mc_error(result.samples, torch.zeros(3), "mean")
