@@ -139,16 +139,34 @@ def _load_run(run_dir: str, device=None):
 def _read_inputs(run, path: str) -> object:
     from .data import load_csv_features
 
-    return load_csv_features(path, run.data.feature_names)
+    return load_csv_features(path, run.data.encoding)
+
+
+def _keep_columns(values: Sequence[str] | None) -> list[str]:
+    """``--keep a --keep b,c`` -> ``["a", "b", "c"]`` (in order, each once)."""
+    names: list[str] = []
+    for value in values or []:
+        for name in value.split(","):
+            name = name.strip()
+            if not name:
+                raise InputError(f"--keep '{value}': empty column name")
+            if name not in names:
+                names.append(name)
+    return names
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from .data import load_csv_columns
     from .run import csv_text, write_csv
 
+    keep = _keep_columns(args.keep)
     run = _load_run(args.run_dir, device=args.device)
     x = _read_inputs(run, args.data)
+    columns = dict(load_csv_columns(args.data, keep)) if keep else {}
+    for name, values in run.data.encoding.decode(x).items():
+        if name not in columns:  # a kept input column is copied once, as written
+            columns[name] = values
     pred = run.predict(x, num_draws=args.num_draws, seed=args.seed)
-    columns = {name: x[:, j] for j, name in enumerate(run.data.feature_names)}
     table = run.prediction_table(x, level=args.level, prediction=pred)
     for name, values in table.items():
         columns[name if name not in columns else f"{name}_pred"] = values
@@ -176,7 +194,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         dataset = load_csv(
             args.data,
             target=target,
-            features=list(run.data.feature_names),
+            features=run.data.encoding,
             task=run.task,
             class_names=run.data.class_names,
         )
@@ -222,6 +240,10 @@ def _cmd_models(args: argparse.Namespace) -> int:
     for path in files:
         print(f"  {path.stem:<{width}}  {describe_model_file(path)}")
     print(f"\nfit one with: {PROG} fit {files[0].relative_to(folder.parent)} --out runs/demo")
+    print(
+        f"your own table: {PROG} fit csv_regression --data my.csv --target COLUMN "
+        "(csv_classification for class labels)"
+    )
     return 0
 
 
@@ -241,10 +263,17 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
 _FIT_EPILOG = f"""\
 examples:
+  {PROG} fit csv_regression --data my.csv --target price --out runs/price
+  {PROG} fit csv_classification --data patients.csv --target diagnosis --out runs/dx
   {PROG} fit models/regression_gap.toml --out runs/demo
   {PROG} fit regression_gap --method nuts --set inference.num_samples=300
-  {PROG} fit models/linear_regression.toml --data my.csv --target price --out runs/price
   {PROG} fit models/two_moons.toml --set model.hidden=[10,10] --set inference.warmup_steps=200
+
+Your own table: csv_regression (a numeric target) or csv_classification (class
+labels, text or numbers). Every other column is an input; text columns (sex =
+F/M) are one-hot encoded with the categories kept in the run; leave out ID
+columns with --set 'data.exclude=["id"]'. Titles and metrics.json then name
+your file and target.
 
 --set takes section.key=value with the value as a TOML literal (500, 0.01, true,
 [20, 20], "text"); a bare word is read as a string (inference.guide=lowrank).
@@ -255,11 +284,13 @@ written atomically, and an existing one is replaced only with --force.
 """
 
 _PREDICT_EPILOG = f"""\
-example:
+examples:
   {PROG} predict runs/demo --data new_inputs.csv --out predictions.csv
+  {PROG} predict runs/price --data new_houses.csv --keep id --out predictions.csv
 
-The CSV needs the run's input columns by name (other columns are ignored).
-Output columns, in original units: the inputs, then mean, std (total),
+The CSV needs the run's input columns by name (other columns are ignored); a
+text column must hold categories seen in training. Output columns, in original
+units: the --keep columns (copied as written), the inputs, then mean, std (total),
 epistemic_std, aleatoric_std, lower_90, upper_90 (regression) or prob_<class>,
 predicted_class, confidence, entropy, expected_entropy, mutual_information
 (classification). Without --out the CSV goes to stdout.
@@ -301,6 +332,7 @@ _MAIN_EPILOG = f"""\
 examples:
   {PROG} models
   {PROG} fit models/regression_gap.toml --out runs/demo
+  {PROG} fit csv_regression --data my.csv --target price --out runs/price
   {PROG} predict runs/demo --data new.csv --out preds.csv
   {PROG} evaluate runs/demo
   {PROG} plot runs/demo
@@ -388,6 +420,13 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("run_dir", metavar="RUN_DIR", help="a run directory from 'fit'")
     predict.add_argument("--data", metavar="PATH", required=True, help="CSV file with inputs")
     predict.add_argument("--out", metavar="FILE", help="output CSV (default: stdout)")
+    predict.add_argument(
+        "--keep",
+        action="append",
+        metavar="COLUMN",
+        help="copy this column of the input CSV (e.g. an ID) into the output; repeatable or "
+        "comma-separated (--keep id,name)",
+    )
     predict.add_argument("--level", type=float, default=None, help="interval level (0.9)")
     predict.add_argument("--num-draws", type=int, default=None, help="posterior draws")
     predict.add_argument("--seed", type=int, default=None, help="seed of the draws")

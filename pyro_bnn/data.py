@@ -25,7 +25,7 @@ import csv
 import difflib
 import inspect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from pyro_bnn.validation import check_labels, check_x, check_xy
 
 __all__ = [
     "Dataset",
+    "TableEncoding",
     "Standardizer",
     "TOY_DATASETS",
     "SKLEARN_DATASETS",
@@ -49,6 +50,7 @@ __all__ = [
     "load_sklearn",
     "load_csv",
     "load_csv_features",
+    "load_csv_columns",
     "load_uci",
     "uci_num_splits",
     "load_source",
@@ -104,6 +106,11 @@ class Dataset:
         Source-specific extras, e.g. the true coefficients of a toy set
         (``extra["weights"]``) or the far query points of ``two_class_ood``
         (``extra["query_points"]``).
+    encoding : TableEncoding
+        How the input columns of the source table became the columns of ``x``
+        (text columns one-hot encoded, see :class:`TableEncoding`); read new tables
+        the same way with ``load_csv_features(path, dataset.encoding)``. Default:
+        one number column per feature name.
 
     The dataclass is frozen (fields cannot be reassigned); use
     ``dataclasses.replace`` to derive a modified copy.
@@ -119,6 +126,7 @@ class Dataset:
     y_test: np.ndarray | None = None
     class_names: tuple[str, ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    encoding: TableEncoding | None = None
 
     def __post_init__(self) -> None:
         _check_task(self.task)
@@ -156,6 +164,17 @@ class Dataset:
         elif self.class_names is not None:
             raise ValueError("class_names is only meaningful for task='classification'")
         object.__setattr__(self, "extra", dict(self.extra or {}))
+        if self.encoding is None:
+            object.__setattr__(self, "encoding", TableEncoding(names))
+        elif not isinstance(self.encoding, TableEncoding):
+            raise TypeError(
+                f"encoding must be a TableEncoding, found {type(self.encoding).__name__}"
+            )
+        elif self.encoding.feature_names != names:
+            raise ValueError(
+                f"encoding gives feature names {list(self.encoding.feature_names)} but "
+                f"feature_names is {list(names)}"
+            )
 
     @property
     def num_points(self) -> int:
@@ -600,26 +619,42 @@ def _numeric_columns(path: Path, rows: list[tuple[str, list]], columns: list[tup
     return values
 
 
+def _names_list(value, what: str) -> list[str]:
+    if isinstance(value, str):
+        raise TypeError(f"{what} must be a list of column names, not a single string")
+    names = [str(name) for name in value]
+    if len(set(names)) != len(names):
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        raise ValueError(f"{what} lists column(s) more than once: {', '.join(duplicates)}")
+    return names
+
+
 def _select_features(
-    path: Path, header: list[str], features: Sequence[str] | None, exclude: str | None
+    path: Path,
+    header: list[str],
+    features: Sequence[str] | None,
+    target: str | None,
+    exclude: Sequence[str] = (),
 ) -> list[tuple[int, str]]:
+    for name in exclude:
+        _column_index(path, header, name, "excluded")
     if features is None:
-        names = [name for name in header if name != exclude]
+        names = [name for name in header if name != target and name not in exclude]
         if not names:
+            besides = [f"the target '{target}'"] if target is not None else []
+            besides += [f"the excluded {', '.join(exclude)}"] if exclude else []
             raise ValueError(
-                f"CSV file '{path}' has no feature columns besides the target '{exclude}'"
+                f"CSV file '{path}' has no feature columns besides {' and '.join(besides)}"
             )
     else:
-        if isinstance(features, str):
-            raise TypeError("features must be a list of column names, not a single string")
-        names = list(features)
+        names = _names_list(features, "features")
         if not names:
             raise ValueError("features is empty; give at least one column name (or None for all)")
-        if len(set(names)) != len(names):
-            duplicates = sorted({n for n in names if names.count(n) > 1})
-            raise ValueError(f"features lists column(s) more than once: {', '.join(duplicates)}")
-        if exclude is not None and exclude in names:
-            raise ValueError(f"the target column '{exclude}' is also listed in features")
+        if target is not None and target in names:
+            raise ValueError(f"the target column '{target}' is also listed in features")
+        both = [name for name in names if name in exclude]
+        if both:
+            raise ValueError(f"column(s) {', '.join(both)} are both in features and in exclude")
     return [(_column_index(path, header, name, "feature"), name) for name in names]
 
 
@@ -631,15 +666,266 @@ def _label_sort_key(labels: Sequence[str]):
     return lambda label: numbers[label]
 
 
+def _sorted_labels(labels) -> list[str]:
+    distinct = sorted(set(labels))
+    return sorted(distinct, key=_label_sort_key(distinct))
+
+
+# --------------------------------------------------------------------------- text columns
+
+#: A text column with more distinct values than this is refused (an identifier or free
+#: text, not a category) unless it is listed in ``categorical=``.
+MAX_CATEGORIES = 50
+
+
+@dataclass(frozen=True, eq=False)
+class TableEncoding:
+    """How the input columns of a table become the columns of ``x``.
+
+    Number columns are copied as they are; a text column (e.g. ``sex`` with values
+    ``F`` and ``M``) becomes one 0/1 column per category, named ``"sex=F"``,
+    ``"sex=M"`` (one-hot encoding). The categories are learned from the training
+    table (sorted; numerically if they all look like numbers) and kept, so new
+    tables are encoded the same way; a value that was not seen in training is an
+    error naming the column, the value and the known categories.
+
+    Attributes
+    ----------
+    columns : tuple of str
+        The input columns of the table, in order.
+    categories : dict
+        ``{column: (category, ...)}`` for the text columns; the other columns hold
+        numbers.
+
+    Example
+    -------
+    >>> encoding = TableEncoding(("age", "sex"), {"sex": ("F", "M")})
+    >>> encoding.feature_names
+    ('age', 'sex=F', 'sex=M')
+    >>> encoding.decode(np.array([[50.0, 0.0, 1.0]]))["sex"].tolist()
+    ['M']
+    """
+
+    columns: tuple[str, ...]
+    categories: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        columns = tuple(_names_list(self.columns, "columns"))
+        if not isinstance(self.categories, Mapping):
+            raise TypeError(
+                "categories must be a dict {column: [category, ...]}, found "
+                f"{type(self.categories).__name__}"
+            )
+        categories: dict[str, tuple[str, ...]] = {}
+        for name, values in self.categories.items():
+            if name not in columns:
+                raise ValueError(
+                    f"categories names column '{name}', which is not one of the columns "
+                    f"{', '.join(columns)}"
+                )
+            values = tuple(_names_list(values, f"the categories of column '{name}'"))
+            if not values:
+                raise ValueError(f"column '{name}' has no categories")
+            categories[name] = values
+        # keep the table's column order
+        ordered = {name: categories[name] for name in columns if name in categories}
+        object.__setattr__(self, "columns", columns)
+        object.__setattr__(self, "categories", ordered)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """One name per column of ``x``: a number column's name, ``"column=category"``
+        for each category of a text column."""
+        names: list[str] = []
+        for name in self.columns:
+            if name in self.categories:
+                names += [f"{name}={value}" for value in self.categories[name]]
+            else:
+                names.append(name)
+        return tuple(names)
+
+    @property
+    def num_features(self) -> int:
+        """Number of columns of ``x`` ``D``."""
+        return len(self.feature_names)
+
+    def decode(self, x) -> dict[str, np.ndarray]:
+        """``x: (N, D)`` back to the table's columns: ``{column: (N,)}``, floats for
+        number columns and the category (an ``object`` array of str) for text columns.
+        """
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.num_features:
+            raise ValueError(
+                f"x must have shape (N, {self.num_features}) (columns "
+                f"{', '.join(self.feature_names)}), found {x.shape}"
+            )
+        table: dict[str, np.ndarray] = {}
+        position = 0
+        for name in self.columns:
+            if name in self.categories:
+                values = self.categories[name]
+                block = x[:, position : position + len(values)]
+                table[name] = np.asarray([values[k] for k in block.argmax(axis=1)], dtype=object)
+                position += len(values)
+            else:
+                table[name] = x[:, position]
+                position += 1
+        return table
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-serialisable dict; see :meth:`from_dict`."""
+        return {
+            "columns": list(self.columns),
+            "categories": {name: list(values) for name, values in self.categories.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> TableEncoding:
+        """Rebuild from :meth:`to_dict` output."""
+        if not isinstance(values, Mapping) or "columns" not in values:
+            raise ValueError(f"expected a dict from TableEncoding.to_dict, found {values!r}")
+        return cls(tuple(values["columns"]), dict(values.get("categories") or {}))
+
+    def __repr__(self) -> str:
+        return f"TableEncoding(columns={self.columns!r}, categories={self.categories!r})"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _column_cells(path: Path, rows, col_index: int, name: str) -> list[str]:
+    """The stripped cells of one column; empty or NA cells are an error."""
+    cells = []
+    for where, row in rows:
+        text = row[col_index].strip()
+        if text.lower() in _MISSING_TEXT:
+            shown = "an empty cell" if not text else f"missing value '{text}'"
+            raise ValueError(
+                f"CSV file '{path}', {where}, column '{name}': {shown}; "
+                "remove or fill in missing values"
+            )
+        cells.append(text)
+    return cells
+
+
+def _one_hot(path: Path, rows, name: str, cells: list[str], known: Sequence[str]) -> np.ndarray:
+    code_of = {value: code for code, value in enumerate(known)}
+    block = np.zeros((len(cells), len(known)), dtype=np.float64)
+    for row_index, text in enumerate(cells):
+        if text not in code_of:
+            shown = ", ".join(f"'{value}'" for value in known)
+            raise ValueError(
+                f"CSV file '{path}', {rows[row_index][0]}, column '{name}': unknown category "
+                f"'{text}'{_did_you_mean(text, known)}; the categories seen in training are "
+                f"{shown}"
+            )
+        block[row_index, code_of[text]] = 1.0
+    return block
+
+
+def _learn_categories(
+    path: Path, rows, name: str, cells: list[str], forced: bool, numbers: int
+) -> list[str]:
+    distinct = _sorted_labels(cells)
+    if forced:
+        return distinct
+    if numbers:  # some cells are numbers, some text: a typo, most likely
+        row_index = next(i for i, text in enumerate(cells) if not _is_number(text))
+        raise ValueError(
+            f"CSV file '{path}', {rows[row_index][0]}, column '{name}': "
+            f"'{cells[row_index]}' is not a number ({numbers} other cell(s) of the column are "
+            f"numbers); fix the cell, or treat every value of the column as a category with "
+            f"categorical=['{name}'] ([data] categorical = [\"{name}\"] in a model file)"
+        )
+    if len(distinct) > MAX_CATEGORIES or (len(distinct) == len(cells) >= 20):
+        examples = ", ".join(f"'{value}'" for value in distinct[:3])
+        raise ValueError(
+            f"CSV file '{path}', column '{name}' holds text with {len(distinct)} different "
+            f"values in {len(cells)} rows ({examples}, ...): an identifier or free text, not "
+            f"categories to one-hot encode (at most {MAX_CATEGORIES}); leave it out with "
+            f"exclude=['{name}'] ([data] exclude = [\"{name}\"] in a model file), or list it "
+            f"in categorical= to encode it anyway"
+        )
+    return distinct
+
+
+def _encode_features(
+    path: Path,
+    rows,
+    columns: list[tuple[int, str]],
+    categories: Mapping[str, Sequence[str]] | None,
+    categorical: Sequence[str] = (),
+) -> tuple[np.ndarray, TableEncoding]:
+    """The feature columns as ``x: (N, D)`` and their :class:`TableEncoding`.
+
+    ``categories=None`` learns the encoding: a column whose cells are all text (or
+    that is listed in ``categorical``) is one-hot encoded. Otherwise the encoding is
+    fixed: the columns in ``categories`` are text with those categories, the others
+    must hold numbers.
+    """
+    blocks: list[np.ndarray] = []
+    learned: dict[str, tuple[str, ...]] = {}
+    for col_index, name in columns:
+        if categories is not None and name not in categories:
+            blocks.append(_numeric_columns(path, rows, [(col_index, name)]))
+            continue
+        cells = _column_cells(path, rows, col_index, name)
+        if categories is not None:
+            known = [str(value) for value in categories[name]]
+        else:
+            numbers = sum(_is_number(text) for text in cells)
+            if numbers == len(cells) and name not in categorical:
+                blocks.append(_numeric_columns(path, rows, [(col_index, name)]))
+                continue
+            known = _learn_categories(path, rows, name, cells, name in categorical, numbers)
+        learned[name] = tuple(known)
+        blocks.append(_one_hot(path, rows, name, cells, known))
+    encoding = TableEncoding(tuple(name for _, name in columns), learned)
+    return np.concatenate(blocks, axis=1), encoding
+
+
+def _features_and_categories(features, categories):
+    """Split ``features`` given as a :class:`TableEncoding` into (columns, categories)."""
+    if isinstance(features, TableEncoding):
+        if categories is not None:
+            raise TypeError("give categories= or features=TableEncoding(...), not both")
+        return list(features.columns), dict(features.categories)
+    if categories is not None:
+        if not isinstance(categories, Mapping):
+            raise TypeError(
+                "categories must be a dict {column: [category, ...]} (e.g. "
+                f"dataset.encoding.categories), found {type(categories).__name__}"
+            )
+        categories = {
+            str(name): _names_list(values, f"the categories of column '{name}'")
+            for name, values in categories.items()
+        }
+    return features, categories
+
+
 def load_csv(
     path: str | Path,
     target: str,
-    features: Sequence[str] | None = None,
+    features: Sequence[str] | TableEncoding | None = None,
     task: str = "regression",
     class_names: Sequence[str] | None = None,
     delimiter: str = ",",
+    *,
+    exclude: Sequence[str] = (),
+    categorical: Sequence[str] = (),
+    categories: Mapping[str, Sequence[str]] | None = None,
 ) -> Dataset:
     """Load a CSV file with a header row (no pandas needed).
+
+    Text columns (e.g. ``sex`` with values ``F``/``M``) are one-hot encoded: one 0/1
+    column per category (``sex=F``, ``sex=M``); the categories are kept in
+    ``dataset.encoding`` so that new tables are read the same way with
+    ``load_csv_features(path, dataset.encoding)``.
 
     Parameters
     ----------
@@ -647,22 +933,38 @@ def load_csv(
         The file. The first non-blank line holds unique column names.
     target : str
         Name of the target column.
-    features : list of str, optional
-        Input columns in this order; default: every column except ``target``.
+    features : list of str or TableEncoding, optional
+        Input columns in this order; default: every column except ``target`` and
+        ``exclude``. A :class:`TableEncoding` (``train.encoding``) fixes the columns
+        and the categories of the text columns: use it to read test data like the
+        training data.
     task : str
         ``"regression"`` (numeric target) or ``"classification"`` (any labels, text or
         numbers, mapped to ``0..K-1``; ``class_names[k]`` keeps the original label).
+        It is not guessed from the data: class labels written as numbers (0/1) are
+        common, and a regression on them would go unnoticed.
     class_names : list of str, optional
         Classification only: a fixed label order (e.g. from the training data when
         loading test data); labels not in it are an error. Default: the sorted distinct
         labels (numerically if they are all numbers).
     delimiter : str
         Field separator.
+    exclude : list of str
+        Columns that are not inputs (identifiers, notes), when ``features`` is not given.
+    categorical : list of str
+        Columns to one-hot encode even though their values look like numbers (codes
+        such as a region number). Columns whose values are all text are found
+        automatically.
+    categories : dict, optional
+        ``{column: [category, ...]}``: a fixed encoding (e.g. ``train.encoding.categories``):
+        these columns are one-hot encoded with these categories (a value not among them is
+        an error) and every other input column must hold numbers.
 
     Returns
     -------
     Dataset
-        Named after the file's stem.
+        Named after the file's stem; ``x: (N, D)`` with ``D`` the number of encoded
+        columns (``dataset.feature_names``, ``dataset.encoding``).
 
     Raises
     ------
@@ -670,25 +972,45 @@ def load_csv(
         Naming the file, the line (1-based, as shown in an editor; the header is line 1)
         and the column: missing or empty file, missing target/feature column (with the
         list of columns and "did you mean"), duplicate column names, rows with the wrong
-        number of values, text in a number column, empty or NaN/inf cells.
+        number of values, text in a number column, a text target with
+        ``task="regression"``, an unknown category, a text column with too many distinct
+        values (an identifier), empty or NaN/inf cells.
+
+    Example
+    -------
+    >>> train = load_csv("patients.csv", target="progression")  # doctest: +SKIP
+    >>> x_new = load_csv_features("new_patients.csv", train.encoding)  # doctest: +SKIP
     """
     _check_task(task)
     path = Path(path)
+    features, categories = _features_and_categories(features, categories)
+    exclude = _names_list(exclude, "exclude")
+    categorical = _names_list(categorical, "categorical")
     header, rows = _read_csv_table(path, delimiter)
     target_index = _column_index(path, header, target, "target")
-    feature_columns = _select_features(path, header, features, exclude=target)
-    x = _numeric_columns(path, rows, feature_columns)
+    if target in exclude:
+        raise ValueError(f"the target column '{target}' is also listed in exclude")
+    feature_columns = _select_features(path, header, features, target, exclude)
+    for name in categorical:
+        if name not in [n for _, n in feature_columns]:
+            raise ValueError(
+                f"categorical names '{name}', which is not an input column"
+                f"{_did_you_mean(name, [n for _, n in feature_columns])}; input columns: "
+                f"{', '.join(n for _, n in feature_columns)}"
+            )
+    x, encoding = _encode_features(path, rows, feature_columns, categories, categorical)
     if task == "regression":
         if class_names is not None:
             raise ValueError("class_names is only meaningful for task='classification'")
-        y = _numeric_columns(path, rows, [(target_index, target)])[:, 0]
+        y = _regression_target(path, rows, target_index, target)
         return Dataset(
             x=x,
             y=y,
             task=task,
             name=path.stem,
-            feature_names=tuple(name for _, name in feature_columns),
+            feature_names=encoding.feature_names,
             target_name=target,
+            encoding=encoding,
         )
     labels = []
     for where, cells in rows:
@@ -701,7 +1023,7 @@ def load_csv(
             )
         labels.append(label)
     if class_names is None:
-        distinct = sorted(set(labels), key=_label_sort_key(sorted(set(labels))))
+        distinct = _sorted_labels(labels)
     else:
         distinct = [str(c) for c in class_names]
         if len(set(distinct)) != len(distinct):
@@ -720,28 +1042,92 @@ def load_csv(
         y=y,
         task=task,
         name=path.stem,
-        feature_names=tuple(name for _, name in feature_columns),
+        feature_names=encoding.feature_names,
         target_name=target,
         class_names=tuple(distinct),
+        encoding=encoding,
     )
 
 
-def load_csv_features(
-    path: str | Path, features: Sequence[str], delimiter: str = ","
-) -> np.ndarray:
-    """Read only the given input columns of a CSV file (e.g. new inputs to predict on).
+def _regression_target(path: Path, rows, target_index: int, target: str) -> np.ndarray:
+    """The target column as numbers; text labels get a hint to use classification."""
+    cells = [cells[target_index].strip() for _, cells in rows]
+    given = [text for text in cells if text.lower() not in _MISSING_TEXT]
+    if given and not any(_is_number(text) for text in given):
+        row_index = next(i for i, text in enumerate(cells) if text.lower() not in _MISSING_TEXT)
+        labels = _sorted_labels(given)
+        shown = ", ".join(f"'{label}'" for label in labels[:5]) + (
+            ", ..." if len(labels) > 5 else ""
+        )
+        raise ValueError(
+            f"CSV file '{path}', {rows[row_index][0]}, column '{target}': "
+            f"'{cells[row_index]}' is not a number: the target holds text labels ({shown}), "
+            f'which task="regression" cannot fit; for class labels use task="classification"'
+        )
+    return _numeric_columns(path, rows, [(target_index, target)])[:, 0]
 
-    Other columns (such as a target) are ignored. Errors as in :func:`load_csv`.
+
+def load_csv_features(
+    path: str | Path,
+    features: Sequence[str] | TableEncoding,
+    delimiter: str = ",",
+    *,
+    categories: Mapping[str, Sequence[str]] | None = None,
+) -> np.ndarray:
+    """Read only the input columns of a CSV file (e.g. new inputs to predict on).
+
+    Other columns (such as a target or an identifier) are ignored. Errors as in
+    :func:`load_csv`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    features : list of str or TableEncoding
+        The input columns, or the encoding of the training data (``train.encoding``,
+        or ``run.data.encoding``): its text columns are one-hot encoded with the
+        categories seen in training, and an unseen value is a ``ValueError`` naming
+        the column, the value and the known categories.
+    delimiter : str
+        Field separator.
+    categories : dict, optional
+        ``{column: [category, ...]}`` for text columns when ``features`` is a list;
+        every other column must hold numbers.
 
     Returns
     -------
     np.ndarray
-        ``x: (N, len(features))`` float64, columns in the order of ``features``.
+        ``x: (N, D)`` float64 in the column order of ``features`` (text columns expanded
+        to one column per category).
     """
     path = Path(path)
+    features, categories = _features_and_categories(features, categories)
     header, rows = _read_csv_table(path, delimiter)
-    columns = _select_features(path, header, features, exclude=None)
-    return _numeric_columns(path, rows, columns)
+    columns = _select_features(path, header, features, target=None)
+    x, _ = _encode_features(path, rows, columns, categories or {})
+    return x
+
+
+def load_csv_columns(
+    path: str | Path, columns: Sequence[str], delimiter: str = ","
+) -> dict[str, np.ndarray]:
+    """The cells of some columns of a CSV file as text, unchanged (e.g. ID columns to
+    copy next to predictions).
+
+    Returns
+    -------
+    dict
+        ``{column: (N,) object array of str}`` in the order of ``columns``. Empty
+        cells are kept as empty strings.
+    """
+    path = Path(path)
+    names = _names_list(columns, "columns")
+    header, rows = _read_csv_table(path, delimiter)
+    indices = [(_column_index(path, header, name, "requested"), name) for name in names]
+    return {
+        name: np.asarray([cells[index].strip() for _, cells in rows], dtype=object)
+        for index, name in indices
+    }
 
 
 # --------------------------------------------------------------------------- UCI folders

@@ -5,7 +5,8 @@
     runs/demo/
       spec.toml         the resolved model file (defaults filled in, after --set)
       posterior.pt      the Posterior (Posterior.load reads it; no pickled code)
-      data.json         standardizer, feature/target/class names, data summary
+      data.json         standardizer, feature/target/class names, the table encoding
+                        (input columns, categories of text columns), data summary
       data.npz          training and test data in original units (for plots, evaluate)
       metrics.json      train/test metrics in original units, fit time, diagnostics,
                         warnings, library versions, seed
@@ -43,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import Standardizer
+from .data import Standardizer, TableEncoding
 from .spec import ModelSpec, load_spec
 
 __all__ = [
@@ -95,6 +96,10 @@ class RunData:
         Extra inputs reported in ``metrics.json`` (e.g. the far "star" point).
     source : str
     name : str
+    encoding : TableEncoding
+        The input columns of the source table and the categories of its text
+        columns (learned at fit): ``pyro-bnn predict``/``evaluate`` read new tables
+        with it. Default: one number column per feature name.
     """
 
     task: str
@@ -108,6 +113,16 @@ class RunData:
     query_points: np.ndarray | None = None
     source: str = ""
     name: str = ""
+    encoding: TableEncoding | None = None
+
+    def __post_init__(self) -> None:
+        if self.encoding is None:
+            self.encoding = TableEncoding(tuple(self.feature_names))
+        if self.encoding.feature_names != tuple(self.feature_names):
+            raise ValueError(
+                f"the encoding gives feature names {list(self.encoding.feature_names)} but "
+                f"the run has {list(self.feature_names)}"
+            )
 
     @property
     def num_features(self) -> int:
@@ -128,6 +143,7 @@ class RunData:
             "class_names": None if self.class_names is None else list(self.class_names),
             "num_train": int(self.x_train.shape[0]),
             "num_test": 0 if self.x_test is None else int(self.x_test.shape[0]),
+            "encoding": self.encoding.to_dict(),
         }
 
     def save_arrays(self, path: Path) -> None:
@@ -622,6 +638,7 @@ def fit_run(
         query_points=_query_points(spec, dataset),
         source=spec.resolved_source(),
         name=dataset.name,
+        encoding=dataset.encoding,
     )
     method = spec.inference["method"]
     from .distributed import is_main_process
@@ -757,9 +774,7 @@ def _format_query(row: Mapping[str, Any]) -> str:
 
 
 def _predictions_with_data(run: Run, x, y, prediction) -> dict[str, Any]:
-    columns: dict[str, Any] = {}
-    for j, name in enumerate(run.data.feature_names):
-        columns[name] = x[:, j]
+    columns: dict[str, Any] = dict(run.data.encoding.decode(x))
     if y is not None:
         target = run.data.target_name
         if target in columns:
@@ -1055,6 +1070,15 @@ def load_run(path: str | os.PathLike, device=None) -> Run:
         target_name = str(info["target_name"])
         class_names = info.get("class_names")
         task = info["task"]
+        encoding = info.get("encoding")  # absent in runs written before text columns
+        encoding = (
+            TableEncoding(feature_names) if encoding is None else TableEncoding.from_dict(encoding)
+        )
+        if encoding.feature_names != feature_names:
+            raise ValueError(
+                f"its encoding gives feature names {list(encoding.feature_names)} but "
+                f"feature_names is {list(feature_names)}"
+            )
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"'{path / 'data.json'}' is incomplete or corrupt: {error}") from None
     try:
@@ -1089,6 +1113,7 @@ def load_run(path: str | os.PathLike, device=None) -> Run:
         query_points=arrays.get("query_points"),
         source=str(info.get("source", "")),
         name=str(info.get("name", "")),
+        encoding=encoding,
     )
     return Run(
         path=path,

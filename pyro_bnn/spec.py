@@ -13,6 +13,8 @@ defaults are listed in :data:`SCHEMA` and by ``pyro-bnn fit --help``)::
                                  # "bernoulli", "categorical"
     [data]
     source = "toy:gap"           # "sklearn:<name>", "csv:<path>", "uci:<folder>" (required)
+    target = "price"             # csv: the target column; text columns are one-hot encoded
+    exclude = ["id"]             # csv: columns that are not inputs
     standardize = true
     test_fraction = 0.2
     [inference]
@@ -280,6 +282,15 @@ SCHEMA: dict[str, dict[str, Key]] = {
         ),
         "target": Key("str", None, "target column of a csv: source"),
         "features": Key("str_list", None, "input columns of a csv: source (default: all others)"),
+        "exclude": Key(
+            "str_list", None, "columns of a csv: source that are not inputs (e.g. an id column)"
+        ),
+        "categorical": Key(
+            "str_list",
+            None,
+            "columns of a csv: source to one-hot encode although they hold numbers "
+            "(text columns are one-hot encoded anyway)",
+        ),
         "standardize": Key("bool", True, "standardize inputs and (regression) targets"),
         "test_fraction": Key(
             "float",
@@ -371,6 +382,17 @@ _LIKELIHOOD_KEYS = {
     "min_scale": ("heteroscedastic",),
 }
 _PRIOR_KEYS = {"bias_scale": ("layerwise", "hierarchical")}
+# Data keys that belong to one kind of source.
+_SOURCE_KEYS = {
+    "target": ("csv",),
+    "features": ("csv",),
+    "exclude": ("csv",),
+    "categorical": ("csv",),
+    "split": ("uci",),
+    "num_points": ("toy",),
+    "noise": ("toy",),
+}
+_CSV_KEYS = tuple(key for key, schemes in _SOURCE_KEYS.items() if schemes == ("csv",))
 _SVI_KEYS = (
     "guide",
     "num_steps",
@@ -471,11 +493,14 @@ class ModelSpec:
     def with_data(self, source: str, target: str | None = None) -> ModelSpec:
         """Return a copy reading another data source (``--data``/``--target`` on the CLI).
 
-        Source-specific keys of ``[data]`` (``target``, ``features``, ``split``,
-        ``num_points``, ``noise``) are dropped; ``standardize``, ``test_fraction``
-        and ``seed`` are kept. ``source`` may be a source string (``toy:gap``) or a
-        path: a folder is read as ``uci:``, anything else as ``csv:``. A relative
-        path is taken relative to the current directory.
+        Source-specific keys of ``[data]`` (``target``, ``features``, ``exclude``,
+        ``categorical``, ``split``, ``num_points``, ``noise``) given in the file are
+        dropped, those given by an override (``--set``) are kept if they apply to the new
+        source; ``standardize``, ``test_fraction`` and ``seed`` are kept. ``source`` may
+        be a source string (``toy:gap``) or a path: a folder is read as ``uci:``,
+        anything else as ``csv:``. A relative path is taken relative to the current
+        directory. The description becomes :meth:`data_description` (the file's own
+        comment describes its own data).
         """
         from .data import DATA_SCHEMES
 
@@ -486,20 +511,41 @@ class ModelSpec:
             source = f"{kind}:{path.absolute()}"
         raw = self.raw()
         data = raw.setdefault("data", {})
-        for key in ("target", "features", "split", "num_points", "noise"):
-            data.pop(key, None)
+        new_scheme = source.partition(":")[0].strip()
+        for key, schemes in _SOURCE_KEYS.items():
+            # the file's keys belonged to its own data; --set ones stay if they still apply
+            if ("data", key) not in self.overridden or new_scheme not in schemes:
+                data.pop(key, None)
         data["source"] = source
         touched = {("data", "source")}
         if target is not None:
             data["target"] = target
             touched.add(("data", "target"))
-        return parse_spec(
+        spec = parse_spec(
             raw,
             path=self.path,
             description=self.description,
-            overridden=(self.overridden - {("data", k) for k in data}) | touched,
+            overridden=(self.overridden - {("data", k) for k in _SOURCE_KEYS}) | touched,
             origin="--data/--target",
         )
+        spec.description = spec.data_description()
+        return spec
+
+    def data_description(self) -> str:
+        """A one-line description of the fit made from the data source, used instead of
+        the model file's own comment when the data comes from the command line, e.g.
+        ``"diabetes.csv: regression of 'target' (model file csv_regression.toml)"``."""
+        source = self.data["source"]
+        scheme, _, rest = source.partition(":")
+        scheme, rest = scheme.strip(), rest.strip()
+        target = self.data["target"]
+        if scheme == "csv":
+            what = f"{Path(rest).name}: {self.task}" + (f" of '{target}'" if target else "")
+        elif scheme == "uci":
+            what = f"UCI folder '{Path(rest).name}': {self.task}"
+        else:
+            what = f"{source}: {self.task}"
+        return what + (f" (model file {self.path.name})" if self.path is not None else "")
 
     # --- building objects ---------------------------------------------------------------
     def build_prior(self):
@@ -636,9 +682,12 @@ class ModelSpec:
                     'set [data] target = "<column>" (or --target COLUMN)'
                 )
             kwargs = {"target": d["target"], "features": d["features"], "task": self.task}
+            for key in ("exclude", "categorical"):
+                if d[key] is not None:
+                    kwargs[key] = d[key]
         elif scheme == "uci":
             kwargs["split"] = d["split"]
-        for key in ("target", "features"):
+        for key in _CSV_KEYS:
             if d[key] is not None and scheme != "csv" and (("data", key) in self.explicit):
                 raise SpecError(
                     f"{self._where('data', key)}: only a csv: source takes '{key}', "
@@ -653,9 +702,14 @@ class ModelSpec:
         try:
             dataset = load_source(source, **kwargs)
         except (ValueError, TypeError) as error:
+            message = str(error).replace(  # a text target: say how to do it with a model file
+                'for class labels use task="classification"',
+                "for class labels fit models/csv_classification.toml (or a model file with "
+                '[model] task = "classification")',
+            )
             if ("data", "source") in self.overridden:  # --data: the message names the file
-                raise SpecError(str(error)) from None
-            raise SpecError(f"{self._where('data', 'source')}: {error}") from None
+                raise SpecError(message) from None
+            raise SpecError(f"{self._where('data', 'source')}: {message}") from None
         if dataset.task != self.task:
             raise SpecError(
                 f"{self._where('model', 'task')}: the model says task = '{self.task}' but the "
@@ -906,7 +960,10 @@ def load_spec(path: str | Path, overrides: Sequence[str] | Mapping[str, Any] = (
             )
         raw.setdefault(section, {})[key] = value
         touched.add((section, key))
-    return parse_spec(raw, path=path, description=_description(text), overridden=touched)
+    spec = parse_spec(raw, path=path, description=_description(text), overridden=touched)
+    if ("data", "source") in touched:  # --set data.source=...: describe the data, not the file
+        spec.description = spec.data_description()
+    return spec
 
 
 def describe_model_file(path: str | Path) -> str:
