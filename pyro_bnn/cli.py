@@ -89,6 +89,9 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         overrides.append(f"inference.method={args.method}")
     if args.seed is not None:
         overrides.append(f"inference.seed={args.seed}")
+    exclude = _column_list(args.exclude, "--exclude")
+    if exclude:
+        overrides.append(f"data.exclude={json.dumps(exclude)}")
     spec = load_spec(model_file, overrides)
     if args.data is not None:
         spec = spec.with_data(args.data, target=args.target)
@@ -142,14 +145,14 @@ def _read_inputs(run, path: str) -> object:
     return load_csv_features(path, run.data.encoding)
 
 
-def _keep_columns(values: Sequence[str] | None) -> list[str]:
+def _column_list(values: Sequence[str] | None, option: str) -> list[str]:
     """``--keep a --keep b,c`` -> ``["a", "b", "c"]`` (in order, each once)."""
     names: list[str] = []
     for value in values or []:
         for name in value.split(","):
             name = name.strip()
             if not name:
-                raise InputError(f"--keep '{value}': empty column name")
+                raise InputError(f"{option} '{value}': empty column name")
             if name not in names:
                 names.append(name)
     return names
@@ -159,7 +162,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .data import load_csv_columns
     from .run import csv_text, write_csv
 
-    keep = _keep_columns(args.keep)
+    keep = _column_list(args.keep, "--keep")
     run = _load_run(args.run_dir, device=args.device)
     x = _read_inputs(run, args.data)
     columns = dict(load_csv_columns(args.data, keep)) if keep else {}
@@ -272,8 +275,7 @@ examples:
 Your own table: csv_regression (a numeric target) or csv_classification (class
 labels, text or numbers). Every other column is an input; text columns (sex =
 F/M) are one-hot encoded with the categories kept in the run; leave out ID
-columns with --set 'data.exclude=["id"]'. Titles and metrics.json then name
-your file and target.
+columns with --exclude id. Titles and metrics.json then name your file and target.
 
 --set takes section.key=value with the value as a TOML literal (500, 0.01, true,
 [20, 20], "text"); a bare word is read as a string (inference.guide=lowrank).
@@ -388,6 +390,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--data", metavar="PATH", help="CSV file, UCI folder or source string")
     fit.add_argument("--target", metavar="COLUMN", help="target column of a CSV file")
+    fit.add_argument(
+        "--exclude",
+        action="append",
+        metavar="COLUMN",
+        help="a CSV column that is not an input, e.g. an ID (repeatable or comma-separated)",
+    )
     fit.add_argument("--method", choices=("svi", "nuts"), help="override [inference] method")
     fit.add_argument("--out", metavar="DIR", help="run directory (default: runs/<model file name>)")
     fit.add_argument("--seed", type=int, help="override [inference] seed")

@@ -62,6 +62,9 @@ TASKS = ("regression", "classification")
 
 def _did_you_mean(name: str, choices: Sequence[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""``."""
+    same = [str(c) for c in choices if str(c).lower() == str(name).lower()]
+    if same:
+        return f" (did you mean '{same[0]}'?)"
     close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.5)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
@@ -583,8 +586,9 @@ def _read_csv_table(path: str | Path, delimiter: str) -> tuple[list[str], list[t
 
 def _column_index(path: Path, header: list[str], name: str, role: str) -> int:
     if name not in header:
+        role = f"{role} " if role else ""
         raise ValueError(
-            f"CSV file '{path}' has no {role} column '{name}'{_did_you_mean(name, header)}; "
+            f"CSV file '{path}' has no {role}column '{name}'{_did_you_mean(name, header)}; "
             f"columns: {', '.join(header)}"
         )
     return header.index(name)
@@ -840,7 +844,7 @@ def _learn_categories(
             f"CSV file '{path}', {rows[row_index][0]}, column '{name}': "
             f"'{cells[row_index]}' is not a number ({numbers} other cell(s) of the column are "
             f"numbers); fix the cell, or treat every value of the column as a category with "
-            f"categorical=['{name}'] ([data] categorical = [\"{name}\"] in a model file)"
+            f"categorical=['{name}']"
         )
     if len(distinct) > MAX_CATEGORIES or (len(distinct) == len(cells) >= 20):
         examples = ", ".join(f"'{value}'" for value in distinct[:3])
@@ -848,8 +852,7 @@ def _learn_categories(
             f"CSV file '{path}', column '{name}' holds text with {len(distinct)} different "
             f"values in {len(cells)} rows ({examples}, ...): an identifier or free text, not "
             f"categories to one-hot encode (at most {MAX_CATEGORIES}); leave it out with "
-            f"exclude=['{name}'] ([data] exclude = [\"{name}\"] in a model file), or list it "
-            f"in categorical= to encode it anyway"
+            f"exclude=['{name}'] (or encode it anyway with categorical=['{name}'])"
         )
     return distinct
 
@@ -1123,7 +1126,7 @@ def load_csv_columns(
     path = Path(path)
     names = _names_list(columns, "columns")
     header, rows = _read_csv_table(path, delimiter)
-    indices = [(_column_index(path, header, name, "requested"), name) for name in names]
+    indices = [(_column_index(path, header, name, ""), name) for name in names]
     return {
         name: np.asarray([cells[index].strip() for _, cells in rows], dtype=object)
         for index, name in indices

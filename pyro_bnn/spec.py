@@ -44,6 +44,7 @@ import copy
 import difflib
 import json
 import math
+import re
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -702,11 +703,7 @@ class ModelSpec:
         try:
             dataset = load_source(source, **kwargs)
         except (ValueError, TypeError) as error:
-            message = str(error).replace(  # a text target: say how to do it with a model file
-                'for class labels use task="classification"',
-                "for class labels fit models/csv_classification.toml (or a model file with "
-                '[model] task = "classification")',
-            )
+            message = _app_hints(str(error))
             if ("data", "source") in self.overridden:  # --data: the message names the file
                 raise SpecError(message) from None
             raise SpecError(f"{self._where('data', 'source')}: {message}") from None
@@ -756,6 +753,23 @@ class ModelSpec:
 
     def _where(self, section: str, key: str) -> str:
         return _where(self.path, section, key, (section, key) in self.overridden)
+
+
+def _app_hints(message: str) -> str:
+    """Rewrite the Python-API hints of a data error for model files and the CLI."""
+    message = message.replace(
+        'for class labels use task="classification"',
+        "for class labels fit models/csv_classification.toml (or a model file with "
+        '[model] task = "classification")',
+    )
+    message = re.sub(
+        r"exclude=\['([^']*)'\]", r"""--exclude \1 (or [data] exclude = ["\1"])""", message
+    )
+    return re.sub(
+        r"categorical=\['([^']*)'\]",
+        r"""--set 'data.categorical=["\1"]' ([data] categorical = ["\1"])""",
+        message,
+    )
 
 
 def _where(path: Path | None, section: str, key: str, overridden: bool, origin="--set") -> str:
