@@ -488,7 +488,11 @@ class ModelSpec:
             raw.setdefault(section, {})[key] = value
             touched.add((section, key))
         return parse_spec(
-            raw, path=self.path, description=self.description, overridden=touched, origin=origin
+            raw,
+            path=self.path,
+            description=self.description,
+            overridden=self.overridden | touched,
+            origin=origin,
         )
 
     def with_data(self, source: str, target: str | None = None) -> ModelSpec:

@@ -375,3 +375,79 @@ def test_model_spec_is_a_dataclass_with_sections():
     spec = parse_spec({"data": {"source": "toy:gap"}})
     assert isinstance(spec, ModelSpec) and spec.name == "spec"
     assert ("data", "source") in spec.explicit and ("model", "hidden") not in spec.explicit
+
+
+# --------------------------------------------------------------------------- CSV data
+
+
+def test_csv_model_files_are_bundled_with_a_default_table():
+    for name, task, source in (
+        ("csv_regression", "regression", "sklearn:diabetes"),
+        ("csv_classification", "classification", "sklearn:breast_cancer"),
+    ):
+        spec = load_spec(MODELS / f"{name}.toml")
+        assert spec.task == task and spec.data["source"] == source
+        assert f"pyro-bnn fit {name} --data my.csv --target COLUMN" in spec.description
+
+
+def test_descriptions_come_from_the_data_given_on_the_command_line(tmp_path):
+    spec = load_spec(MODELS / "uci_regression.toml")
+    assert "yacht" in spec.description
+    table = tmp_path / "my.csv"
+    table.write_text("a,price\n1,2\n3,4\n")
+    moved = spec.with_data(str(table), target="price")
+    assert moved.description == "my.csv: regression of 'price' (model file uci_regression.toml)"
+    assert "yacht" not in moved.to_toml()
+    again = load_spec(write(tmp_path, moved.to_toml(), "resolved.toml"))
+    assert again.description == moved.description  # what load_run reads back
+    folder = tmp_path / "concrete"
+    folder.mkdir()
+    assert spec.with_data(str(folder)).description.startswith("UCI folder 'concrete': regression")
+    by_set = load_spec(MODELS / "digits.toml", ["data.source=sklearn:iris"])
+    assert by_set.description == "sklearn:iris: classification (model file digits.toml)"
+    assert load_spec(MODELS / "digits.toml").description.startswith("Handwritten digits")
+
+
+def test_with_data_keeps_command_line_csv_keys_and_drops_the_files(tmp_path):
+    path = write(tmp_path, '[data]\nsource = "csv:a.csv"\ntarget = "y"\nexclude = ["note"]\n')
+    spec = load_spec(path, ['data.features=["a", "b"]', "data.num_points=30"])
+    moved = spec.with_data(str(tmp_path / "b.csv"), target="z")
+    assert moved.data["features"] == ["a", "b"]  # --set, applies to a csv: kept
+    assert moved.data["exclude"] is None  # the file's own: dropped
+    assert moved.data["num_points"] is None  # --set, but only for toy: sources
+
+
+def test_exclude_and_categorical_are_csv_only(tmp_path):
+    path = write(tmp_path, '[data]\nsource = "toy:gap"\nexclude = ["id"]\n')
+    with pytest.raises(SpecError, match="\\[data\\] exclude: only a csv: source takes 'exclude'"):
+        load_spec(path).load_dataset()
+    with pytest.raises(
+        SpecError,
+        match='\\[data\\] exclude must be a list of strings \\(e.g. \\["a", "b"\\]\\), found "id"',
+    ):
+        load_spec(write(tmp_path, '[data]\nsource = "toy:gap"\nexclude = "id"\n'))
+
+
+def test_csv_data_errors_give_model_file_hints(tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_text(
+        "id,sex,label\n" + "".join(f"r{i},{'MF'[i % 2]},{'ab'[i % 2]}\n" for i in range(30))
+    )
+    regression = load_spec(MODELS / "csv_regression.toml")
+    with pytest.raises(
+        SpecError,
+        match="column 'id' holds text with 30 different values.*leave it out with --exclude id "
+        '\\(or \\[data\\] exclude = \\["id"\\]\\)',
+    ):
+        regression.with_data(str(table), target="label").load_dataset()
+    spec = regression.with_data(str(table), target="label").with_overrides({"data.exclude": ["id"]})
+    with pytest.raises(
+        SpecError,
+        match="^CSV file '.*t.csv', line 2 \\(data row 1\\), column 'label': 'a' is "
+        "not a number: the target holds text labels \\('a', 'b'\\).*for class labels fit "
+        "models/csv_classification.toml",
+    ):
+        spec.load_dataset()
+    classification = load_spec(MODELS / "csv_classification.toml", ['data.exclude=["id"]'])
+    dataset = classification.with_data(str(table), target="label").load_dataset()
+    assert dataset.feature_names == ("sex=F", "sex=M") and dataset.class_names == ("a", "b")
