@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,11 @@ import torch
 
 import pyro_bnn.run as run_module
 from pyro_bnn.run import csv_text, fit_run, load_run
-from pyro_bnn.spec import parse_spec
+from pyro_bnn.spec import load_spec, parse_spec
+
+from .csv_tables import write_diabetes_csv
+
+REPO = Path(__file__).resolve().parent.parent
 
 TINY_REGRESSION = {
     "model": {"hidden": [3]},
@@ -217,3 +222,46 @@ def test_csv_text_formats_numbers_and_strings():
     assert text == 'a,b\n1.5,"x,y"\nnan,z\n'
     with pytest.raises(ValueError, match=r"different lengths"):
         csv_text({"a": [1, 2], "b": [1]})
+
+
+# --------------------------------------------------------------------------- a user's table
+
+
+def test_a_csv_run_keeps_its_text_columns_and_is_described_by_its_data(tmp_path):
+    table = write_diabetes_csv(tmp_path / "diabetes.csv", rows=slice(0, 120))
+    fast = ["inference.num_steps=30", "predict.num_draws=20", "plots.enabled=false"]
+    spec = load_spec(REPO / "models" / "csv_regression.toml", [*fast, 'data.exclude=["id"]'])
+    spec = spec.with_data(str(table), target="target")
+    run = fit_run(spec, tmp_path / "run", quiet=True)
+    described = "diabetes.csv: regression of 'target' (model file csv_regression.toml)"
+    assert run.metrics["description"] == described
+    figure = run_module._plot_uncertainty(run)  # 10 inputs: predicted against observed
+    assert figure.axes[0].get_title().startswith(described)
+    info = json.loads((run.path / "data.json").read_text())
+    assert info["encoding"]["categories"] == {"sex": ["F", "M"]}
+    assert info["encoding"]["columns"][:3] == ["age", "sex", "bmi"]
+    assert info["feature_names"][:4] == ["age", "sex=F", "sex=M", "bmi"]
+    with open(run.path / "predictions.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0])[:4] == ["age", "sex", "bmi", "bp"]  # the table's own columns
+    assert {row["sex"] for row in rows} == {"F", "M"}
+    loaded = load_run(run.path)
+    assert loaded.spec.description == described
+    assert loaded.data.encoding.categories == {"sex": ("F", "M")}
+    assert loaded.data.encoding.columns == run.data.encoding.columns
+    info["encoding"]["categories"]["sex"] = ["F"]  # disagrees with feature_names
+    (run.path / "data.json").write_text(json.dumps(info))
+    with pytest.raises(
+        ValueError, match="data.json' is incomplete or corrupt: its encoding gives feature names"
+    ):
+        load_run(run.path)
+
+
+def test_a_run_without_an_encoding_in_data_json_reads_plain_number_columns(regression_run):
+    info = json.loads((regression_run.path / "data.json").read_text())
+    assert info["encoding"] == {"columns": ["x"], "categories": {}}
+    del info["encoding"]
+    old = regression_run.path.parent / "old"
+    shutil.copytree(regression_run.path, old)
+    (old / "data.json").write_text(json.dumps(info))
+    assert load_run(old).data.encoding.feature_names == ("x",)
