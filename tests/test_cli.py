@@ -18,6 +18,8 @@ import pytest
 
 from pyro_bnn.cli import main
 
+from .csv_tables import write_breast_cancer_csv, write_diabetes_csv
+
 REPO = Path(__file__).resolve().parent.parent
 GAP = str(REPO / "models" / "regression_gap.toml")
 TWO_MOONS = str(REPO / "models" / "two_moons.toml")
@@ -306,3 +308,101 @@ def test_plot_redraws_selected_kinds(capsys, gap_run, tmp_path):
         "diagnostics.png",
         "uncertainty.png",
     ]
+
+
+# --------------------------------------------------------------------------- a user's table
+
+
+@pytest.fixture(scope="module")
+def diabetes_run(tmp_path_factory) -> tuple[Path, Path]:
+    """csv_regression on 150 rows of diabetes (sex as M/F, an id column), tiny budget."""
+    folder = tmp_path_factory.mktemp("diabetes")
+    table = write_diabetes_csv(folder / "diabetes.csv", rows=slice(0, 150))
+    out = folder / "run"
+    code = main(
+        ["fit", "csv_regression", "--data", str(table), "--target", "target", "--exclude", "id",
+         "--out", str(out), "--quiet", *FAST]
+    )  # fmt: skip
+    assert code == 0
+    return out, table
+
+
+def test_fit_help_and_models_recommend_the_csv_model_files(capsys):
+    code, out, _ = run_cli(capsys, "fit", "--help")
+    assert code == 0
+    assert "pyro-bnn fit csv_regression --data my.csv --target price" in out
+    assert "pyro-bnn fit csv_classification --data" in out and "--exclude" in out
+    code, out, _ = run_cli(capsys, "models")
+    assert code == 0
+    assert "your own table: pyro-bnn fit csv_regression --data my.csv --target COLUMN" in out
+    assert "csv_classification for class labels" in out
+
+
+def test_fit_a_table_with_a_text_column_and_predict_with_kept_ids(capsys, diabetes_run, tmp_path):
+    out, table = diabetes_run
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["description"] == (
+        "diabetes.csv: regression of 'target' (model file csv_regression.toml)"
+    )
+    assert metrics["data"]["encoding"]["categories"] == {"sex": ["F", "M"]}
+    assert "id" not in metrics["data"]["encoding"]["columns"]
+    # new rows, columns in another order, an extra column; keep two of them
+    new = bad_csv(tmp_path, "".join(table.read_text().splitlines(keepends=True)[:4]), "new.csv")
+    preds = tmp_path / "preds.csv"
+    code, _, _ = run_cli(
+        capsys, "predict", out, "--data", new, "--keep", "id", "--keep", "target,sex",
+        "--out", preds,
+    )  # fmt: skip
+    assert code == 0
+    with open(preds) as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["id"] for row in rows] == ["P0000", "P0001", "P0002"]
+    names = list(rows[0])
+    assert names[:4] == ["id", "target", "sex", "age"] and names.count("sex") == 1
+    assert names[-6:] == ["mean", "std", "epistemic_std", "aleatoric_std", "lower_90", "upper_90"]
+    assert [row["sex"] for row in rows] == ["F", "M", "F"]
+
+
+def test_predict_keep_and_unseen_category_errors(capsys, diabetes_run, tmp_path):
+    out, table = diabetes_run
+    code, _, err = run_cli(capsys, "predict", out, "--data", table, "--keep", "ID")
+    assert code == 2
+    assert_one_line_error(err, "diabetes.csv' has no column 'ID' (did you mean 'id'?)")
+    code, _, err = run_cli(capsys, "predict", out, "--data", table, "--keep", "id,")
+    assert code == 2
+    assert_one_line_error(err, "--keep 'id,': empty column name")
+    lines = table.read_text().splitlines(keepends=True)
+    unseen = bad_csv(tmp_path, lines[0] + lines[1].replace(",F,", ",female,"), "unseen.csv")
+    code, _, err = run_cli(capsys, "predict", out, "--data", unseen)
+    assert code == 2
+    assert_one_line_error(
+        err, "line 2 (data row 1), column 'sex': unknown category 'female'",
+        "the categories seen in training are 'F', 'M'",
+    )  # fmt: skip
+    code, stdout, _ = run_cli(capsys, "evaluate", out, "--data", table)
+    assert code == 0 and json.loads(stdout)["num_points"] == 150
+
+
+def test_fit_explains_text_targets_and_identifier_columns(capsys, tmp_path):
+    cancer = write_breast_cancer_csv(tmp_path / "cancer.csv", rows=slice(0, 60))
+    base = ["fit", "csv_regression", "--data", cancer, "--target", "diagnosis", "--quiet"]
+    code, _, err = run_cli(capsys, *base, "--out", tmp_path / "a")
+    assert code == 2
+    assert_one_line_error(err, "column 'id' holds text with 60 different values",
+                          '--exclude id (or [data] exclude = ["id"])')  # fmt: skip
+    code, _, err = run_cli(capsys, *base, "--exclude", "id", "--out", tmp_path / "b")
+    assert code == 2
+    assert_one_line_error(
+        err, "column 'diagnosis': 'malignant' is not a number",
+        "for class labels fit models/csv_classification.toml",
+    )  # fmt: skip
+    out = tmp_path / "c"
+    code, _, _ = run_cli(
+        capsys, "fit", "csv_classification", "--data", cancer, "--target", "diagnosis",
+        "--exclude", "id", "--out", out, "--quiet", *FAST,
+    )  # fmt: skip
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["description"].startswith("cancer.csv: classification of 'diagnosis'")
+    assert metrics["data"]["class_names"] == ["benign", "malignant"]
+    assert not list(tmp_path.glob("[ab]"))
