@@ -139,8 +139,13 @@ class FlatModel:
     def log_joint(self, z: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
         """Log prior + log likelihood + log Jacobian at unconstrained ``z: (..., dim)``.
 
-        With row ``index`` (a minibatch) the log likelihood is scaled by ``N / len(index)``,
-        an unbiased estimate of the full-data value.
+        The log density of ``z`` itself (the change of variables included): the NUTS
+        potential, the MAP initialisation of NUTS, and the model term of the Gaussian
+        guides' ELBO (Pyro's autoguides add the same ``log |J|`` through their Delta
+        sites' ``log_density``). A point estimate in constrained space (``AutoDelta``)
+        uses :meth:`log_density` instead. With row ``index`` (a minibatch) the log
+        likelihood is scaled by ``N / len(index)``, an unbiased estimate of the
+        full-data value.
         """
         values = self.unflatten(z)
         if index is None:
@@ -149,6 +154,16 @@ class FlatModel:
             scale = self.x.shape[0] / len(index)
             log_likelihood = scale * self.model.log_likelihood(values, self.x[index], self.y[index])
         return self.log_prior(z, values) + log_likelihood + self.log_jacobian(z)
+
+    def log_density(self, z: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+        """Log prior + log likelihood at the constrained values of ``z``, without log Jacobian.
+
+        ``log p(x, theta)`` at ``theta = unflatten(z)``: what ``AutoDelta`` maximises
+        (a MAP estimate in constrained space). Written as :meth:`log_joint` minus
+        :meth:`log_jacobian` so that a subclass that changes :meth:`log_joint` (e.g.
+        its likelihood scaling) changes this too.
+        """
+        return self.log_joint(z, index) - self.log_jacobian(z)
 
     def potential(self, params: dict[str, torch.Tensor]) -> torch.Tensor:
         """NUTS potential energy ``-log_joint`` for Pyro's ``potential_fn`` (key ``"z"``)."""

@@ -2,7 +2,11 @@
 
 Each family holds plain tensors, draws reparameterised samples of the flat
 unconstrained vector ``z`` and knows its entropy in closed form, so an SVI step
-is one network evaluation and one backward pass, with no Pyro trace. After
+is one network evaluation and one backward pass, with no Pyro trace. The objective
+is Pyro's ``Trace_ELBO`` for the equivalent autoguide: ``E[log p(x, T(z)) + log|J(z)|]
++ entropy`` for the Gaussian families (``T`` maps ``z`` to the sites' supports) and
+``log p(x, T(loc))``, without the Jacobian, for ``"delta"`` (MAP in constrained
+space, as ``AutoDelta``). After
 fitting, :meth:`FlatGuide.to_pyro` writes the parameters into the equivalent
 Pyro autoguide (same parameterisation, same names), which the rest of the
 library uses.
@@ -105,9 +109,24 @@ class FlatGuide:
             return torch.log(scale).sum() + 0.5 * torch.logdet(capacitance) + self._entropy_const
         return torch.log(scale).sum() + self._entropy_const
 
+    def log_joint(self, z: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+        """The model term of the ELBO at unconstrained draws ``z: (..., dim)``.
+
+        Gaussian families: log prior + log likelihood + ``log |J|`` of the constrained
+        sites (Pyro's autoguides put ``-log |J|`` in the guide's log density).
+        ``"delta"``: no ``log |J|``, because ``AutoDelta`` is a point mass at the
+        constrained value and maximises ``log p(x, theta)`` there.
+        """
+        if self.kind == "delta":
+            return self.flat.log_density(z, index)
+        return self.flat.log_joint(z, index)
+
     def elbo(self, num_particles: int, index: torch.Tensor | None) -> torch.Tensor:
-        """ELBO estimate: mean log joint over particles plus the entropy."""
-        return self.flat.log_joint(self.rsample(num_particles), index).mean() + self.entropy()
+        """ELBO estimate: mean :meth:`log_joint` over particles plus the entropy.
+
+        Its expectation is Pyro's ``Trace_ELBO`` of the guide :meth:`to_pyro` returns.
+        """
+        return self.log_joint(self.rsample(num_particles), index).mean() + self.entropy()
 
     def to_pyro(self):
         """The equivalent fitted Pyro autoguide (AutoNormal, AutoLowRank..., AutoMVN, AutoDelta)."""
