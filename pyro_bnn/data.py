@@ -25,6 +25,7 @@ import csv
 import difflib
 import inspect
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -1067,7 +1068,17 @@ def _regression_target(path: Path, rows, target_index: int, target: str) -> np.n
             f"'{cells[row_index]}' is not a number: the target holds text labels ({shown}), "
             f'which task="regression" cannot fit; for class labels use task="classification"'
         )
-    return _numeric_columns(path, rows, [(target_index, target)])[:, 0]
+    y = _numeric_columns(path, rows, [(target_index, target)])[:, 0]
+    values = np.unique(y)
+    if values.size == 2 and np.all(values == np.round(values)):
+        warnings.warn(
+            f"CSV file '{path}': the target '{target}' holds only the values "
+            f"{values[0]:g} and {values[1]:g}, fitted as a regression; for class labels use "
+            'task="classification"',
+            UserWarning,
+            stacklevel=3,
+        )
+    return y
 
 
 def load_csv_features(

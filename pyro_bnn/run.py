@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from .data import Standardizer, TableEncoding
-from .spec import ModelSpec, load_spec
+from .spec import ModelSpec, _app_hints, load_spec
 
 __all__ = [
     "Run",
@@ -618,7 +618,9 @@ def fit_run(
     out = Path(out) if out is not None else default_run_dir(spec)
     check_out_dir(out, force)
     progress = (not quiet) if progress is None else progress
-    dataset = spec.load_dataset()
+    with warnings.catch_warnings(record=True) as data_warnings:  # logged in fit.log below
+        warnings.simplefilter("always", UserWarning)
+        dataset = spec.load_dataset()
     task = spec.task
     standardize = spec.data["standardize"]
     standardize_y = standardize and spec.model["likelihood"] != "poisson"
@@ -659,6 +661,8 @@ def fit_run(
             log.info(f"pyro-bnn fit: {spec.path or 'spec'} -> {out}")
             if command:
                 log.info(f"command: {command}")
+            for warning in data_warnings:
+                log.warning(f"{warning.category.__name__}: {_app_hints(str(warning.message))}")
             num_test = 0 if dataset.x_test is None else dataset.x_test.shape[0]
             classes = f", {dataset.num_classes} classes" if dataset.num_classes else ""
             log.info(

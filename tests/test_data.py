@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -507,6 +508,17 @@ def test_text_target_with_the_default_task_suggests_classification(tmp_path):
     typo = write(tmp_path / "typo.csv", "a,y\n1,2.5\n2,3..1\n3,4\n")
     with pytest.raises(ValueError, match="column 'y': '3..1' is not a number$"):
         load_csv(typo, target="y")
+
+
+def test_a_two_valued_numeric_target_fitted_as_regression_warns(tmp_path):
+    path = write(tmp_path / "b.csv", "a,y\n1,0\n2,1\n3,1\n")
+    with pytest.warns(UserWarning, match="the target 'y' holds only the values 0 and 1, fitted "
+                      'as a regression; for class labels use task="classification"'):  # fmt: skip
+        load_csv(path, target="y")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_csv(path, target="y", task="classification")
+        load_csv(write(tmp_path / "c.csv", "a,y\n1,0.5\n2,1\n3,1\n"), target="y")
 
 
 def test_table_encoding_round_trip_and_errors():

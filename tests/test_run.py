@@ -265,3 +265,13 @@ def test_a_run_without_an_encoding_in_data_json_reads_plain_number_columns(regre
     shutil.copytree(regression_run.path, old)
     (old / "data.json").write_text(json.dumps(info))
     assert load_run(old).data.encoding.feature_names == ("x",)
+
+
+def test_data_warnings_go_to_fit_log_and_metrics(tmp_path):
+    table = tmp_path / "binary.csv"
+    table.write_text("a,y\n" + "".join(f"{i},{i % 2}\n" for i in range(20)))
+    spec = tiny(TINY_REGRESSION).with_data(str(table), target="y")
+    run = fit_run(spec, tmp_path / "run", quiet=True)
+    expected = "holds only the values 0 and 1, fitted as a regression; for class labels fit "
+    assert any(expected + "models/csv_classification.toml" in w for w in run.metrics["warnings"])
+    assert expected in (run.path / "fit.log").read_text()
