@@ -25,7 +25,6 @@ from .predictive import (
     ClassificationPrediction,
     Prediction,
     RegressionPrediction,
-    SamplePrediction,
     predict,
 )
 from .priors import HierarchicalNormal, IIDNormal, LayerwiseNormal, PerLayerPrior, Prior
@@ -78,7 +77,6 @@ __all__ = [
     "Prediction",
     "RegressionPrediction",
     "ClassificationPrediction",
-    "SamplePrediction",
     "MeanFieldCollapseWarning",
     "ConvergenceWarning",
     "data",

@@ -1,8 +1,11 @@
-"""The result of a fit: posterior draws (or a fitted guide) plus diagnostics.
+"""The result of a fit: posterior draws (or a fitted guide) plus everything to predict.
 
-A :class:`Posterior` is what :func:`~pyro_bnn.fit_svi` and :func:`~pyro_bnn.fit_nuts`
-return and what :func:`~pyro_bnn.predict` reads. It can be saved to one ``.pt``
-file and loaded back without running any code from the file
+A :class:`Posterior` is what :func:`~pyro_bnn.fit_svi`, :func:`~pyro_bnn.fit_nuts` and
+the baselines return and what :func:`~pyro_bnn.predict` reads. It owns its state:
+the guide's parameters and the model's ``pyro.param`` values live in its own
+parameter-store state (never in Pyro's global store), together with the data
+scaler, so two posteriors in one process never touch each other. It can be saved
+to one ``.pt`` file and loaded back without running any code from the file
 (``torch.load(weights_only=True)``).
 """
 
@@ -17,54 +20,15 @@ from pathlib import Path
 import pyro
 import torch
 from pyro.infer import Predictive
+from pyro.poutine.util import site_is_subsample
 
+from .guides import GUIDES, initialised_guide, make_guide  # noqa: F401 (re-exported)
+from .isolation import local_rng, new_param_state, own_copies, param_scope
 from .nets import BayesianMLP
 
-__all__ = ["Posterior", "GUIDES", "make_guide", "atomic_write"]
+__all__ = ["Posterior", "GUIDES", "make_guide", "atomic_write", "latent_site_shapes"]
 
-FORMAT_VERSION = 1
-
-
-def _guides():
-    from pyro.infer import autoguide
-
-    return {
-        "normal": autoguide.AutoNormal,
-        "lowrank": autoguide.AutoLowRankMultivariateNormal,
-        "mvn": autoguide.AutoMultivariateNormal,
-        "delta": autoguide.AutoDelta,
-    }
-
-
-GUIDES = ("normal", "lowrank", "mvn", "delta")
-
-
-def make_guide(model: Callable, guide: str, init_loc_fn=None, init_scale: float = 0.05, rank=None):
-    """Build the autoguide named ``guide`` for ``model``.
-
-    ``"normal"``: :class:`~pyro.infer.autoguide.AutoNormal` (mean field, Bayes by
-    Backprop); ``"lowrank"``: AutoLowRankMultivariateNormal; ``"mvn"``: full-rank
-    AutoMultivariateNormal; ``"delta"``: AutoDelta (MAP, a one-draw posterior).
-    """
-    from pyro.infer.autoguide import init_to_sample
-
-    if guide not in GUIDES:
-        raise ValueError(f"unknown guide {guide!r}; valid: {', '.join(GUIDES)}")
-    cls = _guides()[guide]
-    init_loc_fn = init_loc_fn or init_to_sample
-    if guide == "delta":
-        return cls(model, init_loc_fn=init_loc_fn)
-    if guide == "lowrank":
-        return cls(model, init_loc_fn=init_loc_fn, init_scale=init_scale, rank=rank)
-    return cls(model, init_loc_fn=init_loc_fn, init_scale=init_scale)
-
-
-def initialised_guide(model: BayesianMLP, guide: str, **kwargs):
-    """A guide for ``model`` with its parameters created (from a prior draw), ready to load."""
-    auto_guide = make_guide(model, guide, **kwargs)
-    with pyro.poutine.block(), torch.no_grad():
-        auto_guide(*model.example_data())
-    return auto_guide
+FORMAT_VERSION = 2
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
@@ -99,25 +63,59 @@ def _to_plain(value):
     return value
 
 
-class Posterior:
-    """Posterior of a Bayesian network: draws of every latent site, plus diagnostics.
+def model_trace(model: Callable, args: tuple, param_state: dict | None = None, guide=None):
+    """Trace of ``model(*args)`` (replayed on a guide draw when ``guide`` is given), privately.
 
-    Built by :func:`~pyro_bnn.fit_svi` (``method="svi"``, holds the fitted
-    guide and samples from it on demand) or :func:`~pyro_bnn.fit_nuts`
-    (``method="nuts"``, holds a fixed set of draws); the baselines' draws are held
-    under their own names (``"swag"``, ``"ensemble"``, ...).
+    Runs in ``param_state`` (a fresh store when ``None``), without gradients and
+    with a fixed seed, so nothing outside changes.
+    """
+    state = new_param_state() if param_state is None else param_state
+    with param_scope(state), local_rng(0), torch.no_grad(), pyro.poutine.block():
+        if guide is not None:
+            guide_trace = pyro.poutine.trace(guide).get_trace(*args)
+            model = pyro.poutine.replay(model, trace=guide_trace)
+        return pyro.poutine.trace(model).get_trace(*args)
+
+
+def latent_site_shapes(trace) -> dict[str, tuple[int, ...]]:
+    """Shapes of the latent sites of a model trace (not observed, subsample or deterministic)."""
+    return {
+        name: tuple(site["value"].shape)
+        for name, site in trace.nodes.items()
+        if site["type"] == "sample"
+        and not site["is_observed"]
+        and not site_is_subsample(site)
+        and not site["infer"].get("_deterministic", False)
+    }
+
+
+class Posterior:
+    """Posterior of a Bayesian network: draws of every latent site, plus what predicting needs.
+
+    Built by :func:`~pyro_bnn.fit_svi` (``method="svi"``: holds the fitted guide and
+    samples from it on demand), :func:`~pyro_bnn.fit_nuts` (``method="nuts"``: a fixed
+    set of draws) or a baseline (fixed draws under the baseline's name).
 
     Attributes
     ----------
     model : BayesianMLP or callable
-        The Pyro model that was fitted.
+        The Pyro model that was fitted (the posterior's own copy).
     method : str
         ``"svi"``, ``"nuts"``, or a baseline's name (fixed draws).
+    guide : callable or None
+        The fitted SVI guide (an autoguide or the user's guide).
     guide_type : str or None
-        The SVI guide name (``"normal"``, ``"lowrank"``, ``"mvn"``, ``"delta"``).
+        ``"normal"``, ``"lowrank"``, ``"mvn"``, ``"delta"``, or the class name of a
+        user-supplied guide.
+    scaler : Standardizer or None
+        The training data's standardization (``fit_*(..., standardize=True)``):
+        :func:`~pyro_bnn.predict` takes and returns original units. Draws are in the
+        model's (standardized) units.
+    obs_site : str
+        Name of the model's observed sample site.
     diagnostics : dict
-        JSON-able fit diagnostics (ELBO history for SVI; R-hat, ESS,
-        divergences, step size for NUTS; fit time; warnings).
+        JSON-able fit diagnostics (ELBO history for SVI; R-hat, ESS, divergences,
+        step size for NUTS; fit time; warnings).
     """
 
     default_num_draws = 1000
@@ -132,6 +130,12 @@ class Posterior:
         samples: Mapping[str, torch.Tensor] | None = None,
         num_chains: int = 1,
         diagnostics: Mapping | None = None,
+        param_state: dict | None = None,
+        scaler=None,
+        example_data: tuple | None = None,
+        latent_shapes: Mapping[str, tuple[int, ...]] | None = None,
+        obs_site: str = "obs",
+        guide_options: Mapping | None = None,
     ):
         if not isinstance(method, str) or not method:
             raise ValueError(f"method must be a non-empty string such as 'svi', got {method!r}")
@@ -139,20 +143,69 @@ class Posterior:
             raise ValueError("a Posterior needs a fitted guide or a dict of samples")
         if method != "svi" and samples is None:
             raise ValueError(f"a {method!r} posterior holds fixed draws: pass samples=...")
+        if guide is not None and not callable(guide):
+            raise TypeError(f"guide must be callable (a Pyro guide), got {type(guide).__name__}")
         self.model = model
         self.method = method
         self.guide = guide
         self.guide_type = guide_type
+        self.guide_options = dict(guide_options or {})
         self.num_chains = num_chains
+        self.scaler = scaler
+        self.obs_site = obs_site
         self._samples = None if samples is None else {k: v.detach() for k, v in samples.items()}
         self.diagnostics = _to_plain(dict(diagnostics or {}))
         self._draws_cache: dict | None = None
+        if example_data is None and isinstance(model, BayesianMLP):
+            example_data = model.example_data()
+        self.example_data = None if example_data is None else tuple(example_data)
+        if param_state is None:
+            param_state = self._capture_param_state()
+        self._param_state = param_state
+        if latent_shapes is None:
+            latent_shapes = self._find_latent_shapes()
+        self.latent_shapes = {k: tuple(v) for k, v in latent_shapes.items()}
+
+    def _capture_param_state(self) -> dict:
+        """A private store holding the guide's (and model's) current parameters."""
+        state = new_param_state()
+        if self.guide is not None and self.example_data is not None:
+            model_trace(self.model, self.example_data, state, guide=self.guide)
+        return state
+
+    def _find_latent_shapes(self) -> dict[str, tuple[int, ...]]:
+        if isinstance(self.model, BayesianMLP):
+            return {site.name: tuple(site.shape) for site in self.model.latent_sites}
+        if self._samples is not None:
+            return {k: tuple(v.shape[1:]) for k, v in self._samples.items()}
+        if self.example_data is None:
+            raise ValueError("a Posterior of a user-written model needs example_data=(x, y)")
+        return latent_site_shapes(model_trace(self.model, self.example_data, self._param_state))
+
+    def param_scope(self):
+        """Context manager: Pyro's parameter store holds this posterior's parameters only.
+
+        Use it to call the model or guide yourself::
+
+            with post.param_scope():
+                trace = pyro.poutine.trace(post.guide).get_trace(x)
+        """
+        return param_scope(self._param_state)
+
+    @property
+    def params(self) -> dict[str, torch.Tensor]:
+        """The posterior's Pyro parameters (guide and model), constrained: name → tensor."""
+        with self.param_scope():
+            store = pyro.get_param_store()
+            return {name: store[name].detach() for name in store.keys()}
 
     # --- draws ------------------------------------------------------------------------------
     @property
     def is_point_estimate(self) -> bool:
-        """True for a MAP fit (``guide="delta"``): a single draw."""
-        return self.guide_type == "delta"
+        """True for a MAP fit (``guide="delta"`` or an ``AutoDelta``): a single draw."""
+        from pyro.infer.autoguide import AutoDelta
+
+        return self.guide_type == "delta" or isinstance(self.guide, AutoDelta)
 
     @property
     def num_draws(self) -> int:
@@ -179,10 +232,11 @@ class Posterior:
         return {k: v.reshape((self.num_chains, -1) + v.shape[1:]) for k, v in self._samples.items()}
 
     def sample(self, num_draws: int | None = None, seed: int = 0) -> dict[str, torch.Tensor]:
-        """Draws of every latent site: site → ``(num_draws, *site_shape)``.
+        """Draws of every latent site of the model: site → ``(num_draws, *site_shape)``.
 
         SVI: fresh draws from the guide (a MAP fit always gives one draw). MCMC:
-        ``num_draws`` evenly thinned draws (all of them when ``None``).
+        ``num_draws`` evenly thinned draws (all of them when ``None``). The global
+        random streams are not touched.
         """
         if num_draws is not None and (
             isinstance(num_draws, bool) or not isinstance(num_draws, int) or num_draws < 1
@@ -195,84 +249,80 @@ class Posterior:
             index = torch.linspace(0, total - 1, num_draws).round().long()
             return {k: v[index] for k, v in self._samples.items()}
         if self.is_point_estimate:
-            with torch.no_grad():
-                return {k: v.detach().unsqueeze(0) for k, v in self.guide.median().items()}
+            num_draws = 1
         num_draws = num_draws or self.default_num_draws
-        with torch.no_grad(), pyro.poutine.block():
-            pyro.set_rng_seed(seed)
-            samples = Predictive(self.guide, num_samples=num_draws, parallel=True)()
-        shapes = self.site_shapes()
-        if shapes:  # drop the guide's auxiliary sites (e.g. unconstrained copies)
-            samples = {k: v for k, v in samples.items() if k in shapes}
-        return {k: self._squeeze_plate_dims(k, v, num_draws) for k, v in samples.items()}
-
-    def _squeeze_plate_dims(self, name: str, value: torch.Tensor, num_draws: int):
-        shapes = self.site_shapes()
-        if name in shapes:
-            return value.reshape((num_draws, *shapes[name]))
-        return value
-
-    def site_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Event shape of every latent site (for a :class:`BayesianMLP`; else from the draws)."""
-        if isinstance(self.model, BayesianMLP):
-            return {site.name: site.shape for site in self.model.latent_sites}
-        if self._samples is not None:
-            return {k: tuple(v.shape[1:]) for k, v in self._samples.items()}
-        return {}
+        args = self.example_data or ()
+        with self.param_scope(), local_rng(seed), torch.no_grad(), pyro.poutine.block():
+            try:
+                samples = Predictive(self.guide, num_samples=num_draws, parallel=True)(*args)
+            except (RuntimeError, ValueError, NotImplementedError):
+                # a guide that does not vectorize over draws: one draw at a time
+                samples = Predictive(self.guide, num_samples=num_draws)(*args)
+        return {
+            name: samples[name].reshape((num_draws, *shape))
+            for name, shape in self.latent_shapes.items()
+            if name in samples
+        }
 
     # --- save / load -------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
-        """Write the posterior to ``path`` (atomically; the model is stored by its configuration).
+        """Write everything :func:`~pyro_bnn.predict` needs to ``path`` (atomically).
 
-        A posterior of a user-written model stores its current draws instead of the
-        guide; :meth:`load` then needs that model passed back in.
+        Stored: the draws (MCMC, baselines) or the guide's parameters (SVI), every
+        ``pyro.param`` of the model, the plain ``nn.Parameter`` values of a model or
+        guide that is an ``nn.Module``, the scaler and the diagnostics. A
+        :class:`BayesianMLP` is stored by its configuration; a user-written model
+        (and a user-supplied guide) must be passed back to :meth:`load`.
         """
+        is_mlp = isinstance(self.model, BayesianMLP)
         payload = {
             "format": "pyro_bnn.Posterior",
             "format_version": FORMAT_VERSION,
             "method": self.method,
             "guide_type": self.guide_type,
+            "guide_options": dict(self.guide_options),
             "num_chains": self.num_chains,
             "diagnostics": self.diagnostics,
-            "model_config": self.model.to_config() if isinstance(self.model, BayesianMLP) else None,
+            "model_config": self.model.to_config() if is_mlp else None,
+            "model_name": type(self.model).__name__,
+            "obs_site": self.obs_site,
+            "latent_shapes": {k: list(v) for k, v in self.latent_shapes.items()},
+            "example_data": None
+            if self.example_data is None
+            else [value.cpu() for value in self.example_data],
+            "scaler": None if self.scaler is None else self.scaler.to_dict(),
+            "params": {
+                name: value.detach().cpu().clone()
+                for name, value in self._param_state["params"].items()
+            },
+            "model_state": _module_state(self.model) if not is_mlp else None,
+            "guide_state": _module_state(self.guide),
+            "samples": None
+            if self._samples is None
+            else {k: v.cpu() for k, v in self._samples.items()},
         }
-        if self._samples is not None or not isinstance(self.model, BayesianMLP):
-            payload["samples"] = {k: v.cpu() for k, v in self.draws.items()}
-        else:
-            payload["guide_state"] = {
-                k: v.detach().cpu() for k, v in self.guide.state_dict().items()
-            }
         atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
     @classmethod
-    def load(cls, path: str | os.PathLike, model: Callable | None = None, device=None) -> Posterior:
+    def load(
+        cls,
+        path: str | os.PathLike,
+        model: Callable | None = None,
+        guide: Callable | None = None,
+        device=None,
+    ) -> Posterior:
         """Read a posterior written by :meth:`save`.
 
-        ``model`` is needed only for user-written models (a :class:`BayesianMLP`
-        is rebuilt from the stored configuration). ``device`` maps tensors there.
-        Raises ``ValueError`` naming the file when it is missing, corrupt or not a
-        pyro_bnn posterior.
+        ``model`` is needed for user-written models (a :class:`BayesianMLP` is rebuilt
+        from the stored configuration), ``guide`` for an SVI fit with a user-supplied
+        guide (pass a fresh one built the same way). Both are copied, not changed.
+        ``device`` maps tensors there. Raises ``ValueError`` naming the file when it is
+        missing, corrupt, not a pyro_bnn posterior, or from another model.
         """
         from .inference.common import resolve_device
 
         device = resolve_device(device) if device is not None else None
-        path = Path(path)
-        if not path.is_file():
-            raise ValueError(f"posterior file {path} does not exist")
-        try:
-            payload = torch.load(path, map_location=device or "cpu", weights_only=True)
-        except Exception as error:  # torch raises many kinds for corrupt files
-            raise ValueError(
-                f"{path} is not a readable pyro_bnn posterior file (corrupt or truncated?): "
-                f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-            ) from None
-        if not isinstance(payload, dict) or payload.get("format") != "pyro_bnn.Posterior":
-            raise ValueError(f"{path} is not a pyro_bnn posterior file")
-        if payload.get("format_version", math.inf) > FORMAT_VERSION:
-            raise ValueError(
-                f"{path} was written by a newer pyro_bnn (format "
-                f"{payload['format_version']}); upgrade pyro_bnn to read it"
-            )
+        payload = _read_payload(Path(path), device)
         config = payload.get("model_config")
         if config is not None:
             model = BayesianMLP.from_config(config)
@@ -280,22 +330,58 @@ class Posterior:
                 model = model.to(device)
         elif model is None:
             raise ValueError(
-                f"{path} holds a posterior of a user-written model; pass it: "
-                "Posterior.load(path, model=my_model)"
+                f"{path} holds a posterior of a user-written model "
+                f"({payload.get('model_name')}); pass it: Posterior.load(path, model=my_model)"
             )
-        common = dict(
-            guide_type=payload.get("guide_type"),
+        else:
+            model, guide = own_copies(model, guide)
+        guide_type = payload.get("guide_type")
+        if payload["method"] == "svi" and guide is None:
+            if guide_type not in GUIDES:
+                raise ValueError(
+                    f"{path} was fitted with your own guide ({guide_type}); pass a fresh one "
+                    "built the same way: Posterior.load(path, model=my_model, guide=my_guide)"
+                )
+            guide = make_guide(model, guide_type, **payload.get("guide_options", {}))
+        example_data = payload.get("example_data")
+        if example_data is None and isinstance(model, BayesianMLP):
+            example_data = model.example_data()
+        param_state = _restore_params(path, payload, model, guide, example_data)
+        posterior = cls(
+            model,
+            payload["method"],
+            guide=guide,
+            guide_type=guide_type,
+            guide_options=payload.get("guide_options"),
+            samples=payload.get("samples"),
             num_chains=payload.get("num_chains", 1),
             diagnostics=payload.get("diagnostics"),
+            param_state=param_state,
+            scaler=_scaler_from(payload.get("scaler")),
+            example_data=example_data,
+            latent_shapes={k: tuple(v) for k, v in payload["latent_shapes"].items()},
+            obs_site=payload.get("obs_site", "obs"),
         )
-        if "samples" in payload:
-            return cls(model, payload["method"], samples=payload["samples"], **common)
-        guide = initialised_guide(model, payload["guide_type"])
+        posterior._check_fits_model(path)
+        return posterior
+
+    def _check_fits_model(self, path) -> None:
+        """Raise ``ValueError`` when the stored latent sites are not the model's."""
+        if isinstance(self.model, BayesianMLP) or self.example_data is None:
+            return
         try:
-            guide.load_state_dict(payload["guide_state"])
-        except (RuntimeError, KeyError) as error:
-            raise ValueError(f"{path}: the stored guide does not fit its model: {error}") from None
-        return cls(model, payload["method"], guide=guide, **common)
+            trace = model_trace(self.model, self.example_data, self._param_state, guide=self.guide)
+        except Exception as error:  # the user's model may raise anything on a foreign state
+            raise ValueError(
+                f"{path} does not fit the model passed to load(): running it with the stored "
+                f"parameters failed ({type(error).__name__}: {error})"
+            ) from None
+        found = latent_site_shapes(trace)
+        if set(found) != set(self.latent_shapes):
+            raise ValueError(
+                f"{path} does not fit the model passed to load(): the file has latent sites "
+                f"{sorted(self.latent_shapes)}, the model {sorted(found)}"
+            )
 
     def to_arviz_dict(self) -> dict[str, dict]:
         """Draws as ``{"posterior": {site: (chains, draws, ...)}}`` for ``arviz.from_dict``."""
@@ -313,3 +399,100 @@ class Posterior:
         else:
             kind = f"{self.method}, {self.num_draws} draws"
         return f"Posterior({kind}, model={type(self.model).__name__})"
+
+
+def _module_state(module) -> dict | None:
+    if not isinstance(module, torch.nn.Module):
+        return None
+    return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+
+
+def _scaler_from(values):
+    if values is None:
+        return None
+    from .data import Standardizer
+
+    return Standardizer.from_dict(values)
+
+
+def _read_payload(path: Path, device) -> dict:
+    if not path.is_file():
+        raise ValueError(f"posterior file {path} does not exist")
+    try:
+        payload = torch.load(path, map_location=device or "cpu", weights_only=True)
+    except Exception as error:  # torch raises many kinds for corrupt files
+        raise ValueError(
+            f"{path} is not a readable pyro_bnn posterior file (corrupt or truncated?): "
+            f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != "pyro_bnn.Posterior":
+        raise ValueError(f"{path} is not a pyro_bnn posterior file")
+    version = payload.get("format_version", math.inf)
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"{path} was written by a newer pyro_bnn (format {version}); upgrade pyro_bnn"
+        )
+    if version < FORMAT_VERSION:
+        raise ValueError(
+            f"{path} was written by an older pyro_bnn (format {version}), which kept its "
+            "parameters in Pyro's global store; refit and save it again"
+        )
+    return payload
+
+
+def _restore_params(path, payload: dict, model, guide, example_data) -> dict:
+    """A private parameter store with the file's values, checked against a fresh model/guide.
+
+    The model (and guide) run once in an empty store to create their parameters
+    with the right constraints and shapes; the stored values are then copied in.
+    """
+    for module, key in ((model, "model_state"), (guide, "guide_state")):
+        stored = payload.get(key)
+        if stored is None or not isinstance(module, torch.nn.Module):
+            continue
+        if isinstance(module, BayesianMLP):
+            continue
+        try:
+            if key == "guide_state" and example_data is not None:
+                model_trace(model, example_data, guide=module)  # autoguides create params lazily
+            module.load_state_dict(stored)
+        except (RuntimeError, KeyError) as error:
+            raise ValueError(
+                f"{path} does not fit the {key.split('_')[0]} passed to load(): "
+                + " ".join(str(error).split())
+            ) from None
+    state = new_param_state()
+    if example_data is not None:
+        try:
+            model_trace(
+                model, example_data, state, guide=guide if payload["method"] == "svi" else None
+            )
+        except Exception as error:
+            raise ValueError(
+                f"{path} does not fit the model passed to load(): running it failed "
+                f"({type(error).__name__}: {error})"
+            ) from None
+    stored = payload.get("params", {})
+    created = state["params"]
+    missing = sorted(set(created) - set(stored))
+    extra = sorted(set(stored) - set(created))
+    wrong = sorted(
+        f"{name} {tuple(stored[name].shape)} vs {tuple(created[name].shape)}"
+        for name in set(stored) & set(created)
+        if stored[name].shape != created[name].shape
+    )
+    if missing or extra or wrong:
+        details = "; ".join(
+            part
+            for part in (
+                f"not in the file: {', '.join(missing)}" if missing else "",
+                f"not in the model/guide: {', '.join(extra)}" if extra else "",
+                f"shapes differ: {', '.join(wrong)}" if wrong else "",
+            )
+            if part
+        )
+        raise ValueError(f"{path} does not fit the model/guide passed to load(): {details}")
+    with torch.no_grad():
+        for name, value in stored.items():
+            created[name].copy_(value.to(created[name]))
+    return state

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 import warnings
@@ -11,11 +12,12 @@ import pyro
 import torch
 from pyro.infer import MCMC, NUTS
 
+from ..isolation import check_seed, local_rng, new_param_state, param_scope
 from ..nets import BayesianMLP
-from ..posterior import Posterior
+from ..posterior import Posterior, latent_site_shapes
 from .analytic import AnalyticGradient
 from .chains import run_chains
-from .common import check_positive_int, prepare, seed_everything
+from .common import check_obs_site, check_positive_int, prepare, standardize_data
 from .diagnostics import mcmc_summary
 from .flat import FlatModel
 from .nuts import sample_nuts
@@ -41,8 +43,7 @@ class _CountingPotential:
 def _initial_z(flat: FlatModel, init, seed: int, analytic: AnalyticGradient | None) -> torch.Tensor:
     if isinstance(init, dict):
         return flat.flatten(init)
-    with torch.no_grad(), pyro.poutine.block():
-        pyro.set_rng_seed(seed)
+    with torch.no_grad(), pyro.poutine.block(), local_rng(seed):
         z0 = flat.flatten(_latent_values(pyro.poutine.trace(flat.model).get_trace(flat.x[:1])))
     if init == "map":
         if analytic is None:
@@ -66,7 +67,14 @@ def _latent_values(trace) -> dict[str, torch.Tensor]:
 
 
 def _pyro_flat_chain(
-    flat, z0, num_samples, warmup_steps, target_accept_prob, max_tree_depth, progress
+    flat,
+    z0,
+    num_samples,
+    warmup_steps,
+    target_accept_prob,
+    max_tree_depth,
+    dense_mass,
+    progress,
 ):
     """One chain of Pyro's NUTS on the flat potential."""
     potential = _CountingPotential(flat.potential)
@@ -74,6 +82,7 @@ def _pyro_flat_chain(
         potential_fn=potential,
         target_accept_prob=target_accept_prob,
         max_tree_depth=max_tree_depth,
+        full_mass=dense_mass,
     )
     mcmc = MCMC(
         kernel,
@@ -90,16 +99,38 @@ def _pyro_flat_chain(
     return draws, _pyro_chain_info(mcmc, kernel, math.log2(max(potential.calls / steps, 1.0)))
 
 
-def _pyro_model_chain(
-    model, x, y, num_samples, warmup_steps, target_accept_prob, max_tree_depth, progress
-):
+def _model_chain(chain, chain_seed, model, x, y, param_state, init_values, settings) -> dict:
     """One chain of Pyro's NUTS on a user-written model (Pyro traces it every step)."""
-    kernel = NUTS(model, target_accept_prob=target_accept_prob, max_tree_depth=max_tree_depth)
-    mcmc = MCMC(
-        kernel, num_samples=num_samples, warmup_steps=warmup_steps, disable_progbar=not progress
+    from pyro.infer.autoguide import init_to_sample, init_to_value
+
+    init_strategy = init_to_sample if init_values is None else init_to_value(values=init_values)
+    kernel = NUTS(
+        model,
+        target_accept_prob=settings["target_accept_prob"],
+        max_tree_depth=settings["max_tree_depth"],
+        full_mass=settings["dense_mass"],
+        init_strategy=init_strategy,
     )
-    mcmc.run(x, y)
-    return mcmc.get_samples(), _pyro_chain_info(mcmc, kernel, None)
+    mcmc = MCMC(
+        kernel,
+        num_samples=settings["num_samples"],
+        warmup_steps=settings["warmup_steps"],
+        disable_progbar=not settings["progress"],
+    )
+    with param_scope(param_state):
+        mcmc.run(x, y)
+    return {"draws": mcmc.get_samples(), "info": _pyro_chain_info(mcmc, kernel, None)}
+
+
+def _map_init(model, x, y, seed: int) -> dict:
+    """Site values of a short MAP fit (AutoDelta) of a user-written model."""
+    from .svi import fit_svi
+
+    point = fit_svi(
+        model, x, y, guide="delta", num_steps=500, seed=seed, progress=False,
+        standardize=False, check_convergence=False, check_collapse=False, distributed=False,
+    )  # fmt: skip
+    return {name: value[0] for name, value in point.sample(1).items()}
 
 
 def _pyro_chain_info(mcmc, kernel, mean_tree_depth) -> dict:
@@ -123,9 +154,11 @@ def _lean_flat_chain(
     warmup_steps,
     target_accept_prob,
     max_tree_depth,
+    dense_mass,
     progress,
 ):
     """One chain of pyro_bnn's lean NUTS on the flat log joint (``analytic`` gradient or None)."""
+    assert not dense_mass, "the lean sampler adapts a diagonal mass matrix"
     with pyro.validation_enabled(False):
         result = sample_nuts(
             None if analytic else flat.log_joint,
@@ -194,50 +227,68 @@ def fit_nuts(
     model: Callable,
     x,
     y,
+    *,
     num_samples: int = 500,
     warmup_steps: int = 500,
     num_chains: int = 1,
-    seed: int = 0,
-    progress: bool = True,
     target_accept_prob: float = 0.8,
     max_tree_depth: int = 10,
+    dense_mass: bool = False,
     init: str | dict = "map",
     sampler: str = "auto",
     parallel_chains: bool | str = False,
+    standardize: bool | str | None = None,
+    obs_site: str = "obs",
+    seed: int = 0,
+    progress: bool = True,
     dtype: torch.dtype | None = None,
     device=None,
 ) -> Posterior:
-    """Sample the posterior of a Bayesian network with NUTS.
+    """Sample the posterior of a Bayesian network (or any Pyro model) with NUTS.
 
     For a :class:`~pyro_bnn.BayesianMLP` the sampler runs on one flat parameter
     vector (no Pyro tracing per leapfrog step); tanh/ReLU networks with fixed Normal
     priors and a Gaussian, Poisson, Bernoulli or Categorical likelihood on the CPU get a
     hand-written gradient (``diagnostics["chains"][i]["gradient"]`` says which).
-    Any other Pyro model is sampled with Pyro's NUTS through its generic model path.
+    Any other Pyro model (a function or ``PyroModule``, ``model(x, y=None)``) is
+    sampled with Pyro's ``NUTS`` with the same options.
 
     Parameters
     ----------
     model : BayesianMLP or Pyro model
+        The posterior keeps its own copy: ``model`` is not changed.
     x : array (N, D); y : array (N,) or (N, K)
+        Training data in your own units.
     num_samples, warmup_steps : int
         Draws kept and adaptation steps, per chain.
     num_chains : int
         Independent chains, seeded ``seed, seed + 1, ...``; draws are merged.
     target_accept_prob, max_tree_depth
         NUTS settings (raise ``target_accept_prob`` when there are divergences).
+    dense_mass : bool
+        Adapt a dense mass matrix (Pyro's ``full_mass``); for a BayesianMLP this
+        runs Pyro's sampler (``sampler="pyro"``).
     init : ``"map"``, ``"prior"`` or dict
         Start each chain at a MAP fit from a prior draw (default, shortens
-        warm-up), at a prior draw, or at given site values (BayesianMLP only).
+        warm-up), at a prior draw, or at given site values.
     sampler : ``"auto"``, ``"lean"`` or ``"pyro"``
         For a BayesianMLP: ``"lean"`` (the default under ``"auto"``) runs
         :func:`~pyro_bnn.inference.nuts.sample_nuts`, a multinomial NUTS with Stan's
         warm-up on the flat vector; ``"pyro"`` runs Pyro's ``NUTS(potential_fn=...)``
-        on the same potential. User-written models always use Pyro's NUTS.
+        on the same potential. A user-written model runs Pyro's NUTS (``"lean"`` is
+        an error).
     parallel_chains : bool or ``"auto"``
-        Run the chains of a BayesianMLP in separate processes
+        Run the chains in separate processes
         (:func:`~pyro_bnn.inference.chains.run_chains`; ``"auto"``: when there are
-        several chains and cores). A chain that fails is reported in
-        ``diagnostics["failed_chains"]`` and a warning; the others' draws are kept.
+        several chains and cores and the model can be pickled). A chain that fails is
+        reported in ``diagnostics["failed_chains"]`` and a warning.
+    standardize : bool, ``"x"`` or None
+        As in :func:`~pyro_bnn.fit_svi`: by default a BayesianMLP is fitted on
+        standardized data and predicts in your units; a user model keeps its units.
+    obs_site : str
+        Name of a user-written model's observed site (default ``"obs"``).
+    seed : int
+        Seeds the chains; the global random streams are left as they were.
 
     Returns
     -------
@@ -250,9 +301,12 @@ def fit_nuts(
     Example
     -------
     >>> post = fit_nuts(model, x, y, num_samples=500, warmup_steps=500)  # doctest: +SKIP
+    >>> post = fit_nuts(my_pyro_model, x, y, num_chains=2, dense_mass=True)  # doctest: +SKIP
     """
     check_positive_int(num_samples, "num_samples")
     check_positive_int(num_chains, "num_chains")
+    check_positive_int(max_tree_depth, "max_tree_depth")
+    check_seed(seed)
     if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
         raise ValueError(f"warmup_steps must be a non-negative integer, got {warmup_steps!r}")
     if not 0 < target_accept_prob < 1:
@@ -261,33 +315,50 @@ def fit_nuts(
         raise ValueError(f"sampler must be 'auto', 'lean' or 'pyro', got {sampler!r}")
     if not (isinstance(init, dict) or init in ("map", "prior")):
         raise ValueError(f"init must be 'map', 'prior' or a dict of site values, got {init!r}")
-    seed_everything(seed)
+    is_mlp = isinstance(model, BayesianMLP)
+    if dense_mass and sampler == "lean":
+        raise ValueError("dense_mass=True needs sampler='pyro' (the lean sampler is diagonal)")
+    if not is_mlp and sampler == "lean":
+        raise ValueError(
+            "sampler='lean' runs on a BayesianMLP's flat vector; a user-written model is "
+            "sampled with Pyro's NUTS (sampler='auto' or 'pyro')"
+        )
+    if dense_mass:
+        sampler = "pyro"
+    model = copy.deepcopy(model)  # the posterior owns its model
     model, x, y = prepare(model, x, y, dtype=dtype, device=device)
-
+    scaler, x, y = standardize_data(model, x, y, standardize)
     settings = dict(
         num_samples=num_samples,
         warmup_steps=warmup_steps,
         target_accept_prob=target_accept_prob,
         max_tree_depth=max_tree_depth,
+        dense_mass=bool(dense_mass),
         progress=progress and parallel_chains is not True,
     )
+    parallel = parallel_chains if num_chains > 1 else False
+    param_state = new_param_state()
     start = time.perf_counter()
-    if not isinstance(
-        model, BayesianMLP
-    ):  # a user-written model: Pyro's NUTS, chains one after another
-        results, failures = [], []
-        for chain in range(num_chains):
-            seed_everything(seed + chain)
-            draws, info = _pyro_model_chain(model, x, y, **settings)
-            results.append({"draws": draws, "info": info})
-    else:
-        results, failures = run_chains(
-            _flat_chain,
-            num_chains,
-            seed,
-            parallel=parallel_chains if num_chains > 1 else False,
-            args=(model.to_config(), x, y, init, sampler, settings),
-        )
+    with local_rng(seed):
+        if is_mlp:
+            results, failures = run_chains(
+                _flat_chain,
+                num_chains,
+                seed,
+                parallel=parallel,
+                args=(model.to_config(), x, y, init, sampler, settings),
+            )
+        else:
+            trace = check_obs_site(model, x, y, obs_site)
+            init_values = {"map": lambda: _map_init(model, x, y, seed), "prior": lambda: None}
+            init_values = init if isinstance(init, dict) else init_values[init]()
+            results, failures = run_chains(
+                _model_chain,
+                num_chains,
+                seed,
+                parallel=parallel,
+                args=(model, x, y, param_state, init_values, settings),
+            )
     seconds = time.perf_counter() - start
     if not results:
         raise RuntimeError(
@@ -301,11 +372,19 @@ def fit_nuts(
     grouped = {k: torch.stack([c[k] for c in per_chain]) for k in per_chain[0]}
     summary = mcmc_summary(grouped)
     divergences = sum(c["divergences"] for c in chain_info)
+    if not is_mlp:  # the model's state after the chains: its pyro.params, if any
+        with param_scope(param_state):
+            check_obs_site(model, x, y, obs_site)
     posterior = Posterior(
         model,
         "nuts",
         samples=samples,
         num_chains=num_chains,
+        param_state=param_state,
+        scaler=scaler,
+        example_data=None if is_mlp else (x[:2], y[:2]),
+        latent_shapes=None if is_mlp else latent_site_shapes(trace),
+        obs_site=obs_site,
         diagnostics={
             "sites": summary,
             "chains": chain_info,

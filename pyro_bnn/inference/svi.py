@@ -12,17 +12,19 @@ from collections.abc import Callable
 import pyro
 import torch
 from pyro.infer import SVI, Trace_ELBO
-from pyro.optim import ClippedAdam
 from tqdm.auto import tqdm
 
 from .. import distributed as dist_tools
+from ..guides import GUIDES, check_guide_name, guide_name, make_guide
+from ..isolation import check_seed, local_rng, new_param_state, own_copies, param_scope
 from ..likelihoods import Gaussian
 from ..nets import BayesianMLP
-from ..posterior import GUIDES, Posterior, make_guide
-from .common import check_positive_int, prepare, resolve_device, seed_everything
+from ..posterior import Posterior, latent_site_shapes
+from .common import check_obs_site, check_positive_int, prepare, resolve_device, standardize_data
 from .diagnostics import kl_per_weight
 from .flat import FlatModel
 from .flat_guides import FlatGuide
+from .mcmc import ConvergenceWarning
 
 __all__ = ["fit_svi", "MeanFieldCollapseWarning"]
 
@@ -222,90 +224,110 @@ def _fit_flat(
     return family.to_pyro(), history
 
 
+_DEFAULT_LR, _DEFAULT_LR_DECAY = 1e-2, 0.1
+
+
 def fit_svi(
     model: Callable,
     x=None,
     y=None,
-    guide: str = "normal",
+    *,
+    guide: str | Callable = "normal",
     num_steps: int = 3000,
-    lr: float = 1e-2,
-    batch_size: int | None = None,
+    lr: float | None = None,
+    lr_decay: float | None = None,
+    optim=None,
+    loss=None,
     num_particles: int = 1,
+    batch_size: int | None = None,
+    standardize: bool | str | None = None,
+    obs_site: str = "obs",
     seed: int = 0,
     progress: bool = True,
-    lr_decay: float = 0.1,
     init_scale: float = 0.05,
     rank: int | None = None,
+    check_collapse: bool = True,
+    check_convergence: bool = True,
     dtype: torch.dtype | None = None,
     device=None,
-    check_collapse: bool = True,
-    *,
     loader=None,
     num_data: int | None = None,
     num_epochs: int | None = None,
     distributed: bool | str = "auto",
 ) -> Posterior:
-    """Fit a Bayesian network with stochastic variational inference.
+    """Fit a Bayesian network (or any Pyro model) with stochastic variational inference.
 
     Parameters
     ----------
     model : BayesianMLP or Pyro model
-        ``model(x, y=None)`` with an ``"obs"`` site in ``pyro.plate("data", N)``.
-        A :class:`BayesianMLP` also supports ``batch_size``, ``loader`` and
-        distributed runs.
+        ``model(x, y=None)``: a :class:`BayesianMLP`, a ``PyroModule`` or a function,
+        with its observed site (``obs_site``) in plates of any nesting (subsampling
+        plates included). The posterior keeps its own copy: ``model`` is not changed.
     x : array (N, D); y : array (N,) or (N, K)
-        Training data (numpy or torch). Leave out when streaming from ``loader``.
-    guide : str
+        Training data in your own units (numpy or torch). Leave out when streaming
+        from ``loader``.
+    guide : str, AutoGuide or callable
         ``"normal"`` (AutoNormal, mean field: Bayes by Backprop), ``"lowrank"``,
-        ``"mvn"`` (full-rank Gaussian) or ``"delta"`` (MAP point estimate).
+        ``"mvn"`` (full-rank Gaussian), ``"delta"`` (MAP point estimate), or your own
+        guide: any Pyro ``AutoGuide`` instance (e.g.
+        ``AutoLowRankMultivariateNormal(model, rank=2)``) or a guide function.
     num_steps : int
         Optimisation steps (one step = one minibatch).
-    lr : float
-        Initial Adam learning rate; it decays geometrically to ``lr * lr_decay``.
-    batch_size : int, optional
-        Minibatch size (default full batch; per process in a distributed run).
-        Batches sweep shuffled epochs; the likelihood is scaled by ``N / batch``
-        so the ELBO stays unbiased.
+    lr, lr_decay : float
+        Adam's initial learning rate (default 0.01), decayed geometrically to
+        ``lr * lr_decay`` (default 0.1) at the last step: the same schedule on the
+        fast path and on Pyro's path. Not with ``optim``.
+    optim : pyro.optim.PyroOptim, optional
+        Your own Pyro optimiser (a ``PyroLRScheduler`` is stepped after every SVI step).
+        Fits through ``pyro.infer.SVI``.
+    loss : pyro.infer.ELBO, optional
+        Your own ELBO (e.g. ``TraceMeanField_ELBO()``); fits through ``pyro.infer.SVI``.
+        Set particles in it, not with ``num_particles``.
     num_particles : int
         Monte Carlo samples per ELBO estimate (vectorized).
+    batch_size : int, optional
+        Minibatch size of a :class:`BayesianMLP` (default full batch; per process in
+        a distributed run). A user-written model subsamples in its own plate.
+    standardize : bool, ``"x"`` or None
+        Fit on standardized data (statistics of the training data only); the
+        posterior keeps the scaler and :func:`~pyro_bnn.predict` takes and returns
+        your units. Default (``None``): a :class:`BayesianMLP`, whose priors are
+        defined on standardized data, standardizes ``x`` and, for a continuous
+        likelihood, ``y``; a user-written model keeps its own units. ``True`` on a
+        user model: ``x``, and ``y`` when it is floating point; ``"x"``: inputs only.
+    obs_site : str
+        Name of the model's observed sample site (default ``"obs"``).
     seed : int
-        Seeds initialisation, ELBO noise and batch order.
+        Seeds initialisation, ELBO noise and batch order. The global torch, numpy,
+        ``random`` and Pyro random streams are left as they were.
     progress : bool
         Show a progress bar with the running ELBO (and a line per epoch when streaming).
     init_scale : float
-        Initial standard deviation of the Gaussian guides.
+        Initial standard deviation of the Gaussian guides named by a string.
     rank : int, optional
         Rank of the ``"lowrank"`` guide (Pyro's default: about sqrt(#params)).
-    dtype, device
-        Where to fit (``device="auto"`` picks a GPU when there is one). Data,
-        guide parameters, noise and the returned posterior all live there.
     check_collapse : bool
-        Warn (:class:`MeanFieldCollapseWarning`) when the guide stayed at the prior.
-        Checked for the factorised guides (``"normal"``, ``"lowrank"``) of networks
-        with hidden layers; the full-rank ``"mvn"`` guide is what the warning
-        recommends, and ``"delta"`` is a point estimate.
-    loader : torch.utils.data.DataLoader, optional
-        Stream minibatches ``(x (B, D), y (B,))`` instead of passing ``x, y``
-        (BayesianMLP only; see :mod:`pyro_bnn.streaming`). Each batch's log
-        likelihood is scaled by ``num_data / B``.
-    num_data : int, optional
-        Full data size for ``loader`` (default ``len(loader.dataset)``).
-    num_epochs : int, optional
-        With ``loader``: passes over the loader (replaces ``num_steps``, which
-        becomes ``num_epochs * len(loader)``).
+        Warn (:class:`MeanFieldCollapseWarning`) when the guide stayed at the prior
+        (factorised guides ``"normal"``/``"lowrank"`` of a BayesianMLP with hidden layers).
+    check_convergence : bool
+        Warn (:class:`~pyro_bnn.ConvergenceWarning`) when the ELBO was still clearly
+        improving at the last step, with what to change.
+    dtype, device
+        Where to fit (``device="auto"`` picks a GPU when there is one).
+    loader, num_data, num_epochs
+        Stream minibatches ``(x, y)`` from a ``DataLoader`` instead of ``x, y``
+        (BayesianMLP only, used as given: no standardization; see
+        :mod:`pyro_bnn.streaming`). ``num_data`` is the full data size (default
+        ``len(loader.dataset)``); ``num_epochs`` replaces ``num_steps``.
     distributed : ``"auto"``, True or False
         Data-parallel fit over the processes of a ``torchrun`` launch
         (:mod:`pyro_bnn.distributed`): ``"auto"`` joins when ``WORLD_SIZE > 1``.
-        Each process fits on its shard of ``x, y`` (rows ``rank::world_size``)
-        with the likelihood scaled to the full ``N``; gradients are averaged
-        every step; every process returns the same posterior.
 
     Returns
     -------
     Posterior
-        ``method="svi"``, holding the fitted Pyro autoguide; ``diagnostics["elbo"]``
-        is the ELBO estimate per step (averaged over processes when distributed);
-        a streaming fit also has ``diagnostics["epoch_elbo"]``.
+        ``method="svi"``, owning the fitted guide, its parameters and the scaler;
+        ``diagnostics["elbo"]`` is the ELBO estimate per step.
 
     Raises
     ------
@@ -314,109 +336,128 @@ def fit_svi(
 
     Notes
     -----
-    For a :class:`BayesianMLP` the optimisation runs on one flat parameter vector in
-    plain torch (:mod:`pyro_bnn.inference.flat_guides`): the same objective as Pyro's
-    ``Trace_ELBO`` with the guide's entropy in closed form, without a Pyro trace per
-    step. Other models go through ``pyro.infer.SVI``.
+    For a :class:`BayesianMLP` with a guide named by a string (and no ``optim`` or
+    ``loss``) the optimisation runs on one flat parameter vector in plain torch
+    (:mod:`pyro_bnn.inference.flat_guides`): Pyro's ``Trace_ELBO`` for the same
+    autoguide, with the guide's entropy in closed form, without a Pyro trace per
+    step. Everything else goes through ``pyro.infer.SVI``.
 
     Example
     -------
-    >>> post = fit_svi(model, x, y, guide="normal", num_steps=3000, lr=1e-2)  # doctest: +SKIP
-    >>> post = fit_svi(model, loader=loader, num_epochs=5)  # doctest: +SKIP
+    >>> post = fit_svi(model, x, y, guide="normal", num_steps=3000)  # doctest: +SKIP
+    >>> guide = AutoLowRankMultivariateNormal(my_model, rank=2)  # doctest: +SKIP
+    >>> post = fit_svi(my_model, x, y, guide=guide, loss=TraceMeanField_ELBO())  # doctest: +SKIP
     """
-    if guide not in GUIDES:
-        raise ValueError(f"unknown guide {guide!r}; valid: {', '.join(GUIDES)}")
+    named_guide = isinstance(guide, str)
+    if named_guide:
+        check_guide_name(guide)
+    elif not callable(guide):
+        raise TypeError(
+            f"guide must be one of {', '.join(GUIDES)}, a Pyro AutoGuide instance or a guide "
+            f"function, got {type(guide).__name__}"
+        )
     check_positive_int(num_steps, "num_steps")
     check_positive_int(num_particles, "num_particles")
     if batch_size is not None:
         check_positive_int(batch_size, "batch_size")
+    check_seed(seed)
+    if not isinstance(obs_site, str) or not obs_site:
+        raise ValueError(f"obs_site must be a site name, got {obs_site!r}")
+    _check_optim_and_loss(optim, loss, lr, lr_decay, num_particles, named_guide)
+    lr = _DEFAULT_LR if lr is None else lr
+    lr_decay = _DEFAULT_LR_DECAY if lr_decay is None else lr_decay
     if not (isinstance(lr, int | float) and lr > 0 and math.isfinite(lr)):
         raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if not (0 < lr_decay <= 1):
+    if not (isinstance(lr_decay, int | float) and 0 < lr_decay <= 1):
         raise ValueError(f"lr_decay must be in (0, 1], got {lr_decay!r}")
     streaming = loader is not None
     if streaming:
         num_steps, num_data = _check_loader_arguments(
             model, x, y, loader, batch_size, num_data, num_epochs, num_steps
         )
+        if standardize:
+            raise ValueError(
+                "standardize=True needs x, y; a streamed loader is used as given "
+                "(standardize its batches yourself, or pass x, y)"
+            )
     elif x is None or y is None:
         raise TypeError("fit_svi needs training data: x and y, or loader=DataLoader(...)")
     elif num_data is not None or num_epochs is not None:
         raise ValueError("num_data and num_epochs go with loader=...; for x, y use num_steps")
+    is_mlp = isinstance(model, BayesianMLP)
+    if batch_size is not None and not is_mlp:
+        raise ValueError(
+            "batch_size needs a BayesianMLP; a user-written model subsamples in its own plate "
+            "(pyro.plate(..., subsample_size=...))"
+        )
     context = dist_tools.setup(distributed, device)
     if context is not None:
         device = context.device
-        if not isinstance(model, BayesianMLP):
+        if not is_mlp:
             raise ValueError(
                 "distributed SVI needs a BayesianMLP (a user-written model cannot be sharded "
                 "with its plate kept at the full size); run it in one process "
                 "(distributed=False)"
             )
-    seed_everything(seed)
+    model, guide = own_copies(model, guide)  # the posterior owns its model and guide
+    scaler = None
     if streaming:
         if dtype is not None and dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         model.to(device=resolve_device(device), dtype=dtype or model._like.dtype)
     else:
         model, x, y = prepare(model, x, y, dtype=dtype, device=device)
-    if batch_size is not None and not isinstance(model, BayesianMLP):
-        raise ValueError(
-            "batch_size needs a BayesianMLP; a user-written model subsamples in its own plate"
-        )
+        scaler, x, y = standardize_data(model, x, y, standardize)
+    user_trace = None if is_mlp else check_obs_site(model, x, y, obs_site)
     if context is not None and not streaming:
         num_data = x.shape[0]
         x, y = dist_tools.shard(x, y, context.rank, context.world_size)
-    pyro.clear_param_store()
     main = context is None or context.is_main
+    name = guide_name(guide)
     progress_bar = tqdm(
-        total=num_steps, disable=not (progress and main), desc=f"SVI ({guide})", leave=False
+        total=num_steps, disable=not (progress and main), desc=f"SVI ({name})", leave=False
     )
     stream_state = {"epoch_ends": [], "first_rows": [], "history": [], "seed": seed}
-    if streaming:
-        batches = _loader_batches(loader, model, num_steps, stream_state, progress_bar)
-    else:
-        generator = torch.Generator().manual_seed(seed)
-        batches = _epochs(x.shape[0], batch_size, generator, x.device, num_steps)
     start = time.perf_counter()
+    flat_path = is_mlp and named_guide and optim is None and loss is None
+    param_state = new_param_state()
     try:
-        if isinstance(model, BayesianMLP) and guide in FLAT_GUIDES:
-            if streaming:  # the first batch stands in for x, y until the stream takes over
-                first = next(batches)
-                batches = itertools.chain([first], batches)
-                x, y = first
-            auto_guide, elbo_history = _fit_flat(
-                model,
-                x,
-                y,
-                guide,
-                batches,
-                lr=lr,
-                lr_decay=lr_decay,
-                num_steps=num_steps,
-                num_particles=num_particles,
-                init_scale=init_scale,
-                rank=rank,
-                bar=progress_bar,
-                num_data=num_data,
-                context=context,
-                seed=seed,
-                history=stream_state["history"],
-            )
-        else:
-            auto_guide = make_guide(model, guide, init_scale=init_scale, rank=rank)
-            optimizer = ClippedAdam(
-                {"lr": lr, "lrd": lr_decay ** (1.0 / num_steps), "clip_norm": 10.0}
-            )
-            loss = Trace_ELBO(
-                num_particles=num_particles,
-                vectorize_particles=num_particles > 1,
-                max_plate_nesting=1,
-            )
-            svi = SVI(model, auto_guide, optimizer, loss=loss)
-            elbo_history = []
-            for step, index in enumerate(batches):
-                value = -svi.step(x, y, **({} if index is None else {"subsample": index}))
-                _record(elbo_history, value, step, num_steps, lr, progress_bar)
+        with local_rng(seed), param_scope(param_state):
+            if streaming:
+                batches = _loader_batches(loader, model, num_steps, stream_state, progress_bar)
+            else:
+                generator = torch.Generator().manual_seed(seed)
+                batches = _epochs(x.shape[0], batch_size, generator, x.device, num_steps)
+            if flat_path:
+                if streaming:  # the first batch stands in for x, y until the stream takes over
+                    first = next(batches)
+                    batches = itertools.chain([first], batches)
+                    x, y = first
+                fitted_guide, elbo_history = _fit_flat(
+                    model,
+                    x,
+                    y,
+                    guide,
+                    batches,
+                    lr=lr,
+                    lr_decay=lr_decay,
+                    num_steps=num_steps,
+                    num_particles=num_particles,
+                    init_scale=init_scale,
+                    rank=rank,
+                    bar=progress_bar,
+                    num_data=num_data,
+                    context=context,
+                    seed=seed,
+                    history=stream_state["history"],
+                )
+            else:
+                if named_guide:
+                    guide = make_guide(model, guide, init_scale=init_scale, rank=rank)
+                fitted_guide, elbo_history = _fit_pyro(
+                    model, x, y, guide, batches, optim, loss, lr, lr_decay, num_steps,
+                    num_particles, progress_bar,
+                )  # fmt: skip
     finally:
         progress_bar.close()
     seconds = time.perf_counter() - start
@@ -425,6 +466,7 @@ def fit_svi(
         "elbo": elbo_history,
         "num_steps": num_steps,
         "lr": lr,
+        "lr_decay": lr_decay,
         "batch_size": batch_size,
         "num_particles": num_particles,
         "fit_seconds": seconds,
@@ -437,21 +479,94 @@ def fit_svi(
     if streaming:
         diagnostics["num_data"] = num_data
         diagnostics["epoch_elbo"] = _epoch_means(elbo_history, stream_state["epoch_ends"])
-    posterior = Posterior(model, "svi", guide=auto_guide, guide_type=guide, diagnostics=diagnostics)
-    if (
-        check_collapse
-        and main
-        and guide in ("normal", "lowrank")
-        and isinstance(model, BayesianMLP)
-    ):
+    rank_used = getattr(fitted_guide, "rank", None) if name == "lowrank" else None
+    posterior = Posterior(
+        model,
+        "svi",
+        guide=fitted_guide,
+        guide_type=name,
+        guide_options={"rank": rank_used} if rank_used else None,
+        diagnostics=diagnostics,
+        param_state=None if flat_path else param_state,
+        scaler=scaler,
+        example_data=None if is_mlp else (x[:2], y[:2]),
+        latent_shapes=None if is_mlp else latent_site_shapes(user_trace),
+        obs_site=obs_site,
+    )
+    if main and check_convergence:
+        try:  # TODO(lead): plain import once pyro_bnn/inference/convergence.py has landed
+            from .convergence import elbo_still_improving
+        except ImportError:
+            elbo_still_improving = None
+        if elbo_still_improving is not None:
+            _warn(posterior, elbo_still_improving(elbo_history))
+    if check_collapse and main and name in ("normal", "lowrank") and is_mlp:
         if streaming:  # rows of the first epoch stand in for the data
             x = torch.cat([b[0] for b in stream_state["first_rows"]])
             y = torch.cat([b[1] for b in stream_state["first_rows"]])
-        message = collapse_message(posterior, x, y)
-        if message:
-            posterior.diagnostics["warnings"].append(message)
-            warnings.warn(message, MeanFieldCollapseWarning, stacklevel=2)
+        _warn(posterior, collapse_message(posterior, x, y), MeanFieldCollapseWarning)
     return posterior
+
+
+def _warn(posterior: Posterior, message: str | None, category=ConvergenceWarning) -> None:
+    """Record ``message`` in the posterior's diagnostics and issue it as a warning."""
+    if message:
+        posterior.diagnostics["warnings"].append(message)
+        warnings.warn(message, category, stacklevel=3)
+
+
+def _check_optim_and_loss(optim, loss, lr, lr_decay, num_particles, named_guide) -> None:
+    """Options that do not apply together are errors, not silently ignored."""
+    from pyro.infer import ELBO
+    from pyro.optim import PyroOptim
+
+    if optim is not None:
+        if not isinstance(optim, PyroOptim):
+            raise TypeError(
+                f"optim must be a pyro.optim optimiser (e.g. pyro.optim.Adam({{'lr': 0.01}})), "
+                f"got {type(optim).__name__}"
+            )
+        if lr is not None or lr_decay is not None:
+            raise ValueError("lr and lr_decay set the default optimiser; with optim=... leave them")
+    if loss is not None:
+        if not isinstance(loss, ELBO):
+            raise TypeError(
+                f"loss must be a pyro.infer ELBO (e.g. TraceMeanField_ELBO()), got "
+                f"{type(loss).__name__}"
+            )
+        if num_particles != 1:
+            raise ValueError(
+                "with loss=... set the particles in the loss: Trace_ELBO(num_particles=8)"
+            )
+
+
+def _fit_pyro(
+    model, x, y, guide, batches, optim, loss, lr, lr_decay, num_steps, num_particles, bar
+):
+    """SVI through ``pyro.infer.SVI``; returns the fitted guide and the ELBO history.
+
+    The default optimiser is Adam with the learning rate decayed by
+    ``lr_decay ** (1 / num_steps)`` per step, as on the flat path.
+    """
+    if optim is None:
+        optim = pyro.optim.ExponentialLR(
+            {
+                "optimizer": torch.optim.Adam,
+                "optim_args": {"lr": lr},
+                "gamma": lr_decay ** (1.0 / num_steps),
+            }
+        )
+    if loss is None:
+        loss = Trace_ELBO(num_particles=num_particles, vectorize_particles=num_particles > 1)
+    svi = SVI(model, guide, optim, loss=loss)
+    history: list[float] = []
+    scheduled = isinstance(optim, pyro.optim.lr_scheduler.PyroLRScheduler)
+    for step, index in enumerate(batches):
+        value = -svi.step(x, y, **({} if index is None else {"subsample": index}))
+        if scheduled:
+            optim.step()
+        _record(history, value, step, num_steps, lr, bar)
+    return guide, history
 
 
 def _check_loader_arguments(model, x, y, loader, batch_size, num_data, num_epochs, num_steps):
@@ -523,7 +638,9 @@ def collapse_message(posterior: Posterior, x: torch.Tensor, y: torch.Tensor) -> 
             seed=posterior.diagnostics["seed"],
             device=x.device,
             distributed=False,
+            standardize=False,
             check_collapse=False,
+            check_convergence=False,
         )
         with torch.no_grad():
             residual = float((model.network(point.sample(1), x)[0, :, 0] - y).pow(2).mean().sqrt())
