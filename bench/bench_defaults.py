@@ -1,0 +1,369 @@
+"""Are the defaults good? Classification calibration and convergence of the default schedules.
+
+1. Classification calibration: scikit-learn's breast cancer and digits tables (a fixed
+   stratified split, seed 0, 25% test; x standardized with training statistics), a
+   ``BayesianMLP`` as ``models/classification_ood.toml`` (breast cancer: 10 tanh units,
+   Bernoulli) and ``models/digits.toml`` (digits: 16 tanh units, Categorical) build it,
+   fitted with ``fit_svi`` (guide "normal", the file's schedule) under layerwise priors of
+   weight scale 1, 2, 3, 5; test NLL, ECE and accuracy against scikit-learn's
+   ``LogisticRegression`` (default C) on the same standardized inputs; one NUTS fit per
+   table with the recommended prior (``--no-nuts`` to skip).
+2. Convergence of the default schedules: every file in models/ (SVI, with the file's
+   schedule; NUTS files with the spec defaults for SVI) and the diabetes and breast cancer
+   tables with the library defaults (a model file with no [inference] section); records
+   whether :func:`pyro_bnn.inference.convergence.elbo_still_improving` flags the ELBO
+   history, and the trend statistics. ELBO curves go to ``bench/results/elbo_curves.png``.
+
+    python bench/bench_defaults.py [--quick] [--no-nuts] [--seeds 1] [--longer 2]
+
+Writes ``bench/results/defaults.json`` (``defaults_quick.json`` with ``--quick``).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import common
+import numpy as np
+import torch
+
+import pyro_bnn as pb
+from pyro_bnn.inference.convergence import elbo_still_improving, elbo_trend
+from pyro_bnn.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS_DIR = ROOT / "models"
+PRIOR_SCALES = (1.0, 2.0, 3.0, 5.0)
+
+# The classification set-ups, as the model files build them.
+CLASSIFICATION = {
+    "breast_cancer": {
+        "like": "models/classification_ood.toml",
+        "hidden": (10,),
+        "likelihood": "bernoulli",
+        "schedule": {"num_steps": 3000, "lr": 0.02, "batch_size": None},
+    },
+    "digits": {
+        "like": "models/digits.toml",
+        "hidden": (16,),
+        "likelihood": "categorical",
+        "schedule": {"num_steps": 3000, "lr": 0.01, "batch_size": 256},
+    },
+}
+
+
+def _split(name: str, seed: int = 0):
+    from sklearn.model_selection import train_test_split
+
+    dataset = pb.data.load_sklearn(name)
+    x_train, x_test, y_train, y_test = train_test_split(
+        dataset.x, dataset.y, test_size=0.25, random_state=seed, stratify=dataset.y
+    )
+    scaler = pb.Standardizer.fit(x_train, y_train, task="classification")
+    return scaler.transform_x(x_train), scaler.transform_x(x_test), y_train, y_test
+
+
+def _probs(prediction) -> np.ndarray:
+    probs = prediction.probs
+    probs = probs.detach().cpu().numpy() if isinstance(probs, torch.Tensor) else np.asarray(probs)
+    if probs.ndim == 2 and probs.shape[1] == 1:
+        probs = probs[:, 0]
+    if probs.ndim == 1:  # P(class 1) of a binary problem
+        probs = np.stack([1 - probs, probs], axis=1)
+    return probs
+
+
+def _scores(probs: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    return {
+        "nll": round(pb.metrics.nll(probs, y), 4),
+        "ece": round(pb.metrics.expected_calibration_error(probs, y), 4),
+        "accuracy": round(pb.metrics.accuracy(probs, y), 4),
+        "brier": round(pb.metrics.brier(probs, y), 4),
+    }
+
+
+def _classifier(name: str, in_features: int, num_classes: int, prior_scale: float):
+    setup = CLASSIFICATION[name]
+    if setup["likelihood"] == "bernoulli":
+        likelihood, out_features = pb.Bernoulli(), 1
+    else:
+        likelihood, out_features = pb.Categorical(), num_classes
+    return pb.BayesianMLP(
+        in_features=in_features,
+        out_features=out_features,
+        hidden=setup["hidden"],
+        activation="tanh",
+        prior=pb.LayerwiseNormal(weight_scale=prior_scale),
+        likelihood=likelihood,
+    )
+
+
+def calibration(
+    quick: bool, nuts: bool, nuts_scale: float, scales: tuple[float, ...] = PRIOR_SCALES
+) -> dict[str, Any]:
+    """Test NLL/ECE/accuracy of the BNN per prior scale and of logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+
+    results: dict[str, Any] = {}
+    for name, setup in CLASSIFICATION.items():
+        x_train, x_test, y_train, y_test = _split(name)
+        num_classes = int(max(y_train.max(), y_test.max()) + 1)
+        logistic = LogisticRegression(max_iter=5000).fit(x_train, y_train)
+        rows: dict[str, Any] = {
+            "setup": {
+                "like": setup["like"],
+                "hidden": list(setup["hidden"]),
+                "likelihood": setup["likelihood"],
+                "guide": "normal",
+                **setup["schedule"],
+                "num_train": int(len(y_train)),
+                "num_test": int(len(y_test)),
+            },
+            "logistic_regression": _scores(logistic.predict_proba(x_test), y_test),
+            "svi": {},
+        }
+        schedule = dict(setup["schedule"])
+        if quick:
+            schedule["num_steps"] = 200
+        for scale in scales[:2] if quick else scales:
+            model = _classifier(name, x_train.shape[1], num_classes, scale)
+            start = time.perf_counter()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                posterior = pb.fit_svi(
+                    model, x_train, y_train, guide="normal", seed=0, progress=False, **schedule
+                )
+            seconds = time.perf_counter() - start
+            prediction = pb.predict(posterior, x_test, num_draws=200 if quick else 1000)
+            row = _scores(_probs(prediction), y_test)
+            row["fit_seconds"] = round(seconds, 1)
+            row["convergence_warning"] = elbo_still_improving(
+                posterior.diagnostics["elbo"], num_steps=schedule["num_steps"], lr=schedule["lr"]
+            )
+            row["library_warnings"] = [str(w.message)[:200] for w in caught]
+            rows["svi"][f"prior_scale_{scale:g}"] = row
+        if nuts:
+            model = _classifier(name, x_train.shape[1], num_classes, nuts_scale)
+            start = time.perf_counter()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                posterior = pb.fit_nuts(
+                    model,
+                    x_train,
+                    y_train,
+                    num_samples=50 if quick else 300,
+                    warmup_steps=50 if quick else 300,
+                    seed=0,
+                    progress=False,
+                )
+            row = _scores(_probs(pb.predict(posterior, x_test)), y_test)
+            row["fit_seconds"] = round(time.perf_counter() - start, 1)
+            row["prior_scale"] = nuts_scale
+            row["library_warnings"] = [str(w.message)[:200] for w in caught]
+            rows["nuts"] = row
+        results[name] = rows
+    return results
+
+
+# ----------------------------------------------------------------------- convergence
+
+
+def _model_cases() -> list[tuple[str, Path, dict[str, Any]]]:
+    """(label, model file, overrides) for every bundled model file and the two tables."""
+    cases = []
+    for path in sorted(MODELS_DIR.glob("*.toml")):
+        if path.name.startswith("csv_"):
+            continue  # generic files for a user's table: covered by the two tables below
+        cases.append((path.stem, path, {"inference.method": "svi"}))
+    return cases
+
+
+def _table_spec(name: str, task: str, overrides: dict[str, Any]):
+    """A model file with only [model] task and [data] source: every other value default."""
+    from pyro_bnn.spec import parse_spec
+
+    sections = {"model": {"task": task}, "data": {"source": f"sklearn:{name}"}}
+    spec = parse_spec(sections)
+    return spec.with_overrides(overrides) if overrides else spec
+
+
+def _fit_history(spec, seed: int) -> tuple[list[float], dict[str, Any]]:
+    dataset = spec.load_dataset()
+    likelihood = spec.model["likelihood"]
+    scaler = pb.Standardizer.fit(
+        dataset.x,
+        dataset.y,
+        task=spec.task,
+        standardize_y=spec.task == "regression" and likelihood != "poisson",
+    )
+    model = spec.build_model(dataset.num_features, dataset.num_classes)
+    kwargs = spec.fit_kwargs() | {"seed": seed}
+    start = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        posterior = pb.fit_svi(
+            model,
+            scaler.transform_x(dataset.x),
+            scaler.transform_y(dataset.y),
+            progress=False,
+            **kwargs,
+        )
+    info = {
+        "fit_seconds": round(time.perf_counter() - start, 1),
+        "library_warnings": [str(w.message)[:200] for w in caught],
+    }
+    return [float(v) for v in posterior.diagnostics["elbo"]], info
+
+
+def _judge(history: list[float], inference: dict[str, Any]) -> dict[str, Any]:
+    """The detector's verdict and both of its comparisons (see elbo_still_improving)."""
+    recent = elbo_trend(history)
+    since_half = elbo_trend(history, earlier_end=0.5)
+    message = elbo_still_improving(
+        history, num_steps=len(history), lr=inference["lr"], guide=inference["guide"]
+    )
+    return {
+        "flagged": message is not None,
+        "recent_improvement_nats": round(recent.improvement, 3),
+        "recent_z": round(recent.z, 2),
+        "since_half_improvement_nats": round(since_half.improvement, 3),
+        "since_half_z": round(since_half.z, 2),
+        "autocorrelation": round(recent.autocorrelation, 2),
+        "final_elbo_mean_last_10pct": round(float(np.mean(history[-recent.window :])), 3),
+    }
+
+
+def convergence(quick: bool, seeds: int, longer: float) -> tuple[dict[str, Any], dict]:
+    """Fit every case with its default schedule (and ``longer`` x the steps for reference)."""
+    specs = [(label, load_spec(path, overrides)) for label, path, overrides in _model_cases()]
+    specs.append(("table:diabetes", _table_spec("diabetes", "regression", {})))
+    specs.append(("table:breast_cancer", _table_spec("breast_cancer", "classification", {})))
+    results: dict[str, Any] = {}
+    curves: dict[str, list[float]] = {}
+    for label, spec in specs:
+        if quick:
+            spec = spec.with_overrides({"inference.num_steps": 100}, origin="--quick")
+        inference = spec.inference
+        entry: dict[str, Any] = {
+            "schedule": {
+                k: inference[k] for k in ("guide", "num_steps", "lr", "lr_decay", "batch_size")
+            },
+            "model": {k: spec.model[k] for k in ("hidden", "prior", "prior_scale", "likelihood")},
+            "seeds": {},
+        }
+        for seed in range(1 if quick else seeds):
+            print(f"{label}: seed {seed}", file=sys.stderr, flush=True)
+            history, info = _fit_history(spec, seed)
+            entry["seeds"][str(seed)] = _judge(history, inference) | info
+            if seed == 0:
+                curves[label] = history
+        if not quick and longer > 1:
+            steps = int(inference["num_steps"] * longer)
+            long_spec = spec.with_overrides({"inference.num_steps": steps}, origin="bench")
+            history, info = _fit_history(long_spec, 0)
+            entry[f"x{longer:g}_steps"] = _judge(history, long_spec.inference) | info
+            curves[f"{label} (x{longer:g})"] = history
+        entry["flagged_any_seed"] = any(s["flagged"] for s in entry["seeds"].values())
+        results[label] = entry
+    return results, curves
+
+
+def plot_curves(curves: dict[str, list[float]], flags: dict[str, bool], path: Path) -> None:
+    """A panel per history: the last 60% of the steps, raw and as a running mean."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n in curves if "(x" not in n]
+    columns = 3
+    rows = -(-len(names) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.2 * rows), squeeze=False)
+    for axis, name in zip(axes.flat, names, strict=False):
+        history = np.asarray(curves[name])
+        half = int(len(history) * 0.4)  # the last 60%: the three windows compared
+        steps = np.arange(len(history))[half:]
+        tail = history[half:]
+        axis.plot(steps, tail, color="0.8", lw=0.5, label="per step")
+        width = max(1, len(history) // 50)
+        smooth = np.convolve(tail, np.ones(width) / width, mode="valid")
+        axis.plot(steps[width - 1 :], smooth, color="C0", lw=1.5, label=f"mean of {width}")
+        window = max(20, len(history) // 10)
+        num = len(history)
+        for start, stop, colour in (
+            (num // 2 - window, num // 2, "C2"),
+            (num - 2 * window, num - window, "C1"),
+            (num - window, num, "C3"),
+        ):
+            part = np.sort(history[start:stop])
+            trimmed = part[int(0.2 * len(part)) : len(part) - int(0.2 * len(part))]
+            axis.hlines(trimmed.mean(), max(start, half), stop - 1, colour, lw=2)
+        low, high = np.percentile(smooth, [1, 99])
+        pad = 0.5 * (high - low) + 1e-9
+        axis.set_ylim(low - pad, high + pad)
+        longer = next((n for n in curves if n.startswith(f"{name} (x")), None)
+        if longer is not None:
+            axis.axhline(np.mean(curves[longer][-len(curves[longer]) // 10 :]), color="k", ls=":")
+        verdict = "STILL RISING" if flags.get(name) else "levelled off"
+        axis.set_title(f"{name}: {verdict}", fontsize=9, color="C3" if flags.get(name) else "k")
+        axis.set_xlabel("step (last 60%)", fontsize=8)
+        axis.set_ylabel("ELBO", fontsize=8)
+        axis.tick_params(labelsize=7)
+    for axis in list(axes.flat)[len(names) :]:
+        axis.axis("off")
+    figure.suptitle(
+        "ELBO of the default schedules (seed 0), last 60% of the steps. Bars: trimmed means of "
+        "the last 10% (red), the 10% before (orange) and the 10% before the half-way point "
+        "(green); dotted: last-10% mean of a run with twice the steps",
+        fontsize=9,
+    )
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def main() -> None:
+    parser = common.base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--no-nuts", action="store_true", help="skip the NUTS calibration rows")
+    parser.add_argument("--seeds", type=int, default=1, help="fit seeds per schedule (default 1)")
+    parser.add_argument(
+        "--longer", type=float, default=2.0, help="reference run with this many times the steps"
+    )
+    parser.add_argument("--nuts-prior-scale", type=float, default=3.0)
+    parser.add_argument(
+        "--prior-scales", type=float, nargs="+", default=list(PRIOR_SCALES), help="SVI prior scales"
+    )
+    parser.add_argument("--skip", choices=("calibration", "convergence"), default=None)
+    parser.add_argument(
+        "--histories", type=Path, default=None, help="save the ELBO histories (.npz)"
+    )
+    args = parser.parse_args()
+    threads = common.set_threads(args.threads)
+    result: dict[str, Any] = {
+        "benchmark": "defaults",
+        "quick": args.quick,
+        "machine": common.machine_info(threads),
+    }
+    if args.skip != "calibration":
+        result["calibration"] = calibration(
+            args.quick, not args.no_nuts, args.nuts_prior_scale, tuple(args.prior_scales)
+        )
+    if args.skip != "convergence":
+        runs, curves = convergence(args.quick, args.seeds, args.longer)
+        result["convergence"] = runs
+        if args.histories is not None:
+            np.savez(args.histories, **{k: np.asarray(v) for k, v in curves.items()})
+        if not args.no_save:
+            name = "elbo_curves_quick.png" if args.quick else "elbo_curves.png"
+            flags = {label: entry["seeds"]["0"]["flagged"] for label, entry in runs.items()}
+            plot_curves(curves, flags, common.RESULTS_DIR / name)
+    common.emit(result, "defaults", args)
+
+
+if __name__ == "__main__":
+    main()
