@@ -1,19 +1,27 @@
-"""Non-Bayesian and approximately Bayesian baselines with the same prediction interface.
+"""Non-Bayesian and approximately Bayesian baselines with the same interface as the Bayesian fits.
 
-Every baseline is trained in plain torch (no Pyro tracing) and returns a
-:class:`BaselineFit`: a :class:`~pyro_bnn.BayesianMLP` that describes the
-architecture and the likelihood, plus a fixed set of weight "draws". Its
-:meth:`BaselineFit.predict` runs the same code as :func:`pyro_bnn.predict`, so
-the result is a :class:`~pyro_bnn.RegressionPrediction` or
-:class:`~pyro_bnn.ClassificationPrediction` that :func:`pyro_bnn.metrics.evaluate`
-and the plots accept unchanged; for the mixtures ``total_var = epistemic_var +
-aleatoric_var`` holds over the draws.
+Every baseline takes the network the way :func:`~pyro_bnn.fit_svi` does,
+``fit_*(model, x, y, *, ...)`` with a :class:`~pyro_bnn.BayesianMLP` first and
+keyword-only settings (``standardize``, ``seed``, ``progress``, ``device``,
+``dtype`` mean the same everywhere), is trained in plain torch (no Pyro tracing)
+and returns a :class:`BaselineFit`: a :class:`~pyro_bnn.Posterior` holding a fixed
+set of weight "draws". :func:`pyro_bnn.predict` (or :meth:`BaselineFit.predict`)
+reads it like any other posterior, so metrics and plots accept it unchanged, and
+:meth:`~pyro_bnn.Posterior.save` / :meth:`~pyro_bnn.Posterior.load` store it. For
+the mixtures ``total_var = epistemic_var + aleatoric_var`` holds over the draws.
+
+Data are given in your own units. As for the Bayesian fits, the inputs (and
+continuous targets: Gaussian, heteroscedastic, Student-t; never counts or labels)
+are standardized with statistics of the training data (``standardize=None``, the
+default; ``False`` switches it off); the fit keeps the scaler and predictions come
+back in your units, variances and intervals included. The caller's model is never
+changed (the fit works on a copy), and the global random streams are not touched.
 
 - :func:`fit_map`: the MAP point estimate of a :class:`~pyro_bnn.BayesianMLP`
   (same prior and likelihood as its Bayesian fits), one draw.
-- :func:`fit_mc_dropout`: MC dropout (Gal & Ghahramani 2016). Dropout before
-  every layer at training and at test time, weight decay
-  ``length_scale**2 * (1 - p) / (2 N tau)`` and noise precision ``tau``.
+- :func:`fit_mc_dropout`: MC dropout (Gal & Ghahramani 2016) on the network's
+  architecture. Dropout before every layer at training and at test time, weight
+  decay ``length_scale**2 * (1 - p) / (2 N tau)`` and noise precision ``tau``.
   Each test-time dropout mask is a weight draw (a dropped input unit is a
   zeroed column of the weight matrix), ``num_passes`` of them.
   Grids of ``dropout`` and ``tau`` are searched on a validation part of the
@@ -21,36 +29,49 @@ aleatoric_var`` holds over the draws.
 - :func:`fit_swag`: SWAG (Maddox et al. 2019): from the MAP fit, SGD at a constant
   learning rate; the iterates' mean, diagonal variance and last deviations give
   a Gaussian over the weights (diagonal + low rank), sampled for prediction.
-- :func:`fit_ensemble`: deep ensembles (Lakshminarayanan et al. 2017). ``M``
-  networks from different random initialisations, each with a learned
-  Gaussian variance (heteroscedastic negative log-likelihood) or softmax
-  outputs; the prediction is the uniform mixture. Members are trained as one
-  batch of networks.
+- :func:`fit_ensemble`: deep ensembles (Lakshminarayanan et al. 2017) on the
+  network's architecture. ``M`` networks from different random initialisations,
+  each with a learned Gaussian variance (heteroscedastic negative log-likelihood)
+  or softmax outputs; the prediction is the uniform mixture. Members are trained
+  as one batch of networks.
 
 Training length can be chosen by early stopping on a validation part of the
 training data (``validation_fraction > 0``): the epoch with the best validation
 log-likelihood is found, then the network is retrained on all the data for that
 many epochs.
+
+Example
+-------
+>>> import numpy as np, pyro_bnn as pb
+>>> from pyro_bnn.baselines import fit_ensemble
+>>> x = np.linspace(0, 10, 50)[:, None]
+>>> y = 100 + 50 * np.sin(x[:, 0])
+>>> fit = fit_ensemble(pb.BayesianMLP(1, 1, hidden=(16,)), x, y, num_epochs=5, progress=False)
+>>> pb.predict(fit, x).mean.shape  # original units, numpy in -> numpy out
+(50,)
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 import pyro
 import torch
 import torch.nn.functional as F
 
+from .inference.common import prepare, standardize_data
 from .inference.flat import FlatModel
-from .likelihoods import Categorical, Gaussian, HeteroscedasticGaussian
+from .isolation import check_seed, local_rng
+from .likelihoods import Categorical, Gaussian, HeteroscedasticGaussian, StudentT
 from .nets import ACTIVATIONS, BayesianMLP, linear
 from .posterior import Posterior
 from .predictive import Prediction, predict
-from .validation import check_labels, check_xy
+from .validation import check_xy
 
 __all__ = [
     "BaselineFit",
@@ -68,56 +89,35 @@ BASELINES = ("map", "mc-dropout", "ensemble", "swag")
 # --------------------------------------------------------------------------- result
 
 
-@dataclass
-class BaselineFit:
-    """A fitted baseline: an architecture plus a fixed set of weight draws.
+class BaselineFit(Posterior):
+    """A fitted baseline: a :class:`~pyro_bnn.Posterior` with a fixed set of weight draws.
 
-    Attributes
-    ----------
-    model : BayesianMLP
-        Architecture and likelihood used for prediction (its prior is unused).
-        MC dropout: ``Gaussian(sigma=tau ** -0.5)``; ensembles:
-        ``HeteroscedasticGaussian``; classification: ``Categorical``.
-    draws : dict
-        Site name → ``(S, *site_shape)``: ``S = 1`` for MAP, ``num_passes`` dropout
-        masks for MC dropout, ``num_members`` for an ensemble.
-    method : str
-        ``"map"``, ``"mc-dropout"`` or ``"ensemble"``.
-    diagnostics : dict
-        Chosen hyper-parameters, validation scores, training loss, fit time.
+    Everything a :class:`~pyro_bnn.Posterior` has (``model``, ``method``, ``draws``,
+    ``scaler``, ``diagnostics``, ``save``/``load``), plus :meth:`predict` as a
+    shortcut for :func:`pyro_bnn.predict`.
+
+    - ``model``: architecture and likelihood used for prediction (its prior is unused
+      by MC dropout and ensembles). MC dropout: ``Gaussian(sigma=tau ** -0.5)``;
+      ensembles: ``HeteroscedasticGaussian``; classification: ``Categorical``.
+    - ``draws``: site → ``(S, *site_shape)`` in the model's (standardized) units:
+      ``S = 1`` for MAP, ``num_passes`` dropout masks for MC dropout,
+      ``num_members`` for an ensemble, ``num_draws`` for SWAG.
+    - ``method``: ``"map"``, ``"mc-dropout"``, ``"ensemble"`` or ``"swag"``.
+    - ``diagnostics``: chosen hyper-parameters, validation scores, training loss,
+      fit time.
     """
-
-    model: BayesianMLP
-    draws: dict[str, torch.Tensor]
-    method: str
-    diagnostics: dict = field(default_factory=dict)
-
-    @property
-    def num_draws(self) -> int:
-        """Number of weight draws ``S``."""
-        return int(next(iter(self.draws.values())).shape[0])
 
     @property
     def task(self) -> str:
         """``"regression"`` or ``"classification"``."""
         return self.model.task
 
-    def predict(
-        self, x, seed: int = 0, chunk_size: int | None = None, keep_draws: bool = True
-    ) -> Prediction:
-        """Predictive distribution at ``x: (N, D)`` (mixture over the draws).
+    def predict(self, x, **kwargs) -> Prediction:
+        """Predictive distribution at ``x: (N, D)``: ``pyro_bnn.predict(self, x, **kwargs)``.
 
-        Returns a :class:`~pyro_bnn.RegressionPrediction` or
-        :class:`~pyro_bnn.ClassificationPrediction`, exactly as :func:`pyro_bnn.predict`.
+        In the units of the training data; numpy out when ``x`` is numpy.
         """
-        holder = Posterior(self.model, self.method, samples=self.draws)  # what predict() reads
-        return predict(holder, x, seed=seed, chunk_size=chunk_size, keep_draws=keep_draws)
-
-    def __repr__(self) -> str:
-        return (
-            f"BaselineFit(method={self.method!r}, num_draws={self.num_draws}, "
-            f"model={self.model.extra_repr()})"
-        )
+        return predict(self, x, **kwargs)
 
 
 # --------------------------------------------------------------------------- checks
@@ -152,34 +152,100 @@ def _as_grid(value, name: str, check: Callable) -> list[float]:
     return [check(v, name) for v in values]
 
 
-def _check_hidden(hidden) -> tuple[int, ...]:
-    hidden = tuple(hidden)
+def _check_mlp(model, function: str) -> BayesianMLP:
+    if not isinstance(model, BayesianMLP):
+        raise TypeError(
+            f"{function}: model must be a pyro_bnn BayesianMLP, got {type(model).__name__}"
+        )
+    return model
+
+
+def _setup(model: BayesianMLP, x, y, standardize, dtype, device):
+    """The fit's own copy of ``model`` on ``dtype``/``device``, validated and scaled data.
+
+    Returns ``(model, x, y, scaler)``; the caller's model is not changed.
+    """
+    model = copy.deepcopy(model)
+    model, x, y = prepare(model, x, y, dtype=dtype, device=device)
+    scaler, x, y = standardize_data(model, x, y, standardize)
+    return model, x, y, scaler
+
+
+def _architecture(function: str, model, x, y, hidden, activation, num_classes):
+    """``(model, x, y)`` from the calling convention ``fit_*(model, x, y, *, ...)``.
+
+    The deprecated form ``fit_*(x, y, hidden=..., activation=..., num_classes=...)``
+    builds the network from those keywords (default 1 x 50 ReLU).
+    """
+    if isinstance(model, BayesianMLP):
+        given = [
+            name
+            for name, value in (
+                ("hidden", hidden),
+                ("activation", activation),
+                ("num_classes", num_classes),
+            )
+            if value is not None
+        ]
+        if given:
+            raise ValueError(
+                f"{function}: {', '.join(given)} come(s) from the model "
+                f"({model.extra_repr()}); leave {' and '.join(given)} out"
+            )
+        if y is None:
+            raise TypeError(f"{function}(model, x, y): the training targets y are missing")
+        return model, x, y
+    if y is not None or x is None or callable(model):
+        raise TypeError(
+            f"{function}: model must be a pyro_bnn BayesianMLP (the architecture), got "
+            f"{type(model).__name__}; call {function}(pb.BayesianMLP(D, 1, hidden=(50,), "
+            f"activation='relu'), x, y, ...)"
+        )
+    warnings.warn(
+        f"{function}(x, y, hidden=..., activation=..., num_classes=...) is deprecated; pass "
+        f"the network first: {function}(pb.BayesianMLP(D, K, hidden=(50,), "
+        "activation='relu', likelihood=...), x, y, ...)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    x, y = model, x
+    hidden = (50,) if hidden is None else tuple(hidden)
     if any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden):
         raise ValueError(f"hidden must be a sequence of positive integers, got {hidden!r}")
-    return hidden
-
-
-def _check_activation(activation: str) -> str:
+    activation = "relu" if activation is None else activation
     if activation not in ACTIVATIONS:
         raise ValueError(
             f"unknown activation {activation!r}; valid: {', '.join(sorted(ACTIVATIONS))}"
         )
-    return activation
+    if num_classes is not None and (
+        isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2
+    ):
+        raise ValueError(f"num_classes must be an integer >= 2 or None, got {num_classes!r}")
+    x_tensor, _ = check_xy(x, y, None)
+    likelihood = Gaussian() if num_classes is None else Categorical()
+    out_features = 1 if num_classes is None else num_classes
+    network = BayesianMLP(
+        x_tensor.shape[1], out_features, hidden, activation, likelihood=likelihood
+    )
+    return network, x, y
 
 
-def _prepare_data(x, y, num_classes: int | None, dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validate ``x: (N, D)`` and ``y: (N,)`` (labels when ``num_classes`` is given)."""
-    x, y = check_xy(x, y, None, dtype=dtype)
-    if y.dim() == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.dim() != 1:
-        raise ValueError(f"y must have shape (N,), found {tuple(y.shape)}")
-    if num_classes is not None:
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes must be an integer >= 2 or None, got {num_classes!r}")
-        check_labels(y, num_classes)
-        y = y.long()
-    return x, y
+def _baseline_task(function: str, model: BayesianMLP) -> bool:
+    """True for classification; ``ValueError`` for a likelihood the baseline cannot use."""
+    if isinstance(model.likelihood, Categorical):
+        return True
+    if isinstance(model.likelihood, Gaussian | HeteroscedasticGaussian | StudentT):
+        if model.out_features != 1:
+            raise ValueError(
+                f"{function} handles one regression target (out_features=1), the model has "
+                f"out_features={model.out_features}"
+            )
+        return False
+    raise ValueError(
+        f"{function} needs a model with a Gaussian, HeteroscedasticGaussian or StudentT "
+        f"likelihood (regression) or Categorical (classification), got "
+        f"{type(model.likelihood).__name__}"
+    )
 
 
 def _validation_split(num_rows: int, fraction: float, seed: int):
@@ -200,22 +266,25 @@ def _validation_split(num_rows: int, fraction: float, seed: int):
 
 
 def _init_layers(
-    layer_sizes: list[tuple[int, int]], num_nets: int, generator: torch.Generator, dtype
+    layer_sizes: list[tuple[int, int]], num_nets: int, generator: torch.Generator, like
 ) -> dict[str, torch.Tensor]:
-    """``num_nets`` independent PyTorch-default (Kaiming-uniform) initialisations."""
+    """``num_nets`` independent PyTorch-default (Kaiming-uniform) initialisations.
+
+    Drawn on the CPU from ``generator``, then moved to the dtype/device of ``like``.
+    """
     params = {}
     for i, (fan_in, fan_out) in enumerate(layer_sizes):
         bound = 1.0 / math.sqrt(fan_in)
         for name, shape in (("weight", (fan_out, fan_in)), ("bias", (fan_out,))):
             value = (
-                torch.rand((num_nets, *shape), generator=generator, dtype=dtype) * 2 - 1
+                torch.rand((num_nets, *shape), generator=generator, dtype=like.dtype) * 2 - 1
             ) * bound
-            params[f"layers.{i}.{name}"] = value.requires_grad_(True)
+            params[f"layers.{i}.{name}"] = value.to(like.device).requires_grad_(True)
     return params
 
 
-def _batches(num_rows: int, batch_size: int, generator: torch.Generator):
-    order = torch.randperm(num_rows, generator=generator)
+def _batches(num_rows: int, batch_size: int, generator: torch.Generator, device):
+    order = torch.randperm(num_rows, generator=generator).to(device)
     for start in range(0, num_rows, batch_size):
         yield order[start : start + batch_size]
 
@@ -248,7 +317,7 @@ def _train(
     history = []
     for epoch in tqdm(range(num_epochs), disable=not progress, desc=description, leave=False):
         total, count = 0.0, 0
-        for index in _batches(x.shape[0], batch_size, generator):
+        for index in _batches(x.shape[0], batch_size, generator, x.device):
             optimizer.zero_grad()
             loss = loss_fn(params, x[index], y[index], generator)
             if not torch.isfinite(loss):
@@ -273,11 +342,17 @@ def _eval_epochs(num_epochs: int, num_checks: int = 40) -> set[int]:
     return set(range(step, num_epochs + 1, step)) | {num_epochs}
 
 
-def _make_model(
-    in_features: int, out_features: int, hidden, activation: str, likelihood, dtype
-) -> BayesianMLP:
-    model = BayesianMLP(in_features, out_features, hidden, activation, likelihood=likelihood)
-    return model.to(dtype)
+def _baseline_model(model: BayesianMLP, likelihood) -> BayesianMLP:
+    """``model``'s architecture and prior with another likelihood, on its dtype and device."""
+    network = BayesianMLP(
+        model.in_features,
+        model.out_features,
+        model.hidden,
+        model.activation,
+        prior=model.prior,
+        likelihood=likelihood,
+    )
+    return network.to(device=model._like.device, dtype=model._like.dtype)
 
 
 def _mixture_log_likelihood(log_prob_draws: torch.Tensor) -> torch.Tensor:
@@ -297,13 +372,16 @@ def fit_map(
     model: BayesianMLP,
     x,
     y,
+    *,
     num_epochs: int = 200,
     lr: float = 1e-2,
     batch_size: int | None = 128,
     validation_fraction: float = 0.0,
+    standardize: bool | str | None = None,
     seed: int = 0,
-    progress: bool = False,
-    dtype: torch.dtype = torch.float32,
+    progress: bool = True,
+    device=None,
+    dtype: torch.dtype | None = None,
 ) -> BaselineFit:
     """Maximum a posteriori weights of a :class:`~pyro_bnn.BayesianMLP` (plain torch, Adam).
 
@@ -314,7 +392,9 @@ def fit_map(
     Parameters
     ----------
     model : BayesianMLP
+        Not changed: the fit works on its own copy.
     x : array (N, D); y : array (N,) (or labels for a classification likelihood)
+        Training data in your own units (numpy or torch).
     num_epochs : int
         Passes over the data (the maximum, with early stopping).
     lr : float
@@ -324,31 +404,64 @@ def fit_map(
     validation_fraction : float
         If > 0, hold out this fraction, pick the number of epochs with the best
         validation log-likelihood, then refit on all the data for that many epochs.
+    standardize : None, bool or "x"
+        ``None``/``True``: standardize ``x`` and a continuous ``y`` with the training
+        data's statistics (the prior is meant for standardized data); the fit keeps
+        the scaler and predicts in your units. ``"x"``: inputs only. ``False``: as given.
     seed : int
-        Seeds initialisation, batch order and the validation split.
+        Seeds initialisation, batch order and the validation split (the global
+        random streams are not touched).
+    progress : bool
+        Show a progress bar.
+    device, dtype
+        Where and in which precision to fit (default: the model's).
 
     Returns
     -------
     BaselineFit
-        ``method="map"``, one draw; ``diagnostics["num_epochs"]`` the epochs used and,
-        with validation, ``validation_ll`` per checked epoch and (regression)
-        ``validation_rmse`` at the chosen epoch.
+        ``method="map"``, one draw (in standardized units when standardizing);
+        ``diagnostics["num_epochs"]`` the epochs used and, with validation, the
+        checked ``validation_epochs`` with their ``validation_ll`` and (regression)
+        ``validation_rmse`` (standardized units) at the chosen epoch.
     """
-    if not isinstance(model, BayesianMLP):
-        raise TypeError(f"model must be a pyro_bnn BayesianMLP, got {type(model).__name__}")
-    num_epochs = _positive_int(num_epochs, "num_epochs")
-    lr = _positive_float(lr, "lr")
-    if batch_size is not None:
-        batch_size = _positive_int(batch_size, "batch_size")
-    validation_fraction = _fraction(validation_fraction, "validation_fraction")
-    model = model.to(dtype)
-    x, y = model.check_inputs(x, y, dtype=dtype)
+    _check_mlp(model, "fit_map")
+    settings = _map_settings(num_epochs, lr, batch_size, validation_fraction)
+    seed = check_seed(seed)
     start = time.perf_counter()
+    model, x, y, scaler = _setup(model, x, y, standardize, dtype, device)
+    with local_rng(seed):
+        draws, diagnostics = _map_draws(model, x, y, seed=seed, progress=progress, **settings)
+    diagnostics.update(fit_seconds=time.perf_counter() - start, seed=seed)
+    return BaselineFit(model, "map", samples=draws, scaler=scaler, diagnostics=diagnostics)
+
+
+def _map_settings(num_epochs, lr, batch_size, validation_fraction) -> dict:
+    return dict(
+        num_epochs=_positive_int(num_epochs, "num_epochs"),
+        lr=_positive_float(lr, "lr"),
+        batch_size=None if batch_size is None else _positive_int(batch_size, "batch_size"),
+        validation_fraction=_fraction(validation_fraction, "validation_fraction"),
+    )
+
+
+def _map_draws(
+    model: BayesianMLP,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    num_epochs: int,
+    lr: float,
+    batch_size: int | None,
+    validation_fraction: float,
+    seed: int,
+    progress: bool,
+) -> tuple[dict[str, torch.Tensor], dict]:
+    """MAP weights of ``model`` on prepared data: ``(draws with S = 1, diagnostics)``."""
+    like = model._like
 
     def run(x_fit, y_fit, epochs, x_val=None, y_val=None):
         flat = FlatModel(model, x_fit, y_fit)
-        with torch.no_grad(), pyro.poutine.block():
-            pyro.set_rng_seed(seed)
+        with torch.no_grad(), pyro.poutine.block(), local_rng(seed):
             trace = pyro.poutine.trace(model).get_trace(x_fit[:1])
         values = {
             name: node["value"]
@@ -356,7 +469,7 @@ def fit_map(
             if node["type"] == "sample" and not node["is_observed"]
         }
         generator = torch.Generator().manual_seed(seed)
-        for name, value in _init_layers(model.layer_sizes, 1, generator, dtype).items():
+        for name, value in _init_layers(model.layer_sizes, 1, generator, like).items():
             values[name] = value.detach()[0]
         if "sigma" in values and model.task == "regression":
             values["sigma"] = y_fit.std().clamp_min(1e-3).reshape(values["sigma"].shape)
@@ -399,14 +512,13 @@ def fit_map(
             x[train_index], y[train_index], num_epochs, x[val_index], y[val_index]
         )
         epochs = max(scores, key=lambda e: scores[e])
-        diagnostics["validation_ll"] = scores
+        diagnostics["validation_epochs"] = list(scores)
+        diagnostics["validation_ll"] = list(scores.values())
         if rmse:
             diagnostics["validation_rmse"] = rmse[epochs]
     draws, history, _, _ = run(x, y, epochs)
-    diagnostics.update(
-        num_epochs=epochs, loss=history, fit_seconds=time.perf_counter() - start, seed=seed
-    )
-    return BaselineFit(model, draws, "map", diagnostics)
+    diagnostics.update(num_epochs=epochs, loss=history)
+    return draws, diagnostics
 
 
 # --------------------------------------------------------------------------- MC dropout
@@ -432,8 +544,8 @@ def _dropout_forward(
     keep_b = keep.reshape(-1, 1, 1)
     for i in range(num_layers):
         if generator is not None:
-            mask = torch.rand(h.shape, generator=generator, dtype=h.dtype) < keep_b
-            h = h * mask / keep_b
+            uniform = torch.rand(h.shape, generator=generator, dtype=h.dtype).to(h.device)
+            h = h * (uniform < keep_b) / keep_b
         h = linear(h, params[f"layers.{i}.weight"], params[f"layers.{i}.bias"])
         if i < num_layers - 1:
             h = act(h)
@@ -460,11 +572,10 @@ def _dropout_weight_draws(
 
 
 def fit_mc_dropout(
+    model: BayesianMLP,
     x,
-    y,
-    hidden: Sequence[int] = (50,),
-    activation: str = "relu",
-    num_classes: int | None = None,
+    y=None,
+    *,
     dropout: float | Sequence[float] = (0.005, 0.01, 0.05, 0.1),
     tau: float | Sequence[float] = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0),
     length_scale: float = 1e-2,
@@ -474,9 +585,14 @@ def fit_mc_dropout(
     num_passes: int = 1000,
     validation_fraction: float = 0.2,
     validation_passes: int = 100,
+    standardize: bool | str | None = None,
     seed: int = 0,
-    progress: bool = False,
-    dtype: torch.dtype = torch.float32,
+    progress: bool = True,
+    device=None,
+    dtype: torch.dtype | None = None,
+    hidden: Sequence[int] | None = None,
+    activation: str | None = None,
+    num_classes: int | None = None,
 ) -> BaselineFit:
     """MC dropout (Gal & Ghahramani 2016), with the hyper-parameters chosen on validation data.
 
@@ -488,12 +604,17 @@ def fit_mc_dropout(
 
     Parameters
     ----------
-    x : array (N, D); y : array (N,) (labels ``0..K-1`` if ``num_classes``)
-    hidden, activation : architecture (default 1 x 50 ReLU, the UCI standard)
-    num_classes : int or None
-        ``None`` for regression, the number of classes for classification.
+    model : BayesianMLP
+        The architecture (``in_features``, ``hidden``, ``activation``) and the task:
+        a ``Categorical`` likelihood (``out_features`` classes) for classification,
+        ``Gaussian``, ``HeteroscedasticGaussian`` or ``StudentT`` with
+        ``out_features=1`` for regression. Its prior and likelihood are replaced by
+        the dropout objective; ``model`` itself is not changed.
+    x : array (N, D); y : array (N,) (labels ``0..K-1`` for classification)
+        Training data in your own units.
     dropout, tau : float or sequence of float
-        Dropout rate(s) in (0, 1) and noise precision(s) (in the units of ``y``).
+        Dropout rate(s) in (0, 1) and noise precision(s), in the units the network
+        is fitted in (standardized ``y`` by default, where the default grid suits).
         With several values the grid is searched: every combination is trained on
         ``1 - validation_fraction`` of the data (all at once, as a batch of nets),
         the best validation log-likelihood wins, then it is retrained on all data.
@@ -506,6 +627,10 @@ def fit_mc_dropout(
         Held-out fraction for the grid search (ignored for a single combination).
     validation_passes : int
         Dropout masks per grid point when scoring the validation part.
+    standardize, seed, progress, device, dtype
+        As for :func:`fit_map`.
+    hidden, activation, num_classes
+        Deprecated: only for the old form ``fit_mc_dropout(x, y, hidden=...)``.
 
     Returns
     -------
@@ -513,10 +638,9 @@ def fit_mc_dropout(
         ``method="mc-dropout"``; ``diagnostics`` holds the chosen ``dropout`` and
         ``tau`` and the validation log-likelihood of every grid point.
     """
-    hidden = _check_hidden(hidden)
-    activation = _check_activation(activation)
+    model, x, y = _architecture("fit_mc_dropout", model, x, y, hidden, activation, num_classes)
+    classification = _baseline_task("fit_mc_dropout", model)
     dropouts = _as_grid(dropout, "dropout", lambda v, n: _fraction(v, n, allow_zero=False))
-    classification = num_classes is not None
     taus = [1.0] if classification else _as_grid(tau, "tau", _positive_float)
     length_scale = _positive_float(length_scale, "length_scale")
     num_epochs = _positive_int(num_epochs, "num_epochs")
@@ -526,21 +650,26 @@ def fit_mc_dropout(
     num_passes = _positive_int(num_passes, "num_passes")
     validation_passes = _positive_int(validation_passes, "validation_passes")
     validation_fraction = _fraction(validation_fraction, "validation_fraction")
-    x, y = _prepare_data(x, y, num_classes, dtype)
-    out_features = num_classes if classification else 1
-    layer_sizes = list(zip((x.shape[1], *hidden), (*hidden, out_features), strict=True))
+    seed = check_seed(seed)
     start = time.perf_counter()
+    model, x, y, scaler = _setup(model, x, y, standardize, dtype, device)
+    if classification:
+        y = y.long()
+    like = model._like
+    out_features = model.out_features
 
     def train(x_fit, y_fit, grid, seed_offset):
-        keep = torch.tensor([1 - p for p, _ in grid], dtype=dtype)
+        keep = torch.tensor([1 - p for p, _ in grid], dtype=like.dtype, device=like.device)
         regs = torch.tensor(
-            [length_scale**2 * (1 - p) / (2 * x_fit.shape[0] * t) for p, t in grid], dtype=dtype
+            [length_scale**2 * (1 - p) / (2 * x_fit.shape[0] * t) for p, t in grid],
+            dtype=like.dtype,
+            device=like.device,
         )
         generator = torch.Generator().manual_seed(seed + seed_offset)
-        params = _init_layers(layer_sizes, len(grid), generator, dtype)
+        params = _init_layers(model.layer_sizes, len(grid), generator, like)
 
         def loss_fn(params, xb, yb, batch_generator):
-            out = _dropout_forward(params, xb, keep, activation, batch_generator)
+            out = _dropout_forward(params, xb, keep, model.activation, batch_generator)
             if classification:
                 data = F.cross_entropy(
                     out.reshape(-1, out_features), yb.repeat(len(grid)), reduction="none"
@@ -569,31 +698,36 @@ def fit_mc_dropout(
         )
         return _detached(params), history
 
+    def dropout_model(tau_value: float) -> BayesianMLP:
+        likelihood = Categorical() if classification else Gaussian(sigma=float(tau_value) ** -0.5)
+        return _baseline_model(model, likelihood)
+
     grid = [(p, t) for p in dropouts for t in taus]
     diagnostics: dict = {"grid": [{"dropout": p, "tau": t} for p, t in grid]}
     chosen = grid[0]
-    split = _validation_split(x.shape[0], validation_fraction, seed) if len(grid) > 1 else None
-    if split is not None:
-        train_index, val_index = split
-        params, _ = train(x[train_index], y[train_index], grid, 0)
-        generator = torch.Generator().manual_seed(seed + 1)
-        scores = []
-        for g, (p, t) in enumerate(grid):
-            one = {k: v[g] for k, v in params.items()}
-            draws = _dropout_weight_draws(one, 1 - p, validation_passes, generator)
-            model = _dropout_model(x.shape[1], out_features, hidden, activation, t, dtype)
-            out = model.network(draws, x[val_index])
-            d = model.likelihood.distribution(out, draws)
-            scores.append(float(_mixture_log_likelihood(d.log_prob(y[val_index]).unsqueeze(0))))
-        best = int(np.nanargmax(np.asarray(scores)))
-        chosen = grid[best]
-        diagnostics["validation_ll"] = scores
-    params, history = train(x, y, [chosen], 1)
-    one = {k: v[0] for k, v in params.items()}
-    draws = _dropout_weight_draws(
-        one, 1 - chosen[0], num_passes, torch.Generator().manual_seed(seed + 2)
-    )
-    model = _dropout_model(x.shape[1], out_features, hidden, activation, chosen[1], dtype)
+    with local_rng(seed):
+        split = _validation_split(x.shape[0], validation_fraction, seed) if len(grid) > 1 else None
+        if split is not None:
+            train_index, val_index = split
+            params, _ = train(x[train_index], y[train_index], grid, 0)
+            generator = torch.Generator().manual_seed(seed + 1)
+            scores = []
+            for g, (p, t) in enumerate(grid):
+                one = {k: v[g] for k, v in params.items()}
+                draws = _dropout_weight_draws(one, 1 - p, validation_passes, generator)
+                scorer = dropout_model(t)
+                out = scorer.network(draws, x[val_index])
+                d = scorer.likelihood.distribution(out, draws)
+                log_prob = d.log_prob(y[val_index]).unsqueeze(0)
+                scores.append(float(_mixture_log_likelihood(log_prob)))
+            best = int(np.nanargmax(np.asarray(scores)))
+            chosen = grid[best]
+            diagnostics["validation_ll"] = scores
+        params, history = train(x, y, [chosen], 1)
+        one = {k: v[0] for k, v in params.items()}
+        draws = _dropout_weight_draws(
+            one, 1 - chosen[0], num_passes, torch.Generator().manual_seed(seed + 2)
+        )
     diagnostics.update(
         dropout=chosen[0],
         tau=None if classification else chosen[1],
@@ -603,26 +737,23 @@ def fit_mc_dropout(
         fit_seconds=time.perf_counter() - start,
         seed=seed,
     )
-    return BaselineFit(model, draws, "mc-dropout", diagnostics)
-
-
-def _dropout_model(in_features, out_features, hidden, activation, tau, dtype) -> BayesianMLP:
-    if out_features > 1:
-        likelihood = Categorical()
-    else:
-        likelihood = Gaussian(sigma=float(tau) ** -0.5)
-    return _make_model(in_features, out_features, hidden, activation, likelihood, dtype)
+    return BaselineFit(
+        dropout_model(chosen[1]),
+        "mc-dropout",
+        samples=draws,
+        scaler=scaler,
+        diagnostics=diagnostics,
+    )
 
 
 # --------------------------------------------------------------------------- deep ensembles
 
 
 def fit_ensemble(
+    model: BayesianMLP,
     x,
-    y,
-    hidden: Sequence[int] = (50,),
-    activation: str = "relu",
-    num_classes: int | None = None,
+    y=None,
+    *,
     num_members: int = 5,
     num_epochs: int = 200,
     lr: float = 1e-2,
@@ -630,9 +761,14 @@ def fit_ensemble(
     weight_decay: float = 0.0,
     min_scale: float = 1e-3,
     validation_fraction: float = 0.0,
+    standardize: bool | str | None = None,
     seed: int = 0,
-    progress: bool = False,
-    dtype: torch.dtype = torch.float32,
+    progress: bool = True,
+    device=None,
+    dtype: torch.dtype | None = None,
+    hidden: Sequence[int] | None = None,
+    activation: str | None = None,
+    num_classes: int | None = None,
 ) -> BaselineFit:
     """Deep ensemble (Lakshminarayanan et al. 2017, without adversarial training).
 
@@ -644,10 +780,12 @@ def fit_ensemble(
 
     Parameters
     ----------
-    x : array (N, D); y : array (N,) (labels ``0..K-1`` if ``num_classes``)
-    hidden, activation : architecture (default 1 x 50 ReLU)
-    num_classes : int or None
-        ``None`` for regression, the number of classes for classification.
+    model : BayesianMLP
+        The architecture and the task, as for :func:`fit_mc_dropout` (its prior is
+        unused; the likelihood becomes ``HeteroscedasticGaussian(min_scale)`` for
+        regression). ``model`` itself is not changed.
+    x : array (N, D); y : array (N,) (labels ``0..K-1`` for classification)
+        Training data in your own units.
     num_members : int
         Ensemble size ``M`` (5 in the paper).
     num_epochs, lr, batch_size : Adam training settings (``num_epochs`` is the
@@ -655,18 +793,23 @@ def fit_ensemble(
     weight_decay : float
         L2 penalty ``weight_decay * ||W||^2`` per member, added to the mean loss.
     min_scale : float
-        Lower bound of the predicted noise scale.
+        Lower bound of the predicted noise scale (in the fitted, by default
+        standardized, units).
     validation_fraction : float
         If > 0, choose the number of epochs by the ensemble's validation
         log-likelihood, then retrain on all the data for that many epochs.
+    standardize, seed, progress, device, dtype
+        As for :func:`fit_map`.
+    hidden, activation, num_classes
+        Deprecated: only for the old form ``fit_ensemble(x, y, hidden=...)``.
 
     Returns
     -------
     BaselineFit
         ``method="ensemble"``; ``num_draws = num_members``.
     """
-    hidden = _check_hidden(hidden)
-    activation = _check_activation(activation)
+    model, x, y = _architecture("fit_ensemble", model, x, y, hidden, activation, num_classes)
+    classification = _baseline_task("fit_ensemble", model)
     num_members = _positive_int(num_members, "num_members")
     num_epochs = _positive_int(num_epochs, "num_epochs")
     lr = _positive_float(lr, "lr")
@@ -680,20 +823,18 @@ def fit_ensemble(
         raise ValueError(f"weight_decay must be a non-negative number, got {weight_decay!r}")
     min_scale = _positive_float(min_scale, "min_scale")
     validation_fraction = _fraction(validation_fraction, "validation_fraction")
-    x, y = _prepare_data(x, y, num_classes, dtype)
-    classification = num_classes is not None
-    if classification:
-        likelihood = Categorical()
-        out_features = num_classes
-    else:
-        likelihood = HeteroscedasticGaussian(min_scale=min_scale)
-        out_features = 1
-    model = _make_model(x.shape[1], out_features, hidden, activation, likelihood, dtype)
+    seed = check_seed(seed)
     start = time.perf_counter()
+    model, x, y, scaler = _setup(model, x, y, standardize, dtype, device)
+    if classification:
+        y = y.long()
+    likelihood = Categorical() if classification else HeteroscedasticGaussian(min_scale=min_scale)
+    model = _baseline_model(model, likelihood)
+    like = model._like
 
     def run(x_fit, y_fit, epochs, seed_offset, x_val=None, y_val=None):
         generator = torch.Generator().manual_seed(seed + seed_offset)
-        params = _init_layers(model.layer_sizes, num_members, generator, dtype)
+        params = _init_layers(model.layer_sizes, num_members, generator, like)
         scores: dict[int, float] = {}
         checks = _eval_epochs(epochs)
 
@@ -730,20 +871,22 @@ def fit_ensemble(
         return _detached(params), history, scores
 
     diagnostics: dict = {"num_members": num_members, "validation_fraction": validation_fraction}
-    split = _validation_split(x.shape[0], validation_fraction, seed)
     epochs = num_epochs
-    if split is not None:
-        train_index, val_index = split
-        _, _, scores = run(
-            x[train_index], y[train_index], num_epochs, 0, x[val_index], y[val_index]
-        )
-        epochs = max(scores, key=lambda e: scores[e])
-        diagnostics["validation_ll"] = scores
-    draws, history, _ = run(x, y, epochs, 1)
+    with local_rng(seed):
+        split = _validation_split(x.shape[0], validation_fraction, seed)
+        if split is not None:
+            train_index, val_index = split
+            _, _, scores = run(
+                x[train_index], y[train_index], num_epochs, 0, x[val_index], y[val_index]
+            )
+            epochs = max(scores, key=lambda e: scores[e])
+            diagnostics["validation_epochs"] = list(scores)
+            diagnostics["validation_ll"] = list(scores.values())
+        draws, history, _ = run(x, y, epochs, 1)
     diagnostics.update(
         num_epochs=epochs, loss=history, fit_seconds=time.perf_counter() - start, seed=seed
     )
-    return BaselineFit(model, draws, "ensemble", diagnostics)
+    return BaselineFit(model, "ensemble", samples=draws, scaler=scaler, diagnostics=diagnostics)
 
 
 # --------------------------------------------------------------------------- SWAG
@@ -753,6 +896,7 @@ def fit_swag(
     model: BayesianMLP,
     x,
     y,
+    *,
     num_epochs: int = 200,
     swag_epochs: int = 50,
     lr: float = 1e-2,
@@ -762,13 +906,15 @@ def fit_swag(
     num_draws: int = 100,
     batch_size: int | None = 128,
     validation_fraction: float = 0.0,
+    standardize: bool | str | None = None,
     seed: int = 0,
-    progress: bool = False,
-    dtype: torch.dtype = torch.float32,
+    progress: bool = True,
+    device=None,
+    dtype: torch.dtype | None = None,
 ) -> BaselineFit:
     """SWAG (Maddox et al. 2019) around the MAP fit of a :class:`~pyro_bnn.BayesianMLP`.
 
-    1. :func:`fit_map` (Adam, ``num_epochs``, optional early stopping).
+    1. The MAP fit of :func:`fit_map` (Adam, ``num_epochs``, optional early stopping).
     2. SGD with momentum at the constant rate ``swag_lr`` on the same log joint
        for ``swag_epochs`` epochs, one snapshot of the weights and biases per
        epoch (the noise ``sigma`` and any prior scales stay at their MAP values).
@@ -779,7 +925,9 @@ def fit_swag(
     Parameters
     ----------
     model : BayesianMLP
+        Not changed: the fit works on its own copy.
     x : array (N, D); y : array (N,) (labels for a classification likelihood)
+        Training data in your own units.
     num_epochs, lr, batch_size, validation_fraction : the MAP stage (see :func:`fit_map`)
     swag_epochs : int
         Snapshots collected (one per epoch); at least 2.
@@ -790,12 +938,16 @@ def fit_swag(
         Maximum rank ``K`` of the low-rank part.
     num_draws : int
         Weight draws of the prediction.
+    standardize, seed, progress, device, dtype
+        As for :func:`fit_map`.
 
     Returns
     -------
     BaselineFit
         ``method="swag"``, ``num_draws`` draws.
     """
+    _check_mlp(model, "fit_swag")
+    map_settings = _map_settings(num_epochs, lr, batch_size, validation_fraction)
     swag_epochs = _positive_int(swag_epochs, "swag_epochs")
     if swag_epochs < 2:
         raise ValueError(f"swag_epochs must be at least 2, got {swag_epochs}")
@@ -808,13 +960,35 @@ def fit_swag(
         raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
     rank = _positive_int(rank, "rank")
     num_draws = _positive_int(num_draws, "num_draws")
+    seed = check_seed(seed)
     start = time.perf_counter()
-    map_fit = fit_map(
-        model, x, y, num_epochs=num_epochs, lr=lr, batch_size=batch_size,
-        validation_fraction=validation_fraction, seed=seed, progress=progress, dtype=dtype,
-    )  # fmt: skip
-    x, y = model.check_inputs(x, y, dtype=dtype)
-    point = {k: v[0] for k, v in map_fit.draws.items()}
+    model, x, y, scaler = _setup(model, x, y, standardize, dtype, device)
+    with local_rng(seed):
+        map_draws, map_diagnostics = _map_draws(
+            model, x, y, seed=seed, progress=progress, **map_settings
+        )
+        draws, history, num_columns = _swag_draws(
+            model, x, y, map_draws, swag_epochs, swag_lr, momentum, rank, num_draws,
+            map_settings["batch_size"], seed, progress,
+        )  # fmt: skip
+    diagnostics = {
+        "map_epochs": map_diagnostics["num_epochs"],
+        "swag_epochs": swag_epochs,
+        "swag_lr": swag_lr,
+        "rank": num_columns,
+        "swag_loss": history,
+        "fit_seconds": time.perf_counter() - start,
+        "seed": seed,
+    }
+    return BaselineFit(model, "swag", samples=draws, scaler=scaler, diagnostics=diagnostics)
+
+
+def _swag_draws(
+    model, x, y, map_draws, swag_epochs, swag_lr, momentum, rank, num_draws, batch_size, seed,
+    progress,
+):  # fmt: skip
+    """SGD snapshots from the MAP point → ``(draws, swag loss history, rank used)``."""
+    point = {k: v[0] for k, v in map_draws.items()}
     names = [k for k in point if k.startswith("layers.") and not k.endswith(".scale")]
     fixed = {k: v for k, v in point.items() if k not in names}  # noise, prior scales
     shapes = [point[k].shape for k in names]
@@ -857,21 +1031,13 @@ def fit_swag(
     deviations = (stacked[-rank:] - mean).T  # (P, K)
     num_columns = deviations.shape[1]
     generator = torch.Generator().manual_seed(seed + 2)
-    diagonal = torch.randn((num_draws, mean.shape[0]), generator=generator, dtype=dtype)
-    low_rank = torch.randn((num_draws, num_columns), generator=generator, dtype=dtype)
+    diagonal = torch.randn((num_draws, mean.shape[0]), generator=generator, dtype=mean.dtype)
+    low_rank = torch.randn((num_draws, num_columns), generator=generator, dtype=mean.dtype)
+    diagonal, low_rank = diagonal.to(mean.device), low_rank.to(mean.device)
     samples = (
         mean
         + math.sqrt(0.5) * variance.sqrt() * diagonal
         + low_rank @ deviations.T / math.sqrt(2 * max(num_columns - 1, 1))
     )
     draws = {k: v.detach().contiguous() for k, v in unflatten(samples).items()}
-    diagnostics = {
-        "map_epochs": map_fit.diagnostics["num_epochs"],
-        "swag_epochs": swag_epochs,
-        "swag_lr": swag_lr,
-        "rank": num_columns,
-        "swag_loss": history,
-        "fit_seconds": time.perf_counter() - start,
-        "seed": seed,
-    }
-    return BaselineFit(model, draws, "swag", diagnostics)
+    return draws, history, num_columns

@@ -296,6 +296,7 @@ def _map_fit(x, y, hidden, settings: Settings, seed: int, progress: bool):
         num_epochs=epochs,
         batch_size=batch,
         validation_fraction=settings.validation_fraction,
+        standardize=False,  # the benchmark standardizes the split itself
         seed=seed,
         progress=progress,
     )
@@ -322,6 +323,7 @@ def _swag_fit(model, x, y, settings: Settings, seed: int, progress: bool):
         num_draws=settings.swag_draws,
         batch_size=batch,
         validation_fraction=settings.validation_fraction,
+        standardize=False,  # the benchmark standardizes the split itself
         seed=seed,
         progress=progress,
     )
@@ -423,15 +425,16 @@ def _fit_predict_regression(
             num_rows, batch, settings.steps(settings.dropout_max_steps), settings.dropout_epochs
         )
         fit = fit_mc_dropout(
+            BayesianMLP(x.shape[1], 1, hidden, "relu"),
             x,
             y,
-            hidden=hidden,
             dropout=settings.dropout_grid,
             tau=settings.tau_grid,
             num_epochs=epochs,
             batch_size=batch,
             num_passes=settings.dropout_passes,
             validation_fraction=settings.validation_fraction,
+            standardize=False,
             seed=seed,
             progress=progress,
         )
@@ -445,13 +448,14 @@ def _fit_predict_regression(
             settings.ensemble_max_epochs,
         )
         fit = fit_ensemble(
+            BayesianMLP(x.shape[1], 1, hidden, "relu"),
             x,
             y,
-            hidden=hidden,
             num_members=settings.ensemble_members,
             num_epochs=epochs,
             batch_size=batch,
             validation_fraction=settings.validation_fraction,
+            standardize=False,
             seed=seed,
             progress=progress,
         )
@@ -965,6 +969,7 @@ def _fit_predict_classification(
             y,
             num_epochs=epochs,
             validation_fraction=settings.validation_fraction,
+            standardize=False,
             seed=seed,
             progress=progress,
         )
@@ -973,14 +978,14 @@ def _fit_predict_classification(
             num_rows, 128, settings.steps(settings.dropout_max_steps), settings.dropout_epochs
         )
         fit = fit_mc_dropout(
+            model(),
             x,
             y,
-            hidden=hidden,
-            num_classes=k,
             dropout=settings.dropout_grid,
             num_epochs=epochs,
             num_passes=settings.dropout_passes,
             validation_fraction=settings.validation_fraction,
+            standardize=False,
             seed=seed,
             progress=progress,
         )
@@ -991,13 +996,13 @@ def _fit_predict_classification(
             num_rows, 100, settings.steps(settings.ensemble_max_steps), settings.ensemble_max_epochs
         )
         fit = fit_ensemble(
+            model(),
             x,
             y,
-            hidden=hidden,
-            num_classes=k,
             num_members=settings.ensemble_members,
             num_epochs=epochs,
             validation_fraction=settings.validation_fraction,
+            standardize=False,
             seed=seed,
             progress=progress,
         )

@@ -105,6 +105,7 @@ def own_copies(model, guide=None):
     if guides:
         copies = [m for m in guide_copy.modules() if isinstance(m, AutoGuide)]
         for (_, model_ref, _), g in zip(saved, copies, strict=True):
-            original = model_ref[0] if model_ref else None
-            g._model = (memo.get(id(original), original),)
+            # the reference may wrap the model (e.g. in an InitMessenger): copied through the
+            # same memo, the wrapper's copy wraps the model's copy
+            g._model = copy.deepcopy(model_ref, memo)
     return model_copy, guide_copy

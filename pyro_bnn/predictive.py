@@ -715,6 +715,7 @@ def _predict_user_model(posterior: Posterior, x, num_draws, seed, return_sites) 
     except NotImplementedError:
         mean_draws, var_draws = values[obs_site].to(dtype), None
     mean, epistemic = _mean_and_var_over_draws(mean_draws)
+    y_loc, y_scale = _y_transform(posterior, mean)
     return RegressionPrediction(
         mean,
         epistemic if var_draws is not None else None,
@@ -722,6 +723,8 @@ def _predict_user_model(posterior: Posterior, x, num_draws, seed, return_sites) 
         PerDraw(distribution=lambda: fn, mean=lambda: mean_draws),
         seed,
         num_samples,
+        y_loc=y_loc,
+        y_scale=y_scale,
         sites=sites,
         no_variance_hint=hint,
     )

@@ -29,7 +29,14 @@ def test_svi_save_load_predict_identical(tmp_path, gap_data, guide):
 def test_mcmc_save_load_keeps_draws_and_chains(tmp_path, linear_oracle):
     o = linear_oracle
     post = pb.fit_nuts(
-        o.model(), o.x, o.y, num_samples=20, warmup_steps=20, num_chains=2, progress=False
+        o.model(),
+        o.x,
+        o.y,
+        standardize=False,
+        num_samples=20,
+        warmup_steps=20,
+        num_chains=2,
+        progress=False,
     )
     post.save(tmp_path / "nuts.pt")
     loaded = pb.Posterior.load(tmp_path / "nuts.pt")
@@ -104,7 +111,14 @@ def test_user_model_posterior_needs_the_model_to_load(tmp_path):
 def test_arviz_dict_groups_chains(linear_oracle):
     o = linear_oracle
     post = pb.fit_nuts(
-        o.model(), o.x, o.y, num_samples=10, warmup_steps=10, num_chains=2, progress=False
+        o.model(),
+        o.x,
+        o.y,
+        standardize=False,
+        num_samples=10,
+        warmup_steps=10,
+        num_chains=2,
+        progress=False,
     )
     data = post.to_arviz_dict()["posterior"]
     assert data["layers.0.weight"].shape == (2, 10, 1, 2)

@@ -21,6 +21,7 @@ from ..likelihoods import Gaussian
 from ..nets import BayesianMLP
 from ..posterior import Posterior, latent_site_shapes
 from .common import check_obs_site, check_positive_int, prepare, resolve_device, standardize_data
+from .convergence import elbo_still_improving
 from .diagnostics import kl_per_weight
 from .flat import FlatModel
 from .flat_guides import FlatGuide
@@ -494,12 +495,8 @@ def fit_svi(
         obs_site=obs_site,
     )
     if main and check_convergence:
-        try:  # TODO(lead): plain import once pyro_bnn/inference/convergence.py has landed
-            from .convergence import elbo_still_improving
-        except ImportError:
-            elbo_still_improving = None
-        if elbo_still_improving is not None:
-            _warn(posterior, elbo_still_improving(elbo_history))
+        message = elbo_still_improving(elbo_history, num_steps=num_steps, lr=lr, guide=name)
+        _warn(posterior, message)
     if check_collapse and main and name in ("normal", "lowrank") and is_mlp:
         if streaming:  # rows of the first epoch stand in for the data
             x = torch.cat([b[0] for b in stream_state["first_rows"]])

@@ -17,7 +17,14 @@ from pyro_bnn.inference.mcmc import ConvergenceWarning
 def test_nuts_matches_exact_linear_regression_posterior(linear_oracle, sampler):
     o = linear_oracle
     post = pb.fit_nuts(
-        o.model(), o.x, o.y, num_samples=1000, warmup_steps=300, progress=False, sampler=sampler
+        o.model(),
+        o.x,
+        o.y,
+        standardize=False,
+        num_samples=1000,
+        warmup_steps=300,
+        progress=False,
+        sampler=sampler,
     )
     assert post.diagnostics["chains"][0]["sampler"] == sampler
     draws = o.stack(post.draws).numpy()
@@ -56,7 +63,15 @@ def test_logistic_regression_nuts_and_full_rank_svi_agree():
 def test_chains_rhat_and_seeding(linear_oracle):
     o = linear_oracle
     post = pb.fit_nuts(
-        o.model(), o.x, o.y, num_samples=200, warmup_steps=100, num_chains=2, progress=False, seed=3
+        o.model(),
+        o.x,
+        o.y,
+        standardize=False,
+        num_samples=200,
+        warmup_steps=100,
+        num_chains=2,
+        progress=False,
+        seed=3,
     )
     assert post.num_chains == 2
     assert post.chains()["layers.0.weight"].shape == (2, 200, 1, 2)
@@ -64,7 +79,15 @@ def test_chains_rhat_and_seeding(linear_oracle):
     for site in post.diagnostics["sites"].values():
         assert site["r_hat_max"] < 1.05
     again = pb.fit_nuts(
-        o.model(), o.x, o.y, num_samples=200, warmup_steps=100, num_chains=2, progress=False, seed=3
+        o.model(),
+        o.x,
+        o.y,
+        standardize=False,
+        num_samples=200,
+        warmup_steps=100,
+        num_chains=2,
+        progress=False,
+        seed=3,
     )
     torch.testing.assert_close(post.draws["layers.0.bias"], again.draws["layers.0.bias"])
 
@@ -152,6 +175,7 @@ def test_parallel_chains_equal_sequential_chains(linear_oracle):
             o.model(),
             o.x,
             o.y,
+            standardize=False,
             num_samples=50,
             warmup_steps=50,
             num_chains=2,

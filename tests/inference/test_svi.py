@@ -21,7 +21,9 @@ def _sd(oracle):
 
 def test_full_rank_guide_matches_exact_posterior_and_evidence(linear_oracle):
     o = linear_oracle
-    post = pb.fit_svi(o.model(), o.x, o.y, guide="mvn", num_steps=3000, lr=0.02, progress=False)
+    post = pb.fit_svi(
+        o.model(), o.x, o.y, standardize=False, guide="mvn", num_steps=3000, lr=0.02, progress=False
+    )
     draws = o.stack(post.sample(4000, seed=1)).numpy()
     # Monte Carlo error of 4000 draws: 0.016 sd for means, 2.2% for variances; the
     # remaining slack is optimisation noise of a decayed-rate Adam
@@ -34,7 +36,16 @@ def test_full_rank_guide_matches_exact_posterior_and_evidence(linear_oracle):
 
 def test_mean_field_guide_has_mean_and_precision_diagonal(linear_oracle):
     o = linear_oracle
-    post = pb.fit_svi(o.model(), o.x, o.y, guide="normal", num_steps=3000, lr=0.02, progress=False)
+    post = pb.fit_svi(
+        o.model(),
+        o.x,
+        o.y,
+        standardize=False,
+        guide="normal",
+        num_steps=3000,
+        lr=0.02,
+        progress=False,
+    )
     draws = o.stack(post.sample(4000, seed=1)).numpy()
     np.testing.assert_allclose((draws.mean(0) - o.mean) / _sd(o), 0, atol=0.15)
     # the mean-field optimum has variances 1 / Lambda_ii (smaller than the true ones)
@@ -48,6 +59,7 @@ def test_lowrank_guide_matches_full_covariance_in_low_dimension(linear_oracle):
         o.model(),
         o.x,
         o.y,
+        standardize=False,
         guide="lowrank",
         rank=2,
         num_steps=3000,
@@ -62,7 +74,16 @@ def test_lowrank_guide_matches_full_covariance_in_low_dimension(linear_oracle):
 
 def test_delta_guide_is_the_map(linear_oracle):
     o = linear_oracle  # Gaussian posterior: MAP = posterior mean
-    post = pb.fit_svi(o.model(), o.x, o.y, guide="delta", num_steps=2000, lr=0.02, progress=False)
+    post = pb.fit_svi(
+        o.model(),
+        o.x,
+        o.y,
+        standardize=False,
+        guide="delta",
+        num_steps=2000,
+        lr=0.02,
+        progress=False,
+    )
     assert post.is_point_estimate
     draws = o.stack(post.sample(10)).numpy()
     assert draws.shape == (1, 3)
@@ -72,12 +93,22 @@ def test_delta_guide_is_the_map(linear_oracle):
 def test_flat_fit_equals_pyro_trace_elbo_objective(linear_oracle):
     """The fitted Pyro guide's Trace_ELBO agrees with the flat path's ELBO history."""
     o = linear_oracle
-    post = pb.fit_svi(o.model(), o.x, o.y, guide="normal", num_steps=2000, lr=0.02, progress=False)
-    model, x, y = post.model, torch.as_tensor(o.x).float(), torch.as_tensor(o.y).float()
-    pyro.set_rng_seed(0)
-    pyro_elbo = -Trace_ELBO(num_particles=1000, vectorize_particles=True, max_plate_nesting=1).loss(
-        model, post.guide, x, y
+    post = pb.fit_svi(
+        o.model(),
+        o.x,
+        o.y,
+        standardize=False,
+        guide="normal",
+        num_steps=2000,
+        lr=0.02,
+        progress=False,
     )
+    model, x, y = post.model, torch.as_tensor(o.x).float(), torch.as_tensor(o.y).float()
+    with post.param_scope():
+        pyro.set_rng_seed(0)
+        pyro_elbo = -Trace_ELBO(
+            num_particles=1000, vectorize_particles=True, max_plate_nesting=1
+        ).loss(model, post.guide, x, y)
     flat_elbo = np.mean(post.diagnostics["elbo"][-500:])
     # per-step ELBO estimates have sd ~ 1 nat: 500 of them (s.e. ~ 0.05) vs 1000 particles
     assert pyro_elbo == pytest.approx(flat_elbo, abs=0.3)
@@ -91,8 +122,9 @@ def test_minibatch_elbo_averages_to_full_batch_elbo(gap_data):
     elbo = Trace_ELBO(max_plate_nesting=1)
 
     def loss(**kwargs):
-        pyro.set_rng_seed(3)  # the guide samples first, so every call sees the same weights
-        return elbo.loss(model, post.guide, x, y, **kwargs)
+        with post.param_scope():
+            pyro.set_rng_seed(3)  # the guide samples first, so every call sees the same weights
+            return elbo.loss(post.model, post.guide, x, y, **kwargs)
 
     order = torch.randperm(120, generator=torch.Generator().manual_seed(0))
     batches = [loss(subsample=idx) for idx in order.split(30)]
@@ -103,7 +135,15 @@ def test_minibatch_elbo_averages_to_full_batch_elbo(gap_data):
 def test_minibatch_fit_recovers_the_posterior(linear_oracle):
     o = linear_oracle
     post = pb.fit_svi(
-        o.model(), o.x, o.y, guide="mvn", num_steps=4000, lr=0.01, batch_size=10, progress=False
+        o.model(),
+        o.x,
+        o.y,
+        standardize=False,
+        guide="mvn",
+        num_steps=4000,
+        lr=0.01,
+        batch_size=10,
+        progress=False,
     )
     draws = o.stack(post.sample(4000, seed=1)).numpy()
     np.testing.assert_allclose((draws.mean(0) - o.mean) / _sd(o), 0, atol=0.3)
@@ -116,6 +156,7 @@ def test_vectorized_particles(linear_oracle):
         o.model(),
         o.x,
         o.y,
+        standardize=False,
         guide="normal",
         num_steps=1500,
         num_particles=16,
@@ -164,7 +205,16 @@ def test_nan_loss_stops_with_the_step(linear_oracle):
     with pytest.raises(
         FloatingPointError, match=r"at step \d+ of 100; try a smaller learning rate"
     ):
-        pb.fit_svi(o.model(), o.x, o.y * 1e30, guide="delta", num_steps=100, lr=1e3, progress=False)
+        pb.fit_svi(
+            o.model(),
+            o.x,
+            o.y * 1e30,
+            standardize=False,
+            guide="delta",
+            num_steps=100,
+            lr=1e3,
+            progress=False,
+        )
 
 
 def test_mean_field_collapse_is_detected_on_wide_net(gap_data):
@@ -203,9 +253,11 @@ def test_bad_input(x, y, kwargs, error, message):
 
 def test_float64(linear_oracle):
     o = linear_oracle
-    post = pb.fit_svi(o.model(), o.x, o.y, num_steps=10, dtype=torch.float64, progress=False)
+    post = pb.fit_svi(
+        o.model(), o.x, o.y, standardize=False, num_steps=10, dtype=torch.float64, progress=False
+    )
     assert post.draws["layers.0.weight"].dtype == torch.float64
-    assert pb.predict(post, o.x[:3]).mean.dtype == torch.float64
+    assert pb.predict(post, torch.as_tensor(o.x[:3])).mean.dtype == torch.float64
 
 
 _ = LinearOracle  # re-exported fixture helper

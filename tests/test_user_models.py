@@ -1,0 +1,229 @@
+"""A user's own Pyro model (function or PyroModule, own guide) goes through fit, predict, save, load."""
+
+import math
+
+import numpy as np
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+from pyro.infer import Trace_ELBO, TraceMeanField_ELBO
+from pyro.infer.autoguide import AutoDelta, AutoLowRankMultivariateNormal, AutoNormal
+from pyro.nn import PyroModule, PyroSample
+
+import pyro_bnn as pb
+
+NOISE = 0.5
+
+
+def slope_model(x, y=None):
+    """y = slope * x + N(0, 0.5^2), slope ~ N(0, 1): a closed-form posterior."""
+    slope = pyro.sample("slope", dist.Normal(0.0, 1.0))
+    with pyro.plate("data", x.shape[0]):
+        return pyro.sample("obs", dist.Normal(slope * x[:, 0], NOISE), obs=y)
+
+
+@pytest.fixture
+def slope_data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 1))
+    y = 0.8 * x[:, 0] + NOISE * rng.normal(size=40)
+    precision = (x[:, 0] ** 2).sum() / NOISE**2 + 1
+    return x, y, (x[:, 0] @ y / NOISE**2) / precision, 1 / precision
+
+
+class TutorialBNN(PyroModule):
+    """A BNN written the way Pyro's tutorials write one (F.linear layers, PyroSample)."""
+
+    def __init__(self, hidden=5):
+        super().__init__()
+        self.fc1 = PyroModule[torch.nn.Linear](1, hidden)
+        self.fc1.weight = PyroSample(dist.Normal(0.0, 1.0).expand([hidden, 1]).to_event(2))
+        self.fc1.bias = PyroSample(dist.Normal(0.0, 1.0).expand([hidden]).to_event(1))
+        self.fc2 = PyroModule[torch.nn.Linear](hidden, 1)
+        self.fc2.weight = PyroSample(dist.Normal(0.0, 1.0).expand([1, hidden]).to_event(2))
+        self.fc2.bias = PyroSample(dist.Normal(0.0, 1.0).expand([1]).to_event(1))
+        self.shift = torch.nn.Parameter(torch.tensor(0.0))  # a plain parameter, learned too
+
+    def forward(self, x, y=None):
+        mean = self.fc2(torch.tanh(self.fc1(x))).squeeze(-1) + self.shift
+        noise = pyro.param("noise", torch.tensor(1.0), constraint=dist.constraints.positive)
+        with pyro.plate("data", x.shape[0]):
+            return pyro.sample("obs", dist.Normal(mean, noise), obs=y)
+
+
+@pytest.fixture
+def wave():
+    x = torch.linspace(-2, 2, 60)[:, None]
+    y = torch.sin(2 * x[:, 0]) + 0.2 * torch.randn(60, generator=torch.Generator().manual_seed(0))
+    return x, y
+
+
+def test_nuts_on_a_function_model_matches_the_exact_posterior_and_the_split(slope_data):
+    x, y, mean, var = slope_data
+    post = pb.fit_nuts(slope_model, x, y, num_samples=1500, warmup_steps=300, progress=False)
+    slope = post.draws["slope"].double()
+    # Monte Carlo error with an effective sample size of at least ~300 draws
+    assert float(slope.mean()) == pytest.approx(mean, abs=4 * math.sqrt(var / 300))
+    assert float(slope.var()) == pytest.approx(var, rel=0.3)
+    x_new = np.array([[1.0], [-2.0], [3.0]])
+    pred = pb.predict(post, x_new)
+    assert isinstance(pred, pb.RegressionPrediction) and isinstance(pred.mean, np.ndarray)
+    # the split from the observed Normal per draw, against the draws computed by hand
+    slope = slope.numpy()
+    np.testing.assert_allclose(pred.epistemic_var, x_new[:, 0] ** 2 * slope.var(), rtol=1e-4)
+    np.testing.assert_allclose(pred.aleatoric_var, NOISE**2, rtol=1e-5)
+    np.testing.assert_allclose(pred.mean, x_new[:, 0] * slope.mean(), rtol=1e-4, atol=1e-5)
+    low, high = pred.interval(0.9)
+    assert np.all(low < pred.mean) and np.all(pred.mean < high)
+
+
+def test_autoguide_instance_plain_params_and_save_load(wave, tmp_path):
+    x, y = wave
+    model = TutorialBNN()
+    guide = AutoLowRankMultivariateNormal(model, rank=2)
+    post = pb.fit_svi(model, x, y, guide=guide, num_steps=400, progress=False, lr=0.02)
+    assert set(post.draws) == {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}
+    assert post.draws["fc1.weight"].shape == (1000, 5, 1)
+    assert "noise" in post.params and float(post.params["noise"]) < 0.8  # learned
+    assert float(post.model.shift) != 0.0  # the plain parameter was trained
+    assert float(model.shift) == 0.0  # ... in the posterior's copy, not in the user's model
+    pred = pb.predict(post, x[:7], return_sites=["fc1.bias"])
+    assert pred.sites["fc1.bias"].shape == (1000, 5)
+    torch.testing.assert_close(pred.aleatoric_std, torch.full((7,), float(post.params["noise"])))
+    post.save(tmp_path / "post.pt")
+    loaded = pb.Posterior.load(
+        tmp_path / "post.pt",
+        model=TutorialBNN(),
+        guide=AutoLowRankMultivariateNormal(model, rank=2),
+    )
+    again = pb.predict(loaded, x[:7])
+    torch.testing.assert_close(again.mean, pred.mean)
+    torch.testing.assert_close(again.std, pred.std)
+    with pytest.raises(ValueError, match="fitted with your own guide"):
+        pb.Posterior.load(tmp_path / "post.pt", model=TutorialBNN())
+    with pytest.raises(ValueError, match="does not fit the"):
+        pb.Posterior.load(
+            tmp_path / "post.pt",
+            model=TutorialBNN(hidden=3),
+            guide=AutoLowRankMultivariateNormal(TutorialBNN(hidden=3), rank=2),
+        )
+
+
+def test_loss_optim_and_guide_function_pass_through(slope_data):
+    x, y, mean, var = slope_data
+
+    def guide(x, y=None):
+        loc = pyro.param("loc", torch.tensor(0.0))
+        scale = pyro.param("scale", torch.tensor(1.0), constraint=dist.constraints.positive)
+        pyro.sample("slope", dist.Normal(loc, scale))
+
+    post = pb.fit_svi(
+        slope_model,
+        x,
+        y,
+        guide=guide,
+        optim=pyro.optim.Adam({"lr": 0.05}),
+        loss=TraceMeanField_ELBO(num_particles=4),
+        num_steps=1500,
+        progress=False,
+    )
+    assert float(post.params["loc"]) == pytest.approx(mean, abs=0.05)
+    assert float(post.params["scale"]) == pytest.approx(math.sqrt(var), rel=0.25)
+    with pytest.raises(ValueError, match="with optim=... leave them"):
+        pb.fit_svi(slope_model, x, y, optim=pyro.optim.Adam({"lr": 0.05}), lr=0.1)
+    with pytest.raises(ValueError, match="set the particles in the loss"):
+        pb.fit_svi(slope_model, x, y, loss=Trace_ELBO(), num_particles=4)
+    with pytest.raises(TypeError, match="optim must be a pyro.optim optimiser"):
+        pb.fit_svi(slope_model, x, y, optim=torch.optim.Adam)
+    with pytest.raises(TypeError, match="guide must be one of"):
+        pb.fit_svi(slope_model, x, y, guide=42)
+
+
+def test_draws_hold_latent_sites_only(slope_data):
+    x, y, _, _ = slope_data
+
+    def model(x, y=None):
+        scale = pyro.sample("scale", dist.HalfNormal(1.0))
+        slope = pyro.sample("slope", dist.Normal(0.0, scale))
+        with pyro.plate("data", x.shape[0]):
+            return pyro.sample("obs", dist.Normal(slope * x[:, 0], NOISE), obs=y)
+
+    for guide in ("mvn", AutoNormal(model), AutoDelta(model)):
+        post = pb.fit_svi(model, x, y, guide=guide, num_steps=50, progress=False)
+        assert set(post.draws) == {"scale", "slope"}
+
+
+def test_classification_with_subsampling_plate_and_own_obs_name():
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(150, 2, generator=generator)
+    y = (x[:, 0] > 0).long() + (x[:, 1] > 1).long()
+
+    def model(x, y=None):
+        w = pyro.sample("w", dist.Normal(torch.zeros(2, 3), 3.0).to_event(2))
+        b = pyro.sample("b", dist.Normal(torch.zeros(3), 3.0).to_event(1))
+        with pyro.plate("rows", x.shape[0], subsample_size=32) as rows:
+            logits = pyro.deterministic("logits", x[rows] @ w + b.unsqueeze(-2), event_dim=1)
+            label = None if y is None else y[rows]
+            pyro.sample("label", dist.Categorical(logits=logits), obs=label)
+
+    with pytest.raises(ValueError, match="no observed site 'obs'.*'label'"):
+        pb.fit_svi(model, x, y, num_steps=5, progress=False)
+    post = pb.fit_svi(model, x, y, obs_site="label", num_steps=1500, progress=False, lr=0.05)
+    pred = pb.predict(post, x, num_draws=200, return_sites=["logits"])
+    assert isinstance(pred, pb.ClassificationPrediction)
+    assert pred.probs.shape == (150, 3)  # every row, although the plate subsamples 32
+    torch.testing.assert_close(pred.probs.sum(-1), torch.ones(150))
+    assert pred.sites["logits"].shape == (200, 150, 3)
+    # the per-draw probabilities agree with the logits returned for the same rows
+    torch.testing.assert_close(pred.probs_draws, torch.softmax(pred.sites["logits"], -1))
+    assert float((pred.predicted_class == y).double().mean()) > 0.85
+    mi = pred.mutual_information
+    assert torch.all(mi >= 0) and torch.all(mi <= pred.entropy + 1e-6)
+
+
+def test_bernoulli_and_a_plate_at_dim_minus_two():
+    x = torch.linspace(-3, 3, 40)[:, None]
+    y = (x[:, 0] > 0).double().expand(2, 40)
+
+    def model(x, y=None):
+        w = pyro.sample("w", dist.Normal(0.0, 3.0))
+        with pyro.plate("repeats", 2, dim=-2), pyro.plate("data", x.shape[0], dim=-1):
+            return pyro.sample("obs", dist.Bernoulli(logits=w * x[:, 0]), obs=y)
+
+    post = pb.fit_svi(model, x, y, num_steps=500, progress=False)
+    pred = pb.predict(post, x)
+    assert pred.probs.shape == (2, 40, 2)
+    assert float(pred.probs[0, -1, 1]) > 0.9 and float(pred.probs[0, 0, 1]) < 0.1
+
+
+def test_fit_nuts_options_for_user_models(slope_data):
+    x, y, mean, _ = slope_data
+    with pytest.raises(ValueError, match="sampler='lean' runs on a BayesianMLP"):
+        pb.fit_nuts(slope_model, x, y, sampler="lean")
+    with pytest.raises(ValueError, match="dense_mass=True needs sampler='pyro'"):
+        pb.fit_nuts(pb.BayesianMLP(1, 1, hidden=()), x, y, sampler="lean", dense_mass=True)
+    post = pb.fit_nuts(
+        slope_model,
+        x,
+        y,
+        num_samples=100,
+        warmup_steps=100,
+        num_chains=2,
+        init={"slope": torch.tensor(0.7)},
+        dense_mass=True,
+        max_tree_depth=4,
+        target_accept_prob=0.9,
+        progress=False,
+    )
+    assert post.num_chains == 2 and post.draws["slope"].shape == (200,)
+    assert float(post.draws["slope"].mean()) == pytest.approx(mean, abs=0.05)
+
+
+def test_standardize_true_on_a_user_model_predicts_in_original_units(slope_data):
+    x, y, _, _ = slope_data
+    big_y = 100 + 50 * y
+    post = pb.fit_svi(slope_model, x, big_y, standardize=True, num_steps=1000, progress=False)
+    assert post.scaler is not None
+    pred = pb.predict(post, x)
+    assert abs(float(np.mean(pred.mean)) - float(big_y.mean())) < 5
