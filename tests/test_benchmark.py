@@ -126,7 +126,7 @@ def _fake_fit(method, x, y, x_test, hidden, settings, seed, progress):
         "layers.0.weight": torch.zeros(1, 1, x.shape[1]),
         "layers.0.bias": torch.full((1, 1), float(np.mean(y))),
     }
-    return BaselineFit(model, draws, "map").predict(x_test), {}
+    return BaselineFit(model, "map", samples=draws).predict(x_test), {}
 
 
 def test_a_crash_in_one_split_keeps_the_other_rows(synthetic_dir, tmp_path):

@@ -1,4 +1,4 @@
-"""A user's own Pyro model (function or PyroModule, own guide) goes through fit, predict, save, load."""
+"""A user's own Pyro model (function or PyroModule, own guide): fit, predict, save, load."""
 
 import math
 
