@@ -42,6 +42,7 @@ __all__ = [
     "plot_point_vs_bayes",
     "plot_reliability",
     "plot_calibration",
+    "plot_predicted_vs_observed",
     "plot_diagnostics",
     "save_figure",
 ]
@@ -334,7 +335,7 @@ def plot_calibration(
     mean = _numpy(prediction.mean, "prediction.mean").reshape(-1)
     if y.shape[0] != mean.shape[0]:
         raise ValueError(f"y has {y.shape[0]} values but the prediction has {mean.shape[0]}")
-    pit = prediction.cdf(torch.as_tensor(y, dtype=prediction.mean.dtype)).reshape(-1)
+    pit = _numpy(prediction.cdf(y), "prediction.cdf").reshape(-1)
     curve = metrics.calibration_curve(pit, levels)
     error = metrics.quantile_calibration_error(pit, levels)
     if ax is None:
@@ -350,6 +351,73 @@ def plot_calibration(
     ax.set_xlabel("expected fraction p")
     ax.set_ylabel("observed fraction with F(y) ≤ p")
     ax.set_title(title or f"Regression calibration (error {error:.4f}, N={y.shape[0]})")
+    ax.legend(loc="upper left", fontsize="small")
+    return figure
+
+
+def plot_predicted_vs_observed(
+    prediction: Any,
+    y: Any,
+    level: float = 0.9,
+    ax: Axes | None = None,
+    target_name: str = "y",
+    title: str | None = None,
+) -> Figure:
+    """Predicted mean with its central ``level`` interval against the observed value.
+
+    For tables with many inputs, where the bands of :func:`plot_regression` cannot
+    be drawn. Points whose interval misses the diagonal are the misses; the title
+    gives the fraction of observations inside their interval (``level`` when calibrated).
+
+    Parameters
+    ----------
+    prediction : RegressionPrediction
+        Prediction at the inputs of ``y`` (single output).
+    y : (N,)
+        Observations, in the prediction's units.
+    level : float
+        Interval probability.
+    ax : Axes, optional
+    target_name : str
+        Axis label.
+    title : str, optional
+        First title line (the coverage follows).
+
+    Example
+    -------
+    >>> fig = plot_predicted_vs_observed(pb.predict(post, x_test), y_test)  # doctest: +SKIP
+    >>> save_figure(fig, "predicted_vs_observed.png")  # doctest: +SKIP
+    """
+    _check_task(prediction, "regression", "plot_predicted_vs_observed", "use plot_reliability")
+    level = _check_level(level)
+    summary = _regression_summaries(prediction, level)
+    mean, low, high = summary["mean"], summary["low"], summary["high"]
+    y = _numpy(y, "y").reshape(-1)
+    if y.shape[0] != mean.shape[0]:
+        raise ValueError(f"y has {y.shape[0]} values but the prediction has {mean.shape[0]}")
+    inside = float(((y >= low) & (y <= high)).mean())
+    if ax is None:
+        figure, axes = _new_figure(figsize=(5.5, 5))
+        ax = axes[0, 0]
+    else:
+        figure = ax.figure
+    ax.errorbar(
+        y,
+        mean,
+        yerr=[mean - low, high - mean],
+        fmt="o",
+        ms=3,
+        alpha=0.6,
+        elinewidth=0.8,
+        color=BAYES_COLOR,
+        label=f"mean with {_percent(level)} interval",
+    )
+    limits = [min(y.min(), low.min()), max(y.max(), high.max())]
+    ax.plot(limits, limits, "--", color="0.3", linewidth=1, label="predicted = observed")
+    ax.set_xlabel(f"observed {target_name}")
+    ax.set_ylabel(f"predicted {target_name}")
+    coverage = f"{100 * inside:.0f}% of {y.shape[0]} points inside their {_percent(level)} interval"
+    ax.set_title(f"{title}\n{coverage}" if title else coverage, fontsize=10)
     ax.legend(loc="upper left", fontsize="small")
     return figure
 

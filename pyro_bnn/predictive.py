@@ -590,11 +590,14 @@ def _predict_network(posterior, x, num_draws, seed, chunk_size, keep_draws) -> P
             probs=lambda: likelihood.probs(outputs, values),
         )
     if likelihood.task == "classification":
-        return ClassificationPrediction(*summaries, per_draw, num_samples)
-    y_loc, y_scale = _y_transform(posterior, like)
-    return RegressionPrediction(
-        *summaries, per_draw, seed, num_samples, y_loc=y_loc, y_scale=y_scale
-    )
+        prediction = ClassificationPrediction(*summaries, per_draw, num_samples)
+    else:
+        y_loc, y_scale = _y_transform(posterior, like)
+        prediction = RegressionPrediction(
+            *summaries, per_draw, seed, num_samples, y_loc=y_loc, y_scale=y_scale
+        )
+    prediction._outputs = outputs  # (S, N, out) network outputs in model units, or None
+    return prediction
 
 
 def _mean_and_var_over_draws(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
