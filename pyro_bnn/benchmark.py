@@ -367,6 +367,7 @@ def _fit_predict_regression(
                 model,
                 x,
                 y,
+                standardize=False,  # already standardized with the split's statistics
                 guide="normal" if method == "svi" else "lowrank",
                 num_steps=settings.steps(settings.svi_steps),
                 lr=settings.svi_lr,
@@ -392,6 +393,7 @@ def _fit_predict_regression(
                 model,
                 x,
                 y,
+                standardize=False,  # already standardized with the split's statistics
                 num_samples=settings.steps(settings.nuts_samples, 4),
                 warmup_steps=settings.steps(settings.nuts_warmup),
                 num_chains=settings.nuts_chains,
@@ -937,6 +939,7 @@ def _fit_predict_classification(
                     model(),
                     x,
                     y,
+                    standardize=False,  # already standardized with the split's statistics
                     guide="normal",
                     num_steps=settings.steps(settings.svi_steps),
                     lr=settings.svi_lr,
@@ -949,6 +952,7 @@ def _fit_predict_classification(
                     model(),
                     x,
                     y,
+                    standardize=False,  # already standardized with the split's statistics
                     num_samples=settings.steps(settings.nuts_samples, 4),
                     warmup_steps=settings.steps(settings.nuts_warmup),
                     num_chains=settings.nuts_chains,

@@ -207,7 +207,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         "run": str(args.run_dir),
         "data": str(source),
         "num_points": int(len(y)),
-        "metrics": evaluate_prediction(pred, y, run.standardizer),
+        "metrics": evaluate_prediction(pred, y),
     }
     text = json.dumps(result, indent=2)
     if args.out:

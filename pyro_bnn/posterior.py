@@ -259,7 +259,7 @@ class Posterior:
                 # a guide that does not vectorize over draws: one draw at a time
                 samples = Predictive(self.guide, num_samples=num_draws)(*args)
         return {
-            name: samples[name].reshape((num_draws, *shape))
+            name: samples[name].detach().reshape((num_draws, *shape))
             for name, shape in self.latent_shapes.items()
             if name in samples
         }

@@ -208,17 +208,16 @@ class Run:
         return x
 
     def predict(self, x, num_draws: int | None = None, seed: int | None = None):
-        """Posterior predictive at inputs ``x: (N, D)`` given in ORIGINAL units.
+        """Posterior predictive at inputs ``x: (N, D)``, in original units in and out.
 
-        Returns the :class:`~pyro_bnn.Prediction` of the model, which lives in
-        standardized target units; use :meth:`prediction_table` for original units.
+        Returns the :class:`~pyro_bnn.Prediction` (numpy arrays); the posterior's
+        scaler standardizes ``x`` and maps the predictions back.
         """
         from .predictive import predict
 
-        x_model = self.standardizer.transform_x(self._x(x))
         return predict(
             self.posterior,
-            x_model,
+            self._x(x),
             num_draws=num_draws or self.spec.predict["num_draws"],
             seed=self.spec.inference["seed"] if seed is None else seed,
             device=self.device,
@@ -238,13 +237,13 @@ class Run:
         """
         level = self.spec.predict["level"] if level is None else level
         pred = self.predict(x) if prediction is None else prediction
-        return prediction_columns(pred, self.standardizer, level, self.data.class_names)
+        return prediction_columns(pred, level, self.data.class_names)
 
     def evaluate(self, x, y) -> dict[str, float]:
         """Metrics of the run's predictions at ``x`` against ``y``, both in original
         units (class labels as codes ``0..K-1``); see :func:`pyro_bnn.metrics.evaluate`."""
         pred = self.predict(x)
-        return evaluate_prediction(pred, y, self.standardizer)
+        return evaluate_prediction(pred, y)
 
 
 def _float(value) -> float | None:
@@ -285,10 +284,8 @@ def _level_name(level: float) -> str:
     return f"{100 * level:g}".replace(".", "_")
 
 
-def prediction_columns(
-    prediction, standardizer: Standardizer, level: float, class_names=None
-) -> dict[str, np.ndarray]:
-    """A prediction as named ``(N,)`` columns in original units.
+def prediction_columns(prediction, level: float, class_names=None) -> dict[str, np.ndarray]:
+    """A prediction (in original units) as named ``(N,)`` columns.
 
     See :meth:`Run.prediction_table`.
     """
@@ -303,11 +300,11 @@ def prediction_columns(
         columns["expected_entropy"] = _numpy(prediction.expected_entropy)
         columns["mutual_information"] = _numpy(prediction.mutual_information)
         return columns
-    mean = _numpy(standardizer.inverse_y_mean(_numpy(prediction.mean)))
-    epistemic = _numpy(standardizer.inverse_y_std(_numpy(prediction.epistemic_std)))
+    mean = _numpy(prediction.mean)
+    epistemic = _numpy(prediction.epistemic_std)
     try:
-        aleatoric = _numpy(standardizer.inverse_y_std(_numpy(prediction.aleatoric_std)))
-        total = _numpy(standardizer.inverse_y_std(_numpy(prediction.std)))
+        aleatoric = _numpy(prediction.aleatoric_std)
+        total = _numpy(prediction.std)
     except ValueError:  # Student-t with df <= 2: no variance
         aleatoric = total = np.full_like(mean, np.nan)
     low, high = prediction.interval(level)
@@ -317,20 +314,19 @@ def prediction_columns(
         "std": total,
         "epistemic_std": epistemic,
         "aleatoric_std": aleatoric,
-        f"lower_{name}": _numpy(standardizer.inverse_y_mean(_numpy(low))),
-        f"upper_{name}": _numpy(standardizer.inverse_y_mean(_numpy(high))),
+        f"lower_{name}": _numpy(low),
+        f"upper_{name}": _numpy(high),
     }
 
 
-def evaluate_prediction(prediction, y, standardizer: Standardizer) -> dict[str, float | None]:
-    """:func:`pyro_bnn.metrics.evaluate` with ``y`` in original units; metrics in original
-    units (RMSE, MAE, CRPS in target units; log-likelihood per original unit)."""
+def evaluate_prediction(prediction, y) -> dict[str, float | None]:
+    """:func:`pyro_bnn.metrics.evaluate` of a prediction and ``y``, both in original units
+    (RMSE, MAE, CRPS in target units; log-likelihood per original unit)."""
     from .metrics import evaluate
 
     if prediction.task == "classification":
         return _plain(evaluate(prediction, np.asarray(y, dtype=np.int64)))
-    y_model = standardizer.transform_y(np.asarray(y, dtype=np.float64))
-    return _plain(evaluate(prediction, y_model, y_scale=float(standardizer.y_std)))
+    return _plain(evaluate(prediction, np.asarray(y, dtype=np.float64)))
 
 
 # --------------------------------------------------------------------------- writing files
@@ -622,11 +618,7 @@ def fit_run(
         warnings.simplefilter("always", UserWarning)
         dataset = spec.load_dataset()
     task = spec.task
-    standardize = spec.data["standardize"]
-    standardize_y = standardize and spec.model["likelihood"] != "poisson"
-    standardizer = Standardizer.fit(
-        dataset.x, dataset.y, task=task, standardize_x=standardize, standardize_y=standardize_y
-    )
+    standardize = spec.data["standardize"]  # the fit standardizes: the posterior keeps it
     model = spec.build_model(dataset.num_features, dataset.num_classes)
     run_data = RunData(
         task=task,
@@ -648,11 +640,10 @@ def fit_run(
     if not is_main_process():
         # another process of a torchrun launch: take part in the (SVI) fit; rank 0 writes
         if method == "svi":
-            x_train, y_train = (
-                standardizer.transform_x(dataset.x),
-                standardizer.transform_y(dataset.y),
-            )
-            fit_svi(model, x_train, y_train, progress=False, device=device, **spec.fit_kwargs())
+            fit_svi(
+                model, dataset.x, dataset.y, standardize=standardize, progress=False,
+                device=device, **spec.fit_kwargs(),
+            )  # fmt: skip
         return None
 
     with atomic_directory(out, force=force) as tmp:
@@ -677,14 +668,16 @@ def fit_run(
             kwargs = spec.fit_kwargs()
             settings = ", ".join(f"{k}={v}" for k, v in kwargs.items() if k != "dtype")
             log.info(f"inference: {method} ({settings})")
-            x_train = standardizer.transform_x(dataset.x)
-            y_train = standardizer.transform_y(dataset.y)
             fit = fit_svi if method == "svi" else fit_nuts
             start = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("always", UserWarning)
                 warnings.showwarning = log.showwarning
-                posterior = fit(model, x_train, y_train, progress=progress, device=device, **kwargs)
+                posterior = fit(
+                    model, dataset.x, dataset.y, standardize=standardize, progress=progress,
+                    device=device, **kwargs,
+                )  # fmt: skip
+                standardizer = posterior.scaler or Standardizer.identity(dataset.num_features, task)
                 fit_seconds = time.perf_counter() - start
                 log.info(f"fit finished in {fit_seconds:.1f} s")
 
@@ -699,11 +692,11 @@ def fit_run(
                     device=device,
                 )
                 train_pred = run.predict(dataset.x)
-                train_metrics = evaluate_prediction(train_pred, dataset.y, standardizer)
+                train_metrics = evaluate_prediction(train_pred, dataset.y)
                 test_pred = test_metrics = None
                 if dataset.x_test is not None:
                     test_pred = run.predict(dataset.x_test)
-                    test_metrics = evaluate_prediction(test_pred, dataset.y_test, standardizer)
+                    test_metrics = evaluate_prediction(test_pred, dataset.y_test)
                 predict_seconds = time.perf_counter() - start
             log.info(f"train metrics: {_format_metrics(train_metrics)}")
             log.info(f"test metrics: {_format_metrics(test_metrics)}")
@@ -860,48 +853,6 @@ def _evaluation_part(run: Run):
     return data.x_train, data.y_train, "training"
 
 
-class OriginalUnitsPrediction:
-    """A regression prediction mapped back to original target units (for plots).
-
-    Wraps a :class:`~pyro_bnn.RegressionPrediction` made on standardized targets and
-    exposes ``mean``, ``std``, ``epistemic_std``, ``interval``, ``epistemic_interval``
-    and ``mean_draws`` as ``y_std * value + y_mean`` (or ``y_std * std``).
-    """
-
-    task = "regression"
-
-    def __init__(self, prediction, standardizer: Standardizer):
-        self._prediction = prediction
-        self._standardizer = standardizer
-        self.num_draws = prediction.num_draws
-        self._outputs = getattr(prediction, "_outputs", None)
-
-    def _loc(self, values):
-        return self._standardizer.inverse_y_mean(values)
-
-    @property
-    def mean(self):
-        return self._loc(self._prediction.mean)
-
-    @property
-    def std(self):
-        return self._standardizer.inverse_y_std(self._prediction.std)
-
-    @property
-    def epistemic_std(self):
-        return self._standardizer.inverse_y_std(self._prediction.epistemic_std)
-
-    @property
-    def mean_draws(self):
-        return self._loc(self._prediction.mean_draws)
-
-    def interval(self, level: float = 0.9):
-        return tuple(self._loc(b) for b in self._prediction.interval(level))
-
-    def epistemic_interval(self, level: float = 0.9):
-        return tuple(self._loc(b) for b in self._prediction.epistemic_interval(level))
-
-
 def _plot_uncertainty(run: Run):
     from . import plots
 
@@ -913,7 +864,7 @@ def _plot_uncertainty(run: Run):
         if data.x_test is not None:
             x_all = np.concatenate([x_all, data.x_test[:, 0]])
         x_grid = _grid_1d(x_all, spec.predict["margin"], spec.predict["grid"])
-        pred = OriginalUnitsPrediction(run.predict(x_grid[:, None]), run.standardizer)
+        pred = run.predict(x_grid[:, None])
         figure = plots.plot_regression(
             pred,
             x_grid,
@@ -964,7 +915,7 @@ def _plot_generic_uncertainty(run: Run, pred, y, part: str):
     title = run.spec.description or run.spec.name
     if run.task == "regression":
         level = run.spec.predict["level"]
-        table = prediction_columns(pred, run.standardizer, level)
+        table = prediction_columns(pred, level)
         name = _level_name(level)
         low, high = table[f"lower_{name}"], table[f"upper_{name}"]
         mean = table["mean"]
@@ -1029,7 +980,7 @@ def _plot_calibration(run: Run):
     pred = run.predict(x)
     if run.task == "classification":
         return plots.plot_reliability(pred, y)
-    return plots.plot_calibration(pred, run.standardizer.transform_y(y))
+    return plots.plot_calibration(pred, y)
 
 
 # --------------------------------------------------------------------------- loading

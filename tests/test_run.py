@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import shutil
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+import pyro_bnn as pb
 import pyro_bnn.run as run_module
 from pyro_bnn.run import csv_text, fit_run, load_run
 from pyro_bnn.spec import load_spec, parse_spec
@@ -94,18 +96,28 @@ def test_load_run_reproduces_the_predictions(regression_run):
 def test_prediction_table_is_in_original_units(regression_run):
     run = regression_run
     x = np.array([[-3.0], [0.0], [3.0]])
-    pred = run.predict(x)  # standardized target units
+    pred = run.predict(x)  # original units in and out: the posterior keeps the scaler
     table = run.prediction_table(x, prediction=pred)
+    np.testing.assert_array_equal(table["mean"], pred.mean)
+    # the model's own prediction in standardized units, mapped back by hand
+    standardized = copy.copy(run.posterior)
+    standardized.scaler = None
+    z = pb.predict(
+        standardized,
+        run.standardizer.transform_x(x),
+        num_draws=run.spec.predict["num_draws"],
+        seed=run.spec.inference["seed"],
+    )
     y_mean, y_std = float(run.standardizer.y_mean), float(run.standardizer.y_std)
     assert y_std != pytest.approx(1.0)  # the check below would be vacuous otherwise
-    np.testing.assert_allclose(table["mean"], pred.mean.numpy() * y_std + y_mean, rtol=1e-5)
-    np.testing.assert_allclose(table["std"], pred.std.numpy() * y_std, rtol=1e-5)
+    np.testing.assert_allclose(table["mean"], z.mean * y_std + y_mean, rtol=1e-5)
+    np.testing.assert_allclose(table["std"], z.std * y_std, rtol=1e-5)
     np.testing.assert_allclose(
         table["std"] ** 2, table["epistemic_std"] ** 2 + table["aleatoric_std"] ** 2, rtol=1e-4
     )
-    low, high = pred.interval(0.9)
-    np.testing.assert_allclose(table["lower_90"], low.numpy() * y_std + y_mean, rtol=1e-5)
-    np.testing.assert_allclose(table["upper_90"], high.numpy() * y_std + y_mean, rtol=1e-5)
+    low, high = z.interval(0.9)
+    np.testing.assert_allclose(table["lower_90"], low * y_std + y_mean, rtol=1e-5)
+    np.testing.assert_allclose(table["upper_90"], high * y_std + y_mean, rtol=1e-5)
 
 
 def test_metrics_are_in_original_units(regression_run):

@@ -54,8 +54,8 @@ def test_logistic_regression_nuts_and_full_rank_svi_agree():
         make(), x, y, guide="mvn", num_steps=3000, lr=0.02, num_particles=4, progress=False
     )
     x_new = np.array([[0.0, 0.0], [1.0, -1.0], [-2.0, 0.5], [4.0, 4.0]])
-    p_nuts = pb.predict(nuts, x_new).probs[:, 1].numpy()
-    p_svi = pb.predict(svi, x_new, num_draws=4000).probs[:, 1].numpy()
+    p_nuts = pb.predict(nuts, x_new).probs[:, 1]  # numpy in, numpy out
+    p_svi = pb.predict(svi, x_new, num_draws=4000).probs[:, 1]
     # the posterior is nearly Gaussian with 60 points: a full-rank Gaussian agrees closely
     np.testing.assert_allclose(p_nuts, p_svi, atol=0.03)
 
