@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import random
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -99,6 +100,14 @@ def own_copies(model, guide=None):
     try:
         model_copy = copy.deepcopy(model, memo)
         guide_copy = copy.deepcopy(guide, memo)
+    except RuntimeError as error:  # e.g. a non-leaf tensor in an init_to_value guide
+        warnings.warn(
+            f"could not copy the model and guide ({error}); the posterior uses (and trains) "
+            "your objects themselves",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return model, guide
     finally:
         for g, model_ref, master in saved:
             g._model, g.master = model_ref, master

@@ -495,7 +495,8 @@ def fit_svi(
         obs_site=obs_site,
     )
     if main and check_convergence:
-        message = elbo_still_improving(elbo_history, num_steps=num_steps, lr=lr, guide=name)
+        shown_lr = None if optim is not None else lr  # your optimiser's rate is yours
+        message = elbo_still_improving(elbo_history, num_steps=num_steps, lr=shown_lr, guide=name)
         _warn(posterior, message)
     if check_collapse and main and name in ("normal", "lowrank") and is_mlp:
         if streaming:  # rows of the first epoch stand in for the data
