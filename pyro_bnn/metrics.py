@@ -569,14 +569,19 @@ def evaluate(
     prediction : Prediction
         From :func:`pyro_bnn.predictive.predict` (or a baseline).
     y : (N,)
-        Observations in the units the model was fit in (labels for classification).
+        Observations in the prediction's units (labels for classification). A
+        prediction from :func:`~pyro_bnn.predictive.predict` is in the data's own
+        units, also when the fit standardized the data (``posterior.scaler``).
     levels : sequence of float
         Central interval levels in (0, 1) for the coverage metrics.
     y_scale : float
-        Standard deviation used to standardize y before fitting. When not 1, metrics
-        are reported in original units: ``rmse``, ``mae`` and ``crps`` are multiplied by
-        ``y_scale`` and ``test_ll`` has ``log(y_scale)`` subtracted; coverage and
-        calibration are scale-free. Regression only.
+        Only for a prediction in standardized units (e.g. a fit with
+        ``standardize=False`` on targets you standardized yourself): the standard
+        deviation used. When not 1, metrics are reported in original units: ``rmse``,
+        ``mae`` and ``crps`` are multiplied by ``y_scale`` and ``test_ll`` has
+        ``log(y_scale)`` subtracted; coverage and calibration are scale-free. Leave it
+        at 1 for a posterior that keeps its scaler, or the scale is applied twice.
+        Regression only.
     num_samples : int
         Predictive draws used for the CRPS.
     num_bins : int

@@ -59,7 +59,8 @@ def test_svi_on_cpu_in_float64_keeps_every_tensor_there(guide):
     """The flat fast path, the guide handed back and the draws follow device and dtype."""
     posterior = _fit(guide, "cpu", torch.float64)
     _assert_on(posterior, torch.device("cpu"), torch.float64)
-    prediction = pb.predict(posterior, np.linspace(-1, 1, 5)[:, None], num_draws=20, device="cpu")
+    x_new = torch.linspace(-1, 1, 5, dtype=torch.float64)[:, None]  # tensors in, tensors out
+    prediction = pb.predict(posterior, x_new, num_draws=20, device="cpu")
     assert prediction.mean.device.type == "cpu" and prediction.mean.dtype == torch.float64
 
 
@@ -125,7 +126,8 @@ def test_posterior_load_accepts_auto(tmp_path):
 def test_svi_on_cuda_keeps_every_tensor_there(guide):
     posterior = _fit(guide, "cuda", num_steps=200)  # long enough for the collapse check
     _assert_on(posterior, torch.device("cuda", 0))
-    prediction = pb.predict(posterior, np.linspace(-1, 1, 5)[:, None], num_draws=20)
+    x_new = torch.linspace(-1, 1, 5)[:, None]  # a CPU tensor: predict moves it to the model
+    prediction = pb.predict(posterior, x_new, num_draws=20)
     assert prediction.mean.is_cuda and prediction.total_var.is_cuda
 
 
@@ -135,10 +137,10 @@ def test_cuda_posterior_loads_on_cpu_and_back(tmp_path):
     posterior.save(tmp_path / "post.pt")
     on_cpu = pb.Posterior.load(tmp_path / "post.pt", device="cpu")
     _assert_on(on_cpu, torch.device("cpu"))
-    x_new = np.linspace(-1, 1, 4)[:, None]
+    x_new = np.linspace(-1, 1, 4)[:, None]  # numpy in, numpy out from either device
     torch.testing.assert_close(
         pb.predict(on_cpu, x_new, num_draws=50, seed=2).mean,
-        pb.predict(posterior, x_new, num_draws=50, seed=2).mean.cpu(),
+        pb.predict(posterior, x_new, num_draws=50, seed=2).mean,
         rtol=1e-4,
         atol=1e-5,
     )
@@ -157,7 +159,7 @@ def test_nuts_on_cuda_keeps_draws_there():
         progress=False,
     )
     assert all(value.is_cuda for value in posterior.draws.values())
-    assert pb.predict(posterior, np.zeros((3, 1))).mean.is_cuda
+    assert pb.predict(posterior, torch.zeros((3, 1))).mean.is_cuda
 
 
 @needs_cuda

@@ -439,3 +439,38 @@ def test_evaluate_rejects_unknown_task_and_bad_levels():
         evaluate(prediction, y, levels=(95,))
     with pytest.raises(ValueError, match="y_scale applies to regression only"):
         evaluate(FakeClassificationPrediction(PROBS), LABELS, y_scale=2.0)
+
+
+def test_evaluate_a_real_prediction_in_original_units_numpy_or_torch():
+    """A standardized fit predicts in the data's units: evaluate needs no y_scale, and
+    numpy and torch predictions give the same numbers as hand-computed metrics."""
+    import warnings
+
+    import pyro_bnn as pb
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-2, 2, size=(40, 1))
+    y = 150 + 40 * x[:, 0] + 10 * rng.normal(size=40)  # targets of scale ~100
+    with warnings.catch_warnings():  # a short fit: convergence is not what is tested
+        warnings.simplefilter("ignore")
+        post = pb.fit_svi(pb.BayesianMLP(1, 1, hidden=()), x, y, num_steps=300, progress=False)
+    assert post.scaler is not None and float(post.scaler.y_std) > 20
+    from_numpy = pb.predict(post, x, num_draws=200, seed=1)
+    from_torch = pb.predict(post, torch.as_tensor(x), num_draws=200, seed=1)
+    assert isinstance(from_numpy.mean, np.ndarray) and isinstance(from_torch.mean, torch.Tensor)
+    results = evaluate(from_numpy, y)
+    assert results == pytest.approx(evaluate(from_torch, torch.as_tensor(y)), rel=1e-5)
+    # by hand, in the data's units: the mean, and log N(y | mean_s, sigma_s) of every draw
+    mean = np.asarray(from_numpy.mean, dtype=np.float64)
+    assert results["rmse"] == pytest.approx(np.sqrt(np.mean((y - mean) ** 2)), rel=1e-5)
+    assert results["mae"] == pytest.approx(np.mean(np.abs(y - mean)), rel=1e-5)
+    sigma = post.sample(200, seed=1)["sigma"].double().numpy() * float(post.scaler.y_std)
+    mean_draws = np.asarray(from_numpy.mean_draws, dtype=np.float64)
+    log_density = (
+        -0.5 * ((y - mean_draws) / sigma[:, None]) ** 2
+        - np.log(sigma[:, None])
+        - 0.5 * math.log(2 * math.pi)
+    )
+    expected_ll = np.mean(np.logaddexp.reduce(log_density, axis=0) - math.log(200))
+    assert results["test_ll"] == pytest.approx(expected_ll, abs=1e-4)
+    assert results["rmse"] < 15  # the noise sd is 10: a fit in the data's units, not ~y_std

@@ -96,6 +96,19 @@ def test_bad_constructor_arguments(kwargs, error, message):
         pb.BayesianMLP(**kwargs)
 
 
+def test_default_prior_is_wider_for_classification():
+    """Layerwise N(0, 1/fan_in) for regression, N(0, 9/fan_in) weights for classification."""
+    regression = pb.BayesianMLP(2, 1, hidden=(4,)).prior
+    assert isinstance(regression, pb.LayerwiseNormal) and regression.weight_scale == 1.0
+    for likelihood, out_features in ((pb.Bernoulli(), 1), (pb.Categorical(), 3)):
+        prior = pb.BayesianMLP(2, out_features, hidden=(4,), likelihood=likelihood).prior
+        assert isinstance(prior, pb.LayerwiseNormal)
+        assert prior.weight_scale == pb.nets.CLASSIFICATION_WEIGHT_SCALE == 3.0
+        assert prior.bias_scale == 1.0
+    explicit = pb.BayesianMLP(2, 3, likelihood=pb.Categorical(), prior=pb.LayerwiseNormal())
+    assert explicit.prior.weight_scale == 1.0  # an explicit prior is kept
+
+
 def test_model_vectorizes_under_pyro_plates():
     """Predictive(parallel=True) and vectorized ELBO particles work on the Pyro model."""
     from pyro.infer import Predictive, Trace_ELBO

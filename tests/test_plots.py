@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from matplotlib.figure import Figure
 
 import pyro_bnn as pb
@@ -64,6 +63,7 @@ def classification():
         y=blobs.y,
         star=star,
         grid=grid,
+        posterior=bayes,
         bayes=pb.predict(bayes, grid.points, num_draws=100),
         point=pb.predict(point, grid.points),
         bayes_star=pb.predict(bayes, star, num_draws=100),
@@ -134,8 +134,8 @@ def test_plot_regression_bands_match_the_prediction(regression):
     )
     # 3 function draws + predictive mean + MAP line
     assert len(ax.lines) == 5
-    np.testing.assert_allclose(ax.lines[3].get_ydata(), pred.mean.numpy(), rtol=1e-6)
-    np.testing.assert_allclose(ax.lines[4].get_ydata(), regression["point"].mean.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(ax.lines[3].get_ydata(), pred.mean, rtol=1e-6)
+    np.testing.assert_allclose(ax.lines[4].get_ydata(), regression["point"].mean, rtol=1e-6)
 
 
 def test_plot_regression_point_estimate_has_no_epistemic_band(regression):
@@ -215,9 +215,7 @@ def test_plot_classification_maps_colorbars_and_star(classification):
     annotations = [t.get_text() for t in panels[0].texts]
     assert annotations == [f"P(class 1) = {plots._format_probability(p_star)}"]
     mesh = panels[1].collections[0]
-    np.testing.assert_allclose(
-        np.asarray(mesh.get_array()).ravel(), c["bayes"].entropy.numpy(), rtol=1e-6
-    )
+    np.testing.assert_allclose(np.asarray(mesh.get_array()).ravel(), c["bayes"].entropy, rtol=1e-6)
     assert fig.get_suptitle() == "maps"
 
 
@@ -355,7 +353,7 @@ def test_plot_calibration_curve_matches_metrics(regression, classification):
     pred, y = regression["on_data"], regression["y"]
     fig = plots.plot_calibration(pred, y)
     ax = fig.axes[0]
-    curve = metrics.calibration_curve(pred.cdf(torch.as_tensor(y, dtype=pred.mean.dtype)))
+    curve = metrics.calibration_curve(pred.cdf(y))
     diagonal, model = ax.lines
     np.testing.assert_allclose(model.get_xdata(), curve.expected)
     np.testing.assert_allclose(model.get_ydata(), curve.observed)
@@ -365,6 +363,63 @@ def test_plot_calibration_curve_matches_metrics(regression, classification):
         plots.plot_calibration(classification["on_data"], classification["y"])
     with pytest.raises(ValueError, match="y has 3 values but the prediction has 40"):
         plots.plot_calibration(pred, y[:3])
+
+
+def test_plot_predicted_vs_observed_points_bars_and_coverage(regression, classification):
+    pred, y = regression["on_data"], regression["y"]
+    fig = plots.plot_predicted_vs_observed(pred, y, level=0.8, target_name="speed", title="t")
+    ax = fig.axes[0]
+    low, high = pred.interval(0.8)
+    inside = np.mean((y >= low) & (y <= high))
+    assert ax.get_title() == f"t\n{100 * inside:.0f}% of {len(y)} points inside their 80% interval"
+    assert ax.get_xlabel() == "observed speed" and ax.get_ylabel() == "predicted speed"
+    points = ax.containers[0].lines[0]
+    np.testing.assert_allclose(points.get_xdata(), y)
+    np.testing.assert_allclose(points.get_ydata(), pred.mean, rtol=1e-6)
+    (bars,) = ax.containers[0].lines[2]
+    segments = np.asarray(bars.get_segments())  # one vertical bar per point: low to high
+    np.testing.assert_allclose(segments[:, 0, 1], low, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(segments[:, 1, 1], high, rtol=1e-5, atol=1e-6)
+    assert _legend_texts(ax.get_legend()) == ["predicted = observed", "mean with 80% interval"]
+    with pytest.raises(ValueError, match="plot_predicted_vs_observed needs a regression"):
+        plots.plot_predicted_vs_observed(classification["on_data"], classification["y"])
+    with pytest.raises(ValueError, match="y has 3 values but the prediction has 40"):
+        plots.plot_predicted_vs_observed(pred, y[:3])
+
+
+def test_plots_take_torch_predictions_as_numpy_ones(regression, classification):
+    """predict(..., torch x) returns tensors: every figure draws the same numbers."""
+    import torch
+
+    post, x = regression["posterior"], regression["x_grid"]
+    from_torch = pb.predict(post, torch.as_tensor(x), num_draws=100)
+    assert isinstance(from_torch.mean, torch.Tensor)
+    figures = [
+        plots.plot_regression(p, x, regression["x"], regression["y"], num_function_draws=2)
+        for p in (regression["bayes"], from_torch)
+    ]
+    for a, b in zip(figures[0].axes[0].lines, figures[1].axes[0].lines, strict=True):
+        np.testing.assert_allclose(a.get_ydata(), b.get_ydata(), rtol=1e-6)
+    on_data = pb.predict(post, torch.as_tensor(regression["x"]), num_draws=100)
+    figures = [
+        plots.plot_predicted_vs_observed(p, regression["y"])
+        for p in (regression["on_data"], on_data)
+    ]
+    assert figures[0].axes[0].get_title() == figures[1].axes[0].get_title()
+    c = classification
+    grid = torch.as_tensor(c["grid"].points)
+    probs = pb.predict(c["posterior"], grid, num_draws=100)
+    figures = [
+        plots.plot_classification(p, c["grid"].x1, c["grid"].x2, c["x"], c["y"])
+        for p in (c["bayes"], probs)
+    ]
+    for a, b in zip(figures[0].axes[:3], figures[1].axes[:3], strict=True):
+        np.testing.assert_allclose(
+            np.asarray(a.collections[0].get_array()),
+            np.asarray(b.collections[0].get_array()),
+            rtol=1e-5,
+            atol=1e-7,
+        )
 
 
 # --------------------------------------------------------------------------- diagnostics

@@ -140,9 +140,11 @@ def test_fixed_draws_keep_their_method_name(tmp_path):
     model = pb.BayesianMLP(1, 1, hidden=(3,))
     with warnings.catch_warnings():  # 5 draws: convergence warnings are expected
         warnings.simplefilter("ignore", pb.ConvergenceWarning)
-        nuts = pb.fit_nuts(model, [[0.0], [1.0]], [0.0, 1.0], 5, 5, progress=False)
-    draws = nuts.draws
-    swag = pb.Posterior(model, "swag", samples=draws)
+        nuts = pb.fit_nuts(
+            model, [[0.0], [1.0]], [0.0, 1.0], num_samples=5, warmup_steps=5, progress=False
+        )
+    draws = nuts.draws  # in standardized units: the scaler goes with them
+    swag = pb.Posterior(model, "swag", samples=draws, scaler=nuts.scaler)
     assert swag.method == "swag" and "swag, 5 draws" in repr(swag)
     swag.save(tmp_path / "swag.pt")
     loaded = pb.Posterior.load(tmp_path / "swag.pt")

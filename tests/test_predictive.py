@@ -36,7 +36,12 @@ def test_vectorized_prediction_equals_loop_over_draws(regression_fit):
     grid = np.linspace(-6, 6, 25)[:, None]
     pred = pb.predict(post, grid, num_draws=64, seed=3, chunk_size=7)
     draws = post.sample(64, seed=3)
-    grid_t = torch.as_tensor(grid, dtype=torch.float32)
+    # the fit standardized x and y: the network sees standardized inputs, and predict
+    # returns original units (mean * y_std + y_mean, variances * y_std**2)
+    scaler = post.scaler
+    grid_t = torch.as_tensor((grid - scaler.x_mean) / scaler.x_std, dtype=torch.float32)
+    y_mean = torch.as_tensor(scaler.y_mean, dtype=torch.float32)
+    y_std = torch.as_tensor(scaler.y_std, dtype=torch.float32)
     means, variances = [], []
     for s in range(64):
         single = {k: v[s] for k, v in draws.items()}
@@ -45,9 +50,12 @@ def test_vectorized_prediction_equals_loop_over_draws(regression_fit):
         means.append(mean)
         variances.append(var)
     means, variances = torch.stack(means), torch.stack(variances)
-    torch.testing.assert_close(pred.mean, means.mean(0))
-    torch.testing.assert_close(pred.epistemic_var, means.var(0, unbiased=False))
-    torch.testing.assert_close(pred.aleatoric_var, variances.mean(0))
+    assert isinstance(pred.mean, np.ndarray)  # numpy in, numpy out
+    torch.testing.assert_close(torch.as_tensor(pred.mean), means.mean(0) * y_std + y_mean)
+    torch.testing.assert_close(
+        torch.as_tensor(pred.epistemic_var), means.var(0, unbiased=False) * y_std**2
+    )
+    torch.testing.assert_close(torch.as_tensor(pred.aleatoric_var), variances.mean(0) * y_std**2)
 
 
 def test_chunking_does_not_change_numbers(regression_fit):
@@ -65,7 +73,7 @@ def test_chunking_does_not_change_numbers(regression_fit):
 
 def test_law_of_total_variance_against_predictive_samples(regression_fit):
     post, _, _ = regression_fit
-    pred = pb.predict(post, np.array([[-5.0], [0.0], [2.0]]), num_draws=500)
+    pred = pb.predict(post, torch.tensor([[-5.0], [0.0], [2.0]]), num_draws=500)
     torch.testing.assert_close(pred.total_var, pred.epistemic_var + pred.aleatoric_var)
     samples = pred.sample(200_000, seed=1)
     # sample variance of 200k draws: relative s.e. ~ sqrt(2/200k) ~ 0.3%
@@ -75,7 +83,7 @@ def test_law_of_total_variance_against_predictive_samples(regression_fit):
 
 def test_intervals_quantiles_and_cdf_agree(regression_fit):
     post, _, _ = regression_fit
-    pred = pb.predict(post, np.array([[-5.0], [0.0], [2.0]]), num_draws=500)
+    pred = pb.predict(post, torch.tensor([[-5.0], [0.0], [2.0]]), num_draws=500)
     low, high = pred.interval(0.9)
     torch.testing.assert_close(pred.cdf(low), torch.full((3,), 0.05), atol=1e-4, rtol=0)
     torch.testing.assert_close(pred.cdf(high), torch.full((3,), 0.95), atol=1e-4, rtol=0)
@@ -102,7 +110,7 @@ def test_map_has_zero_epistemic_part(regression_fit):
     post = pb.fit_svi(
         pb.BayesianMLP(1, 1, hidden=(10,)), x, y, guide="delta", num_steps=200, progress=False
     )
-    pred = pb.predict(post, x[:10])
+    pred = pb.predict(post, torch.as_tensor(x[:10]))
     assert pred.num_draws == 1
     assert torch.all(pred.epistemic_var == 0)
     torch.testing.assert_close(pred.total_var, pred.aleatoric_var)
@@ -110,7 +118,8 @@ def test_map_has_zero_epistemic_part(regression_fit):
 
 def test_classification_laws(classification_fit):
     post, x, _ = classification_fit
-    pred = pb.predict(post, np.vstack([x[:20], [[10.0, -10.0]]]), num_draws=300)
+    x_new = torch.as_tensor(np.vstack([x[:20], [[10.0, -10.0]]]), dtype=torch.float32)
+    pred = pb.predict(post, x_new, num_draws=300)
     torch.testing.assert_close(pred.probs.sum(-1), torch.ones(21))
     assert torch.all(pred.mutual_information >= 0)
     assert torch.all(pred.mutual_information <= pred.entropy + 1e-6)
@@ -157,11 +166,11 @@ def test_other_regression_likelihoods(likelihood, y):
         num_steps=200,
         progress=False,
     )
-    pred = pb.predict(post, x[:5], num_draws=200)
+    pred = pb.predict(post, torch.as_tensor(x[:5]), num_draws=200)
     torch.testing.assert_close(pred.total_var, pred.epistemic_var + pred.aleatoric_var)
     low, high = pred.interval(0.8)
     assert torch.all(low < pred.mean) and torch.all(pred.mean < high)
-    pit = pred.cdf(target[:5])
+    pit = pred.cdf(torch.as_tensor(target[:5]))
     assert torch.all((pit >= 0) & (pit <= 1))
 
 
@@ -175,7 +184,7 @@ def test_student_t_without_variance_refuses_variance_summaries():
         num_steps=50,
         progress=False,
     )
-    pred = pb.predict(post, x[:3])
+    pred = pb.predict(post, torch.as_tensor(x[:3]))
     with pytest.raises(ValueError, match="no finite variance.*use interval"):
         _ = pred.total_var
     low, high = pred.interval(0.5)
@@ -199,7 +208,8 @@ def test_bad_summary_arguments(regression_fit, call, message):
 
 def test_bad_predict_input(regression_fit):
     post, _, _ = regression_fit
-    with pytest.raises(ValueError, match="x has 2 feature column"):
+    # the posterior keeps the scaler, which checks the width against the training data
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 1\).*found shape \(3, 2\)"):
         pb.predict(post, np.zeros((3, 2)))
     with pytest.raises(ValueError, match="x contains NaN at row 1"):
         pb.predict(post, [[0.0], [np.nan]])
@@ -278,11 +288,14 @@ def test_float64_model_predicts_in_float64():
     post, draws = _fixed_draws_posterior(model, 4, seed=4)  # float32 draws, converted
     x = np.linspace(-1, 1, 7)[:, None]
     pred = pb.predict(post, x, chunk_size=2)
-    assert pred.mean.dtype == torch.float64 and pred._outputs.dtype == torch.float64
+    assert pred.mean.dtype == np.float64 and pred._outputs.dtype == torch.float64
     expected = model.network(
         {k: v.double() for k, v in draws.items()}, torch.as_tensor(x, dtype=torch.float64)
     )
     torch.testing.assert_close(pred._outputs, expected)
+    # a float32 tensor in: the model's dtype decides, and tensors come back
+    pred = pb.predict(post, torch.as_tensor(x, dtype=torch.float32), chunk_size=2)
+    assert pred.mean.dtype == torch.float64 and pred._outputs.dtype == torch.float64
 
 
 def test_chunked_forward_falls_back_to_the_network_for_other_draw_shapes():
