@@ -109,15 +109,15 @@ class BayesianMLP(PyroModule):
                 f"unknown activation {activation!r}; valid: {', '.join(sorted(ACTIVATIONS))}"
             )
         likelihood = Gaussian() if likelihood is None else likelihood
+        if not isinstance(likelihood, Likelihood):
+            raise TypeError(
+                f"likelihood must be a pyro_bnn Likelihood, got {type(likelihood).__name__}"
+            )
         if prior is None:  # classification: wider weights give calibrated probabilities
             scale = CLASSIFICATION_WEIGHT_SCALE if likelihood.task == "classification" else 1.0
             prior = LayerwiseNormal(weight_scale=scale)
         if not isinstance(prior, Prior):
             raise TypeError(f"prior must be a pyro_bnn Prior, got {type(prior).__name__}")
-        if not isinstance(likelihood, Likelihood):
-            raise TypeError(
-                f"likelihood must be a pyro_bnn Likelihood, got {type(likelihood).__name__}"
-            )
         self.in_features = in_features
         self.out_features = out_features
         self.hidden = hidden
