@@ -172,8 +172,9 @@ class RegressionPrediction(Prediction):
         self._y_loc = torch.as_tensor(y_loc, dtype=mean.dtype, device=mean.device)
         self._y_scale = torch.as_tensor(y_scale, dtype=mean.dtype, device=mean.device)
         self._mean = mean * self._y_scale + self._y_loc
-        self._epistemic_var = epistemic_var * self._y_scale**2
-        self._aleatoric = aleatoric_var * self._y_scale**2
+        # None: the likelihood has no mean/variance per draw (the split is unavailable)
+        self._epistemic_var = None if epistemic_var is None else epistemic_var * self._y_scale**2
+        self._aleatoric = None if aleatoric_var is None else aleatoric_var * self._y_scale**2
         self._per_draw = per_draw
         self._seed = seed
         self.num_draws = num_draws
@@ -192,6 +193,8 @@ class RegressionPrediction(Prediction):
     @_public
     def epistemic_var(self):
         """Variance over draws of the likelihood mean (what more data would fix)."""
+        if self._epistemic_var is None:
+            raise ValueError(self._no_variance_hint)
         return self._epistemic_var
 
     @property

@@ -12,14 +12,6 @@ import torch
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_param_store():
-    import pyro
-
-    pyro.clear_param_store()
-    yield
-
-
 @pytest.fixture
 def gap_data():
     """120 points of 1-D data with a gap in (-1, 1): y = sin x + 0.1 x + 0.15 eps."""

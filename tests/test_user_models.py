@@ -227,3 +227,25 @@ def test_standardize_true_on_a_user_model_predicts_in_original_units(slope_data)
     assert post.scaler is not None
     pred = pb.predict(post, x)
     assert abs(float(np.mean(pred.mean)) - float(big_y.mean())) < 5
+
+
+def test_observation_without_a_variance_gives_mean_and_intervals_and_a_clear_error(slope_data):
+    x, y, _, _ = slope_data
+
+    def model(x, y=None):
+        slope = pyro.sample("slope", dist.Normal(0.0, 1.0))
+        with pyro.plate("data", x.shape[0]):
+            noise = dist.TransformedDistribution(
+                dist.Normal(slope * x[:, 0], 1.0), [dist.transforms.AffineTransform(0.0, 0.5)]
+            )
+            return pyro.sample("obs", noise, obs=y)
+
+    post = pb.fit_svi(model, x, y, num_steps=300, progress=False)
+    pred = pb.predict(post, x[:4])
+    assert pred.mean.shape == (4,)
+    low, high = pred.interval(0.9)
+    assert np.all(low < high)
+    with pytest.raises(ValueError, match="epistemic/aleatoric split is unavailable"):
+        _ = pred.epistemic_var
+    with pytest.raises(ValueError, match="without a mean and variance"):
+        _ = pred.aleatoric_std
