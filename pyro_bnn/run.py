@@ -914,36 +914,15 @@ def _plot_generic_uncertainty(run: Run, pred, y, part: str):
 
     title = run.spec.description or run.spec.name
     if run.task == "regression":
-        level = run.spec.predict["level"]
-        table = prediction_columns(pred, level)
-        name = _level_name(level)
-        low, high = table[f"lower_{name}"], table[f"upper_{name}"]
-        mean = table["mean"]
-        inside = (y >= low) & (y <= high)
-        figure = Figure(figsize=(6, 5.5))
-        ax = figure.subplots()
-        ax.errorbar(
+        from . import plots
+
+        return plots.plot_predicted_vs_observed(
+            pred,
             y,
-            mean,
-            yerr=[mean - low, high - mean],
-            fmt="o",
-            ms=3,
-            alpha=0.6,
-            elinewidth=0.8,
-            label=f"prediction with {100 * level:g}% interval",
+            level=run.spec.predict["level"],
+            target_name=run.data.target_name,
+            title=f"{title} ({part} part)",
         )
-        lims = [min(y.min(), low.min()), max(y.max(), high.max())]
-        ax.plot(lims, lims, "k--", lw=1, label="perfect prediction")
-        ax.set_xlabel(f"observed {run.data.target_name}")
-        ax.set_ylabel(f"predicted {run.data.target_name}")
-        ax.set_title(
-            f"{title}\n{part} part: {100 * inside.mean():.0f}% of points inside the "
-            f"{100 * level:g}% interval",
-            fontsize=10,
-        )
-        ax.legend(loc="upper left")
-        figure.tight_layout()
-        return figure
     probs = _numpy(pred.probs)
     correct = probs.argmax(1) == np.asarray(y)
     figure = Figure(figsize=(10, 4))
