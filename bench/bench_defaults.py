@@ -135,7 +135,14 @@ def calibration(
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 posterior = pb.fit_svi(
-                    model, x_train, y_train, guide="normal", seed=0, progress=False, **schedule
+                    model,
+                    x_train,
+                    y_train,
+                    guide="normal",
+                    seed=0,
+                    progress=False,
+                    **schedule,
+                    standardize=False,
                 )
             seconds = time.perf_counter() - start
             prediction = pb.predict(posterior, x_test, num_draws=200 if quick else 1000)
@@ -159,6 +166,7 @@ def calibration(
                     warmup_steps=50 if quick else 300,
                     seed=0,
                     progress=False,
+                    standardize=False,
                 )
             row = _scores(_probs(pb.predict(posterior, x_test)), y_test)
             row["fit_seconds"] = round(time.perf_counter() - start, 1)
@@ -211,6 +219,7 @@ def _fit_history(spec, seed: int) -> tuple[list[float], dict[str, Any]]:
             scaler.transform_y(dataset.y),
             progress=False,
             **kwargs,
+            standardize=False,
         )
     info = {
         "fit_seconds": round(time.perf_counter() - start, 1),

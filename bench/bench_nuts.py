@@ -154,6 +154,7 @@ def run_pyro_bnn(
             seed=seed,
             progress=False,
             max_tree_depth=max_tree_depth,
+            standardize=False,
         )
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     result = chain_summary(ref.pyro_bnn_netdraws(posterior.draws), wall, cpu)
@@ -167,7 +168,9 @@ def run_pyro_bnn(
     result.update(
         warmup_steps=warmup, num_samples=samples, seed=seed, max_tree_depth=max_tree_depth
     )
-    result["how"] = "pyro_bnn.fit_nuts(BayesianMLP(...)) defaults (init='map'), one chain"
+    result["how"] = (
+        "pyro_bnn.fit_nuts(BayesianMLP(...), standardize=False) defaults (init='map'), one chain"
+    )
     return result
 
 

@@ -59,7 +59,14 @@ def svi_worker(num_points: int, num_steps: int, threads: int, out: str) -> None:
     x, y = _synthetic(num_points, 10)
     model = pb.BayesianMLP(10, 1, hidden=(50,))
     post = pb.fit_svi(
-        model, x, y, num_steps=num_steps, lr=1e-2, progress=False, check_collapse=False
+        model,
+        x,
+        y,
+        num_steps=num_steps,
+        lr=1e-2,
+        progress=False,
+        check_collapse=False,
+        standardize=False,
     )
     if distributed.is_main_process():
         seconds = post.diagnostics["fit_seconds"]
@@ -131,6 +138,7 @@ def memory_worker(mode: str, folder: str, num_steps: int, batch_size: int, out: 
             batch_size=batch_size,
             progress=False,
             check_collapse=False,
+            standardize=False,
         )
     elif mode == "streaming":
         data = NpyDataset(x_path, y_path)
@@ -168,6 +176,7 @@ def nuts_chain(chain: int, chain_seed: int, num_samples: int, warmup_steps: int)
         num_chains=1,
         seed=chain_seed,
         progress=False,
+        standardize=False,
     )
     return {
         "draws": post.draws,

@@ -52,6 +52,7 @@ def svi_seconds_per_epoch(x, y, hidden: int, target_seconds: float, seed: int) -
                 progress=False,
                 seed=seed,
                 check_collapse=False,
+                standardize=False,
             )
         return time.perf_counter() - start
 
@@ -99,6 +100,7 @@ def nuts_seconds_per_draw(x, y, hidden: int, steps: int, seed: int, max_tree_dep
             seed=seed,
             progress=False,
             max_tree_depth=max_tree_depth,
+            standardize=False,
         )
     wall = time.perf_counter() - start
     iterations = 2 * steps
