@@ -114,14 +114,16 @@ def test_model_vectorizes_under_pyro_plates():
     from pyro.infer import Predictive, Trace_ELBO
     from pyro.infer.autoguide import AutoNormal
 
+    from pyro_bnn.isolation import local_rng, param_scope
+
     model = pb.BayesianMLP(2, 1, hidden=(3,), prior=pb.HierarchicalNormal())
     x, y = torch.randn(6, 2), torch.randn(6)
     guide = AutoNormal(model)
-    samples = Predictive(model, guide=guide, num_samples=5, parallel=True)(x)
-    assert samples["obs"].shape == (5, 6)
-    pyro.set_rng_seed(0)
-    vectorized = Trace_ELBO(num_particles=4000, vectorize_particles=True, max_plate_nesting=1)
-    sequential = Trace_ELBO(num_particles=400)
-    a = vectorized.loss(model, guide, x, y)
-    b = sequential.loss(model, guide, x, y)
+    with param_scope(), local_rng(0):  # a store of its own: other tests' guides share names
+        samples = Predictive(model, guide=guide, num_samples=5, parallel=True)(x)
+        assert samples["obs"].shape == (5, 6)
+        vectorized = Trace_ELBO(num_particles=4000, vectorize_particles=True, max_plate_nesting=1)
+        sequential = Trace_ELBO(num_particles=400)
+        a = vectorized.loss(model, guide, x, y)
+        b = sequential.loss(model, guide, x, y)
     assert a == pytest.approx(b, rel=0.05)  # same objective, Monte Carlo tolerance
