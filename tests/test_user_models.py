@@ -249,3 +249,27 @@ def test_observation_without_a_variance_gives_mean_and_intervals_and_a_clear_err
         _ = pred.epistemic_var
     with pytest.raises(ValueError, match="without a mean and variance"):
         _ = pred.aleatoric_std
+
+
+def test_default_learning_rate_schedule_is_adam_with_exponential_decay():
+    """With a constant gradient Adam moves lr_t per step: the path adds up the schedule
+    lr * lr_decay ** (t / num_steps), the same one the flat fast path uses."""
+    x = torch.zeros(3, 1)
+
+    def model(x, y=None):
+        a = pyro.sample("a", dist.Normal(0.0, 1e6))
+        pyro.factor("slope", 1000.0 * a)  # d log p / da = 1000 (the prior's part is ~0)
+        with pyro.plate("data", x.shape[0]):
+            pyro.sample("obs", dist.Normal(0.0, 1.0), obs=y)
+
+    def guide(x, y=None):
+        pyro.sample("a", dist.Delta(pyro.param("a_loc", torch.tensor(0.0))))
+
+    num_steps, lr, lr_decay = 200, 0.01, 0.1
+    post = pb.fit_svi(
+        model, x, torch.zeros(3), guide=guide, num_steps=num_steps, lr=lr, lr_decay=lr_decay,
+        progress=False, check_convergence=False,
+    )  # fmt: skip
+    gamma = lr_decay ** (1 / num_steps)
+    expected = lr * sum(gamma**t for t in range(num_steps))
+    assert float(post.params["a_loc"]) == pytest.approx(expected, rel=1e-3)
