@@ -170,9 +170,10 @@ class Run:
     spec : ModelSpec
         The resolved model file.
     posterior : Posterior
-        Fitted on standardized data (see ``standardizer``).
+        Fitted by the library, which standardized the data; it keeps the scaler, so
+        its predictions are in original units.
     standardizer : Standardizer
-        Maps original units to the model's and back.
+        That scaler (written to ``data.json``; the identity with ``standardize = false``).
     metrics : dict
         The content of ``metrics.json``.
     data : RunData
