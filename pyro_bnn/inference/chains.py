@@ -26,7 +26,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 
-import pyro
 import torch
 import torch.multiprocessing as torch_mp
 
@@ -70,8 +69,10 @@ def available_cores() -> int:
 
 
 def _call_chain(run_one_chain, chain: int, chain_seed: int, args, kwargs):
-    pyro.set_rng_seed(chain_seed)
-    return run_one_chain(chain, chain_seed, *args, **kwargs)
+    from ..isolation import local_rng
+
+    with local_rng(chain_seed):  # seeded for the chain; the caller's streams are restored
+        return run_one_chain(chain, chain_seed, *args, **kwargs)
 
 
 def _chain_process(connection, payload: bytes, chain: int, chain_seed: int, threads: int) -> None:
@@ -180,8 +181,9 @@ def run_chains(
     ----------
     run_one_chain : callable
         ``run_one_chain(chain, chain_seed, *args, **kwargs) -> dict`` (e.g. site →
-        draws ``(S, ...)``). Pyro's/torch's global seed is set to ``chain_seed``
-        before the call. For ``parallel`` it must be picklable (top-level function).
+        draws ``(S, ...)``). Runs seeded with ``chain_seed`` (``local_rng``: the caller's
+        random streams are restored afterwards). For ``parallel`` it must be picklable
+        (a top-level function).
     num_chains : int
         Number of chains; chain ``c`` gets ``chain_seed = seed + c``.
     seed : int
