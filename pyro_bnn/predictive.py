@@ -511,15 +511,15 @@ def predict(
     if isinstance(model, BayesianMLP):
         if device is not None:
             model.to(resolve_device(device))
-        prediction = _predict_network(posterior, x, num_draws, seed, chunk_size, keep_draws)
         unknown = [name for name in return_sites if name not in posterior.latent_shapes]
         if unknown:
             raise ValueError(
                 f"return_sites {unknown} are not sites of this BayesianMLP; its latent sites: "
                 f"{', '.join(posterior.latent_shapes)}"
             )
-        draws = posterior.sample(num_draws, seed=seed)
-        prediction._sites = {name: draws[name] for name in return_sites}
+        prediction = _predict_network(
+            posterior, x, num_draws, seed, chunk_size, keep_draws, tuple(return_sites)
+        )
     else:
         prediction = _predict_user_model(posterior, x, num_draws, seed, tuple(return_sites))
     prediction.as_numpy = as_numpy
@@ -549,7 +549,9 @@ def _y_transform(posterior: Posterior, like: torch.Tensor):
     )
 
 
-def _predict_network(posterior, x, num_draws, seed, chunk_size, keep_draws) -> Prediction:
+def _predict_network(
+    posterior, x, num_draws, seed, chunk_size, keep_draws, return_sites=()
+) -> Prediction:
     """Prediction of a BayesianMLP: all draws at once, chunked over inputs."""
     model = posterior.model
     like = model._like
@@ -600,6 +602,7 @@ def _predict_network(posterior, x, num_draws, seed, chunk_size, keep_draws) -> P
             *summaries, per_draw, seed, num_samples, y_loc=y_loc, y_scale=y_scale
         )
     prediction._outputs = outputs  # (S, N, out) network outputs in model units, or None
+    prediction._sites = {name: draws[name] for name in return_sites}  # the draws used above
     return prediction
 
 

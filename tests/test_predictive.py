@@ -325,3 +325,12 @@ def test_keep_draws_false_never_allocates_draws_times_inputs():
         largest[keep_draws] = max(event.self_cpu_memory_usage for event in prof.events())
     assert largest[False] <= bytes_per_chunk
     assert largest[True] == bytes_all_draws  # the kept outputs, allocated once
+
+
+def test_return_sites_of_a_network_are_the_draws_predict_used(gap_data):
+    x, y = gap_data
+    post = pb.fit_svi(pb.BayesianMLP(1, 1, hidden=(3,)), x, y, num_steps=20, progress=False)
+    pred = pb.predict(post, x[:4], num_draws=50, seed=2, return_sites=["sigma"])
+    np.testing.assert_array_equal(pred.sites["sigma"], post.sample(50, seed=2)["sigma"].numpy())
+    with pytest.raises(ValueError, match="not sites of this BayesianMLP"):
+        pb.predict(post, x[:4], return_sites=["noise"])
