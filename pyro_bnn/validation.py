@@ -6,6 +6,10 @@ offending array, row or label and what would be valid.
 
 from __future__ import annotations
 
+import difflib
+import math
+from collections.abc import Iterable
+
 import numpy as np
 import torch
 
@@ -105,3 +109,58 @@ def check_labels(y: torch.Tensor, num_classes: int) -> torch.Tensor:
             f"expected, found label {int(y[row])} at row {row}"
         )
     return y
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def did_you_mean(name, choices: Iterable) -> str:
+    """``" (did you mean 'x'?)"`` for the closest choice (case-insensitive first), or ``""``."""
+    choices = [str(c) for c in choices]
+    same = [c for c in choices if c.lower() == str(name).lower()]
+    if same:
+        return f" (did you mean '{same[0]}'?)"
+    close = difflib.get_close_matches(str(name), choices, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def check_choice(value, name: str, choices: Iterable) -> str:
+    """Raise ``ValueError`` unless ``value`` is one of ``choices`` (with a did-you-mean hint)."""
+    choices = list(choices)
+    if value not in choices:
+        raise ValueError(
+            f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}"
+            f"{did_you_mean(value, choices)}"
+        )
+    return value
+
+
+def check_positive_int(value, name: str, *, allow_none: bool = False) -> int | None:
+    """Raise ``ValueError`` unless ``value`` is a positive integer (or None if allowed)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_positive_float(value, name: str, *, allow_none: bool = False) -> float | None:
+    """Raise ``ValueError`` unless ``value`` is a positive finite number (or None if allowed)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def check_fraction(value, name: str, *, allow_zero: bool = True) -> float:
+    """Raise ``ValueError`` unless ``value`` is in [0, 1) (or (0, 1) without ``allow_zero``)."""
+    bound = "[0, 1)" if allow_zero else "(0, 1)"
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise ValueError(f"{name} must be a number in {bound}, got {value!r}")
+    low_ok = value >= 0 if allow_zero else value > 0
+    if not (low_ok and value < 1):
+        raise ValueError(f"{name} must be in {bound}, got {value!r}")
+    return float(value)
