@@ -5,6 +5,8 @@
 # guide and the classification benchmark on fewer splits (the machine has 2 shared cores).
 set -u
 OUT=bench/results/uci
+LOGS=${LOGS:-logs/uci}   # per-step progress lines; not part of the results
+mkdir -p "$LOGS"
 DATA=../shared/data/uci
 # "bash commands.sh" runs everything; "bash commands.sh from run7" skips the steps before run7.
 FROM=${2:-run1}
@@ -15,7 +17,7 @@ step() {
   [ "$name" = "$FROM" ] && skip=0
   [ $skip = 1 ] && return 0
   local start=$(date +%s)
-  "$@" > "$OUT/$name.out" 2> "$OUT/$name.log"
+  "$@" > "$LOGS/$name.out" 2> "$LOGS/$name.log"
   local code=$?
   echo "$name exit=$code seconds=$(( $(date +%s) - start )) :: $*" >> "$OUT/times.txt"
 }
