@@ -1,16 +1,18 @@
 """Are the defaults good? Classification calibration and convergence of the default schedules.
 
 1. Classification calibration: scikit-learn's breast cancer and digits tables (a fixed
-   stratified split, seed 0, 25% test; x standardized with training statistics), a
-   ``BayesianMLP`` as ``models/classification_ood.toml`` (breast cancer: 10 tanh units,
-   Bernoulli) and ``models/digits.toml`` (digits: 16 tanh units, Categorical) build it,
-   fitted with ``fit_svi`` (guide "normal", the file's schedule) under layerwise priors of
-   weight scale 1, 2, 3, 5; test NLL, ECE and accuracy against scikit-learn's
-   ``LogisticRegression`` (default C) on the same standardized inputs; one NUTS fit per
-   table with the recommended prior (``--no-nuts`` to skip).
+   stratified split, seed 0, 25% test; x standardized with training statistics), the
+   ``BayesianMLP`` that ``models/classification_ood.toml`` (breast cancer) and
+   ``models/digits.toml`` (digits) build, fitted with ``fit_svi`` and the file's guide and
+   schedule, under the file's prior and then layerwise priors of weight scale 1, 2, 3, 5;
+   test NLL, ECE and accuracy against scikit-learn's ``LogisticRegression`` (default C) on
+   the same standardized inputs; one NUTS fit per table with the file's prior
+   (``--no-nuts`` to skip).
 2. Convergence of the default schedules: every file in models/ (SVI, with the file's
-   schedule; NUTS files with the spec defaults for SVI) and the diabetes and breast cancer
-   tables with the library defaults (a model file with no [inference] section); records
+   schedule; NUTS files with the spec defaults for SVI unless they set one), the
+   diabetes and breast cancer tables through ``models/csv_regression.toml`` and
+   ``models/csv_classification.toml`` (the CLI route) and with the library defaults (a
+   model file with no [inference] section: the Python API route); records
    whether :func:`pyro_bnn.inference.convergence.elbo_still_improving` flags the ELBO
    history, and the trend statistics. ELBO curves go to ``bench/results/elbo_curves.png``.
 
@@ -39,21 +41,20 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS_DIR = ROOT / "models"
 PRIOR_SCALES = (1.0, 2.0, 3.0, 5.0)
 
-# The classification set-ups, as the model files build them.
+# The classification set-ups: the model file each table is fitted with (network, prior
+# and SVI schedule are read from the file, so the bench follows the files).
 CLASSIFICATION = {
-    "breast_cancer": {
-        "like": "models/classification_ood.toml",
-        "hidden": (10,),
-        "likelihood": "bernoulli",
-        "schedule": {"num_steps": 3000, "lr": 0.02, "batch_size": None},
-    },
-    "digits": {
-        "like": "models/digits.toml",
-        "hidden": (16,),
-        "likelihood": "categorical",
-        "schedule": {"num_steps": 3000, "lr": 0.01, "batch_size": 256},
-    },
+    "breast_cancer": "models/classification_ood.toml",
+    "digits": "models/digits.toml",
 }
+
+
+def _classification_spec(name: str, prior_scale: float | None = None):
+    """The model file of ``name`` with its data source set to the scikit-learn table."""
+    overrides: dict[str, Any] = {"data.source": f"sklearn:{name}", "inference.method": "svi"}
+    if prior_scale is not None:
+        overrides["model.prior_scale"] = prior_scale
+    return load_spec(ROOT / CLASSIFICATION[name], overrides)
 
 
 def _split(name: str, seed: int = 0):
@@ -86,50 +87,46 @@ def _scores(probs: np.ndarray, y: np.ndarray) -> dict[str, float]:
     }
 
 
-def _classifier(name: str, in_features: int, num_classes: int, prior_scale: float):
-    setup = CLASSIFICATION[name]
-    if setup["likelihood"] == "bernoulli":
-        likelihood, out_features = pb.Bernoulli(), 1
-    else:
-        likelihood, out_features = pb.Categorical(), num_classes
-    return pb.BayesianMLP(
-        in_features=in_features,
-        out_features=out_features,
-        hidden=setup["hidden"],
-        activation="tanh",
-        prior=pb.LayerwiseNormal(weight_scale=prior_scale),
-        likelihood=likelihood,
-    )
+def _classifier(name: str, in_features: int, num_classes: int, prior_scale: float | None):
+    return _classification_spec(name, prior_scale).build_model(in_features, num_classes)
 
 
 def calibration(
-    quick: bool, nuts: bool, nuts_scale: float, scales: tuple[float, ...] = PRIOR_SCALES
+    quick: bool, nuts: bool, nuts_scale: float | None, scales: tuple[float, ...] = PRIOR_SCALES
 ) -> dict[str, Any]:
-    """Test NLL/ECE/accuracy of the BNN per prior scale and of logistic regression."""
+    """Test NLL/ECE/accuracy of the BNN (the file's prior, then a sweep) and of logistic regression.
+
+    ``nuts_scale`` None: NUTS with the model file's prior scale.
+    """
     from sklearn.linear_model import LogisticRegression
 
     results: dict[str, Any] = {}
-    for name, setup in CLASSIFICATION.items():
+    for name, like in CLASSIFICATION.items():
+        spec = _classification_spec(name)
+        schedule = {
+            k: spec.inference[k] for k in ("num_steps", "lr", "lr_decay", "batch_size", "guide")
+        }
         x_train, x_test, y_train, y_test = _split(name)
         num_classes = int(max(y_train.max(), y_test.max()) + 1)
         logistic = LogisticRegression(max_iter=5000).fit(x_train, y_train)
         rows: dict[str, Any] = {
             "setup": {
-                "like": setup["like"],
-                "hidden": list(setup["hidden"]),
-                "likelihood": setup["likelihood"],
-                "guide": "normal",
-                **setup["schedule"],
+                "like": like,
+                "hidden": list(spec.model["hidden"]),
+                "activation": spec.model["activation"],
+                "likelihood": spec.model["likelihood"],
+                "file_prior_scale": spec.model["prior_scale"],
+                **schedule,
                 "num_train": int(len(y_train)),
                 "num_test": int(len(y_test)),
             },
             "logistic_regression": _scores(logistic.predict_proba(x_test), y_test),
             "svi": {},
         }
-        schedule = dict(setup["schedule"])
         if quick:
             schedule["num_steps"] = 200
-        for scale in scales[:2] if quick else scales:
+        sweep = [None, *(scales[:1] if quick else scales)]
+        for scale in sweep:
             model = _classifier(name, x_train.shape[1], num_classes, scale)
             start = time.perf_counter()
             with warnings.catch_warnings(record=True) as caught:
@@ -138,7 +135,6 @@ def calibration(
                     model,
                     x_train,
                     y_train,
-                    guide="normal",
                     seed=0,
                     progress=False,
                     **schedule,
@@ -152,7 +148,8 @@ def calibration(
                 posterior.diagnostics["elbo"], num_steps=schedule["num_steps"], lr=schedule["lr"]
             )
             row["library_warnings"] = [str(w.message)[:200] for w in caught]
-            rows["svi"][f"prior_scale_{scale:g}"] = row
+            label = "model_file" if scale is None else f"prior_scale_{scale:g}"
+            rows["svi"][label] = row
         if nuts:
             model = _classifier(name, x_train.shape[1], num_classes, nuts_scale)
             start = time.perf_counter()
@@ -170,7 +167,7 @@ def calibration(
                 )
             row = _scores(_probs(pb.predict(posterior, x_test)), y_test)
             row["fit_seconds"] = round(time.perf_counter() - start, 1)
-            row["prior_scale"] = nuts_scale
+            row["prior_scale"] = spec.model["prior_scale"] if nuts_scale is None else nuts_scale
             row["library_warnings"] = [str(w.message)[:200] for w in caught]
             rows["nuts"] = row
         results[name] = rows
@@ -183,10 +180,14 @@ def calibration(
 def _model_cases() -> list[tuple[str, Path, dict[str, Any]]]:
     """(label, model file, overrides) for every bundled model file and the two tables."""
     cases = []
+    tables = {"csv_regression": "diabetes", "csv_classification": "breast_cancer"}
     for path in sorted(MODELS_DIR.glob("*.toml")):
-        if path.name.startswith("csv_"):
-            continue  # generic files for a user's table: covered by the two tables below
-        cases.append((path.stem, path, {"inference.method": "svi"}))
+        overrides: dict[str, Any] = {"inference.method": "svi"}
+        label = path.stem
+        if path.stem in tables:  # generic files for a user's table: on the two tables
+            overrides["data.source"] = f"sklearn:{tables[path.stem]}"
+            label = f"{path.stem}:{tables[path.stem]}"
+        cases.append((label, path, overrides))
     return cases
 
 
@@ -343,7 +344,9 @@ def main() -> None:
     parser.add_argument(
         "--longer", type=float, default=2.0, help="reference run with this many times the steps"
     )
-    parser.add_argument("--nuts-prior-scale", type=float, default=3.0)
+    parser.add_argument(
+        "--nuts-prior-scale", type=float, default=None, help="default: the model file's"
+    )
     parser.add_argument(
         "--prior-scales", type=float, nargs="+", default=list(PRIOR_SCALES), help="SVI prior scales"
     )
