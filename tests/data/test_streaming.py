@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import pyro_bnn as pb
-from pyro_bnn.streaming import NpyDataset, make_loader, save_npy_chunks, streaming_standardizer
+from pyro_bnn.data.streaming import NpyDataset, make_loader, save_npy_chunks, streaming_standardizer
 
 
 @pytest.fixture
@@ -160,7 +160,7 @@ def test_save_npy_chunks_writes_one_file_without_holding_it(tmp_path):
 
 
 def test_batch_index_sampler_epochs_padding_and_ranks():
-    from pyro_bnn.streaming import BatchIndexSampler
+    from pyro_bnn.data.streaming import BatchIndexSampler
 
     sampler = BatchIndexSampler(10, 4, seed=1)
     assert len(sampler) == 3
