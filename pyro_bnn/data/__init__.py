@@ -23,7 +23,8 @@ Data sources as written in model files are parsed by :func:`load_source`::
     load_source("toy:gap")
     load_source("sklearn:digits")
     load_source("csv:data/my.csv", target="price")
-    load_source("uci:../shared/data/uci/yacht", split=0)
+    load_source("uci:yacht", split=0)           # a bundled UCI set (see data/uci/README.md)
+    load_source("uci:../shared/data/uci/power-plant", split=0)
 """
 
 from .csv import load_csv, load_csv_columns, load_csv_features

@@ -5,7 +5,8 @@
     load_source("toy:gap")                      # TOY_DATASETS
     load_source("sklearn:digits")               # bundled with scikit-learn, no download
     load_source("csv:data/my.csv", target="price")
-    load_source("uci:../shared/data/uci/yacht", split=0)
+    load_source("uci:yacht", split=0)           # a bundled UCI set (see data/uci/README.md)
+    load_source("uci:../shared/data/uci/power-plant", split=0)
 """
 
 from __future__ import annotations

@@ -148,8 +148,9 @@ def load_uci(folder: str | Path, split: int = 0, *, data_dir: str | Path | None 
 
     Examples
     --------
-    >>> load_uci("/data/uci/yacht", split=0).x_test.shape  # doctest: +SKIP
+    >>> load_uci("yacht", split=0).x_test.shape  # bundled with the package
     (31, 6)
+    >>> load_uci("power-plant", split=0, data_dir="../shared/data/uci")  # doctest: +SKIP
     """
     folder = uci_folder(folder, data_dir)
     num_splits = uci_num_splits(folder)

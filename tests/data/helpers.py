@@ -17,7 +17,7 @@ def write(path: Path, text: str) -> Path:
 
 def make_uci_folder(folder: Path, num_rows: int = 10, num_splits: int = 2) -> np.ndarray:
     """A tiny synthetic dataset in the UCI benchmark format (target in the middle column)."""
-    folder.mkdir()
+    folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
     data = rng.normal(size=(num_rows, 4))
     np.savetxt(folder / "data.txt", data)
