@@ -164,3 +164,14 @@ def check_fraction(value, name: str, *, allow_zero: bool = True) -> float:
     if not (low_ok and value < 1):
         raise ValueError(f"{name} must be in {bound}, got {value!r}")
     return float(value)
+
+
+def check_nonnegative_float(value, name: str, *, allow_none: bool = False) -> float | None:
+    """Raise ``ValueError`` unless ``value`` is a finite number >= 0 (or None if allowed)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)

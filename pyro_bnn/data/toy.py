@@ -6,12 +6,11 @@ Each generator is deterministic given ``seed`` and returns a :class:`Dataset`;
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
 
-from pyro_bnn.validation import check_positive_int
+from pyro_bnn.validation import check_nonnegative_float, check_positive_int
 
 from .dataset import Dataset, numbered_feature_names
 
@@ -42,7 +41,7 @@ def make_gap_regression(num_points: int = 120, noise: float = 0.15, seed: int = 
         ``(-1.0, 1.0)`` and ``domain`` ``(-4.0, 4.0)``.
     """
     _check_num_points(num_points)
-    _check_nonnegative(noise, "noise")
+    check_nonnegative_float(noise, "noise")
     rng = np.random.default_rng(seed)
     num_left = num_points // 2
     left = rng.uniform(-4.0, -1.0, size=num_left)
@@ -78,7 +77,7 @@ def make_linear_regression(
     """
     _check_num_points(num_points)
     check_positive_int(in_features, "in_features")
-    _check_nonnegative(noise, "noise")
+    check_nonnegative_float(noise, "noise")
     rng = np.random.default_rng(seed)
     weights = rng.normal(0.0, 1.0, size=in_features)
     bias = float(rng.normal(0.0, 1.0))
@@ -112,8 +111,8 @@ def make_heteroscedastic(
         ``s(x)`` per row ``(num_points,)``, plus ``noise_base`` and ``noise_slope``.
     """
     _check_num_points(num_points)
-    _check_nonnegative(noise_base, "noise_base")
-    _check_nonnegative(noise_slope, "noise_slope")
+    check_nonnegative_float(noise_base, "noise_base")
+    check_nonnegative_float(noise_slope, "noise_slope")
     rng = np.random.default_rng(seed)
     x = np.sort(rng.uniform(-4.0, 4.0, size=num_points))
     noise_std = noise_base + noise_slope * np.abs(x)
@@ -196,7 +195,7 @@ def make_two_moons(num_points: int = 200, noise: float = 0.1, seed: int = 0) -> 
         ``x: (num_points, 2)``, int64 labels ``y: (num_points,)``.
     """
     _check_num_points(num_points)
-    _check_nonnegative(noise, "noise")
+    check_nonnegative_float(noise, "noise")
     rng = np.random.default_rng(seed)
     num_outer = num_points // 2
     num_inner = num_points - num_outer
@@ -224,12 +223,6 @@ def _check_num_points(num_points: int) -> None:
     """A toy set needs at least two rows (one for training, one for testing)."""
     if check_positive_int(num_points, "num_points") < 2:
         raise ValueError(f"num_points must be at least 2, got {num_points!r}")
-
-
-def _check_nonnegative(value: float, name: str) -> None:
-    """A noise level: a finite number >= 0 (0 gives noise-free data)."""
-    if not isinstance(value, int | float | np.number) or not value >= 0 or math.isinf(value):
-        raise ValueError(f"{name} must be a finite number >= 0, found {value!r}")
 
 
 #: Toy dataset generators by name (the ``toy:<name>`` data sources).
