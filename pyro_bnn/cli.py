@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
+from .plots.kinds import PLOT_KINDS, describe_plot_kinds
+
 __all__ = ["main", "build_parser", "find_models_dir", "resolve_model_file"]
 
 PROG = "pyro-bnn"
@@ -312,8 +314,8 @@ examples:
   {PROG} plot runs/demo
   {PROG} plot runs/demo --kind uncertainty --out figures/
 
-Kinds: uncertainty (bands or probability/entropy maps), diagnostics (ELBO curve
-or NUTS traces), calibration (coverage curve or reliability diagram).
+kinds:
+{describe_plot_kinds(indent="  ", width=80)}
 """
 
 _MODELS_EPILOG = f"""\
@@ -471,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument(
         "--kind",
         action="append",
-        choices=("uncertainty", "diagnostics", "calibration"),
+        choices=PLOT_KINDS,
         help="plot kind (repeatable; default: the run's [plots] kinds)",
     )
     plot.add_argument("--out", metavar="DIR", help="output folder (default: RUN_DIR/plots)")

@@ -112,8 +112,13 @@ class Prediction:
         """Draws of the sites named in ``predict(..., return_sites=...)``."""
         return {name: self._export(value) for name, value in self._sites.items()}
 
+    @property
+    def has_draws(self) -> bool:
+        """Whether the per-draw outputs were kept (``predict(..., keep_draws=True)``)."""
+        return self._per_draw is not None
+
     def _require_draws(self, what: str):
-        if self._per_draw is None:
+        if not self.has_draws:
             raise ValueError(
                 f"{what} needs the per-draw outputs; call predict(..., keep_draws=True)"
             )

@@ -51,6 +51,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .plots.kinds import PLOT_KINDS
+
 __all__ = [
     "SpecError",
     "ModelSpec",
@@ -82,7 +84,6 @@ LIKELIHOOD_TASK = {
     "bernoulli": "classification",
     "categorical": "classification",
 }
-PLOT_KINDS = ("uncertainty", "diagnostics", "calibration")
 
 
 class SpecError(ValueError):

@@ -213,7 +213,7 @@ def test_plot_classification_maps_colorbars_and_star(classification):
         assert _legend_texts(ax.get_legend()) == ["class 0", "class 1", "query point"]
     p_star = float(c["bayes_star"].probs[0, 1])
     annotations = [t.get_text() for t in panels[0].texts]
-    assert annotations == [f"P(class 1) = {plots._format_probability(p_star)}"]
+    assert annotations == [f"P(class 1) = {plots.classification._format_probability(p_star)}"]
     mesh = panels[1].collections[0]
     np.testing.assert_allclose(np.asarray(mesh.get_array()).ravel(), c["bayes"].entropy, rtol=1e-6)
     assert fig.get_suptitle() == "maps"
@@ -298,7 +298,7 @@ def test_plot_point_vs_bayes_classification_annotates_both_models(classification
         ("MAP (point estimate)", "Bayesian"),
         strict=True,
     ):
-        text = f"P(class 1) = {plots._format_probability(float(pred.probs[0, 1]))}"
+        text = f"P(class 1) = {plots.classification._format_probability(float(pred.probs[0, 1]))}"
         assert ax.get_title() == f"{name}\n{text} at the star"
         assert [t.get_text() for t in ax.texts] == [text]
     assert fig.axes[2].get_ylabel() == "P(class 1)"
@@ -319,10 +319,10 @@ def test_plot_point_vs_bayes_bad_input(regression, classification):
 
 
 def test_format_probability_never_shows_a_flat_certainty():
-    assert plots._format_probability(0.61234) == "0.61"
-    assert plots._format_probability(0.99981) == "0.9998"
-    assert plots._format_probability(0.999999) == ">0.9999"
-    assert plots._format_probability(0.0002) == "0.0002"
+    assert plots.classification._format_probability(0.61234) == "0.61"
+    assert plots.classification._format_probability(0.99981) == "0.9998"
+    assert plots.classification._format_probability(0.999999) == ">0.9999"
+    assert plots.classification._format_probability(0.0002) == "0.0002"
 
 
 # --------------------------------------------------------------------------- calibration
