@@ -276,8 +276,8 @@ def test_auroc_matches_brute_force_pairwise_count_with_many_ties():
         (lambda: quantile_calibration_error([0.5, 1.2]), r"pit must lie in \[0, 1\]"),
         (lambda: calibration_curve([0.5], [0.5, 2.0]), r"levels must lie in \[0, 1\]"),
         (lambda: accuracy([[0.5, 0.6]], [0]), "probs rows must sum to 1.*row 0 sums to 1.1"),
-        (lambda: nll([[0.5, 0.5]], [2]), r"labels out of range.*\[0, 1\].*label 2 at row 0"),
-        (lambda: brier([[0.5, 0.5]], [0.5]), "class labels y must be integers"),
+        (lambda: nll([[0.5, 0.5]], [2]), r"2 classes, labels in range \[0, 1\].*label 2 at row 0"),
+        (lambda: brier([[0.5, 0.5]], [0.5]), "class labels must be integers"),
         (
             lambda: brier([[0.5, 0.5]], [0, 1]),
             "y has 2 data points.*expected 1 to match the rows of probs",
