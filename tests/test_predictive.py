@@ -1,10 +1,69 @@
 """Laws every prediction must obey, vectorized = looped, and the summaries' definitions."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
 import pyro_bnn as pb
+
+# --- an independent reference: the network written out in numpy, one draw at a time -------
+
+_NUMPY_ACTIVATIONS = {
+    "tanh": np.tanh,
+    "relu": lambda h: np.maximum(h, 0.0),
+    "sigmoid": lambda h: 1.0 / (1.0 + np.exp(-h)),
+    "silu": lambda h: h / (1.0 + np.exp(-h)),
+    "gelu": lambda h: 0.5 * h * (1.0 + np.vectorize(math.erf)(h / math.sqrt(2.0))),
+}
+
+
+def numpy_forward(draws, x, activation="tanh"):
+    """Outputs ``(S, N, out)`` of an MLP, in float64, by a loop over draws.
+
+    Layer ``i`` is ``h @ W_i.T + b_i`` with the draw's ``layers.{i}.weight`` and
+    ``layers.{i}.bias``; every layer but the last is followed by the activation.
+    """
+    act = _NUMPY_ACTIVATIONS[activation]
+    num_layers = sum(1 for name in draws if name.endswith(".weight"))
+    num_draws = len(draws["layers.0.weight"])
+    x = np.asarray(x, dtype=np.float64)
+    outputs = []
+    for s in range(num_draws):
+        h = x
+        for i in range(num_layers):
+            weight = np.asarray(draws[f"layers.{i}.weight"][s], dtype=np.float64)
+            bias = np.asarray(draws[f"layers.{i}.bias"][s], dtype=np.float64)
+            h = h @ weight.T + bias
+            if i < num_layers - 1:
+                h = act(h)
+        outputs.append(h)
+    return np.stack(outputs)
+
+
+def numpy_entropy(probs):
+    """Entropy in nats along the last axis, 0 log 0 = 0."""
+    probs = np.asarray(probs, dtype=np.float64)
+    logs = np.log(np.where(probs > 0, probs, 1.0))
+    return -(probs * logs).sum(-1)
+
+
+def numpy_softmax(logits):
+    shifted = logits - logits.max(-1, keepdims=True)
+    return np.exp(shifted) / np.exp(shifted).sum(-1, keepdims=True)
+
+
+def assert_variance_matches_samples(samples, variance, num_se=5.0):
+    """Sample variance of ``samples: (M, N)`` equals ``variance: (N,)`` within ``num_se``
+    Monte-Carlo standard errors, ``se = sqrt((m4 - var^2) / M)`` per column."""
+    samples = np.asarray(samples, dtype=np.float64)
+    centred = samples - samples.mean(0)
+    sample_var = (centred**2).mean(0)
+    fourth = (centred**4).mean(0)
+    se = np.sqrt((fourth - sample_var**2) / samples.shape[0])
+    gap = np.abs(sample_var - np.asarray(variance, dtype=np.float64))
+    assert np.all(gap < num_se * se), (sample_var, variance, se)
 
 
 @pytest.fixture(scope="module")
@@ -31,31 +90,24 @@ def classification_fit():
     return post, x, y
 
 
-def test_vectorized_prediction_equals_loop_over_draws(regression_fit):
+def test_vectorized_prediction_equals_a_numpy_loop_over_draws(regression_fit):
+    """predict (vectorized, chunked, float32) = the network written out in numpy per draw."""
     post, x, _ = regression_fit
     grid = np.linspace(-6, 6, 25)[:, None]
     pred = pb.predict(post, grid, num_draws=64, seed=3, chunk_size=7)
-    draws = post.sample(64, seed=3)
+    draws = {k: v.numpy() for k, v in post.sample(64, seed=3).items()}  # the draws predict used
     # the fit standardized x and y: the network sees standardized inputs, and predict
     # returns original units (mean * y_std + y_mean, variances * y_std**2)
     scaler = post.scaler
-    grid_t = torch.as_tensor((grid - scaler.x_mean) / scaler.x_std, dtype=torch.float32)
-    y_mean = torch.as_tensor(scaler.y_mean, dtype=torch.float32)
-    y_std = torch.as_tensor(scaler.y_std, dtype=torch.float32)
-    means, variances = [], []
-    for s in range(64):
-        single = {k: v[s] for k, v in draws.items()}
-        out = post.model.network(single, grid_t)
-        mean, var = post.model.likelihood.mean_var(out, single)
-        means.append(mean)
-        variances.append(var)
-    means, variances = torch.stack(means), torch.stack(variances)
+    y_std, y_mean = float(scaler.y_std), float(scaler.y_mean)
+    means = numpy_forward(draws, (grid - scaler.x_mean) / scaler.x_std)[..., 0]  # (S, N)
+    noise_var = draws["sigma"].astype(np.float64) ** 2  # (S,): Gaussian noise per draw
     assert isinstance(pred.mean, np.ndarray)  # numpy in, numpy out
-    torch.testing.assert_close(torch.as_tensor(pred.mean), means.mean(0) * y_std + y_mean)
-    torch.testing.assert_close(
-        torch.as_tensor(pred.epistemic_var), means.var(0, unbiased=False) * y_std**2
+    np.testing.assert_allclose(pred.mean, means.mean(0) * y_std + y_mean, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(pred.epistemic_var, means.var(0) * y_std**2, rtol=1e-3, atol=1e-7)
+    np.testing.assert_allclose(
+        pred.aleatoric_var, np.full(25, noise_var.mean() * y_std**2), rtol=1e-4
     )
-    torch.testing.assert_close(torch.as_tensor(pred.aleatoric_var), variances.mean(0) * y_std**2)
 
 
 def test_chunking_does_not_change_numbers(regression_fit):
@@ -71,14 +123,26 @@ def test_chunking_does_not_change_numbers(regression_fit):
         c.interval(0.9)
 
 
-def test_law_of_total_variance_against_predictive_samples(regression_fit):
+def test_total_variance_is_the_variance_of_the_predictive_mixture(regression_fit):
+    """total_var against the empirical variance of draws from the mixture, sampled in numpy:
+    pick a posterior draw s uniformly, then y ~ Normal(f_s(x), sigma_s)."""
     post, _, _ = regression_fit
-    pred = pb.predict(post, torch.tensor([[-5.0], [0.0], [2.0]]), num_draws=500)
-    torch.testing.assert_close(pred.total_var, pred.epistemic_var + pred.aleatoric_var)
-    samples = pred.sample(200_000, seed=1)
-    # sample variance of 200k draws: relative s.e. ~ sqrt(2/200k) ~ 0.3%
-    torch.testing.assert_close(samples.var(0), pred.total_var, rtol=0.03, atol=0)
-    torch.testing.assert_close(samples.mean(0), pred.mean, rtol=0, atol=0.01)
+    x = np.array([[-5.0], [0.0], [2.0]])
+    pred = pb.predict(post, x, num_draws=500, seed=4)
+    draws = {k: v.numpy() for k, v in post.sample(500, seed=4).items()}
+    scaler = post.scaler
+    y_std, y_mean = float(scaler.y_std), float(scaler.y_mean)
+    means = numpy_forward(draws, (x - scaler.x_mean) / scaler.x_std)[..., 0] * y_std + y_mean
+    sigmas = draws["sigma"].astype(np.float64) * y_std
+    rng = np.random.default_rng(11)
+    num_samples = 400_000
+    pick = rng.integers(0, 500, size=num_samples)
+    samples = means[pick] + sigmas[pick, None] * rng.standard_normal((num_samples, 3))
+    assert_variance_matches_samples(samples, pred.total_var)
+    mean_se = samples.std(0) / math.sqrt(num_samples)
+    assert np.all(np.abs(samples.mean(0) - pred.mean) < 5 * mean_se)
+    # the library's own sampler draws from the same mixture
+    assert_variance_matches_samples(pred.sample(200_000, seed=1), pred.total_var)
 
 
 def test_intervals_quantiles_and_cdf_agree(regression_fit):
@@ -121,17 +185,60 @@ def test_classification_laws(classification_fit):
     x_new = torch.as_tensor(np.vstack([x[:20], [[10.0, -10.0]]]), dtype=torch.float32)
     pred = pb.predict(post, x_new, num_draws=300)
     torch.testing.assert_close(pred.probs.sum(-1), torch.ones(21))
-    assert torch.all(pred.mutual_information >= 0)
-    assert torch.all(pred.mutual_information <= pred.entropy + 1e-6)
     assert torch.all(pred.entropy <= np.log(3) + 1e-6)
-    probs = pred.probs_draws
-    expected_entropy = -(probs * probs.clamp_min(1e-30).log()).sum(-1).mean(0)
-    torch.testing.assert_close(pred.expected_entropy, expected_entropy)
-    mean = probs.mean(0)
-    torch.testing.assert_close(pred.entropy, -(mean * mean.log()).sum(-1))
+    probs = pred.probs_draws.double().numpy()
+    expected_entropy = numpy_entropy(probs).mean(0)
+    entropy = numpy_entropy(probs.mean(0))
+    np.testing.assert_allclose(pred.expected_entropy, expected_entropy, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(pred.entropy, entropy, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        pred.mutual_information, entropy - expected_entropy, rtol=1e-4, atol=1e-6
+    )
     torch.testing.assert_close(pred.confidence, pred.probs.amax(-1))
     assert pred.predicted_class.dtype == torch.int64
     assert pred.log_prob_draws(np.zeros(21)).shape == (300, 21)
+
+
+def _linear_classifier_posterior(biases):
+    """A Categorical net without hidden layers whose draws have zero weights and the given
+    biases: every input gets class probabilities softmax(bias_s) under draw s."""
+    biases = torch.as_tensor(biases, dtype=torch.float32)
+    num_draws, num_classes = biases.shape
+    model = pb.BayesianMLP(1, num_classes, hidden=(), likelihood=pb.Categorical())
+    draws = {
+        "layers.0.weight": torch.zeros(num_draws, num_classes, 1),
+        "layers.0.bias": biases,
+    }
+    assert set(draws) == {site.name for site in model.latent_sites}
+    return pb.Posterior(model, "nuts", samples=draws)
+
+
+def test_mutual_information_of_known_cases():
+    """MI = H(mean of probs) - mean of H(probs), computed by hand."""
+    x = np.zeros((3, 1))
+    # every draw says the same: nothing to learn, MI is zero (and entropy = expected entropy)
+    same = _linear_classifier_posterior(np.log([[0.7, 0.2, 0.1]] * 4))
+    pred = pb.predict(same, x)
+    np.testing.assert_allclose(pred.mutual_information, 0.0, atol=1e-6)
+    np.testing.assert_allclose(pred.entropy, numpy_entropy([0.7, 0.2, 0.1]), rtol=1e-5)
+    # two draws that disagree: probs (0.9, 0.1) and (0.1, 0.9); their mean is (0.5, 0.5)
+    split = _linear_classifier_posterior(np.log([[0.9, 0.1], [0.1, 0.9]]))
+    pred = pb.predict(split, x)
+    mi = math.log(2) - (-(0.9 * math.log(0.9) + 0.1 * math.log(0.1)))  # 0.3681 nats
+    np.testing.assert_allclose(pred.mutual_information, mi, rtol=1e-5)
+    np.testing.assert_allclose(pred.entropy, math.log(2), rtol=1e-6)
+
+
+def test_classification_summaries_equal_a_numpy_loop_over_draws():
+    model = pb.BayesianMLP(2, 3, hidden=(4,), likelihood=pb.Categorical())
+    post, draws = _fixed_draws_posterior(model, 9, seed=8)
+    x = np.random.default_rng(9).normal(size=(12, 2))
+    probs = numpy_softmax(numpy_forward({k: v.numpy() for k, v in draws.items()}, x))
+    pred = pb.predict(post, x, chunk_size=5)
+    np.testing.assert_allclose(pred.probs, probs.mean(0), rtol=1e-5, atol=1e-6)
+    mi = numpy_entropy(probs.mean(0)) - numpy_entropy(probs).mean(0)
+    assert np.all(mi > 1e-3)  # random draws disagree: a strictly positive MI to match
+    np.testing.assert_allclose(pred.mutual_information, mi, rtol=1e-4, atol=1e-6)
 
 
 def test_bernoulli_probs_have_two_columns():
@@ -153,7 +260,7 @@ def test_bernoulli_probs_have_two_columns():
 
 @pytest.mark.parametrize(
     "likelihood, y",
-    [(pb.StudentT(df=4.0), None), (pb.HeteroscedasticGaussian(), None), (pb.Poisson(), "counts")],
+    [(pb.StudentT(df=10.0), None), (pb.HeteroscedasticGaussian(), None), (pb.Poisson(), "counts")],
 )
 def test_other_regression_likelihoods(likelihood, y):
     rng = np.random.default_rng(0)
@@ -167,7 +274,9 @@ def test_other_regression_likelihoods(likelihood, y):
         progress=False,
     )
     pred = pb.predict(post, torch.as_tensor(x[:5]), num_draws=200)
-    torch.testing.assert_close(pred.total_var, pred.epistemic_var + pred.aleatoric_var)
+    # total_var (from each likelihood's mean_var) against draws of its distributions
+    # (df=10 above: a Student-t needs finite fourth moments for the Monte-Carlo error)
+    assert_variance_matches_samples(pred.sample(200_000, seed=5), pred.total_var)
     low, high = pred.interval(0.8)
     assert torch.all(low < pred.mean) and torch.all(pred.mean < high)
     pit = pred.cdf(torch.as_tensor(target[:5]))
@@ -241,12 +350,13 @@ def test_predict_outputs_equal_the_network_for_every_activation_and_depth(activa
     post, draws = _fixed_draws_posterior(model, 7, seed=1)
     x = torch.randn(10, 2, generator=torch.Generator().manual_seed(2))
     pred = pb.predict(post, x, chunk_size=3)  # chunks of 3, 3, 3 and 1 inputs
-    expected = model.network(draws, x)
-    torch.testing.assert_close(pred._outputs, expected)
+    expected = numpy_forward({k: v.numpy() for k, v in draws.items()}, x.numpy(), activation)
+    np.testing.assert_allclose(pred._outputs.numpy(), expected, rtol=1e-4, atol=1e-5)
     mean = expected[..., 0]
-    torch.testing.assert_close(pred.mean, mean.mean(0))
-    torch.testing.assert_close(pred.epistemic_var, mean.var(0, unbiased=False))
-    torch.testing.assert_close(pred.aleatoric_var, (draws["sigma"] ** 2).mean().expand(10))
+    np.testing.assert_allclose(pred.mean, mean.mean(0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(pred.epistemic_var, mean.var(0), rtol=1e-3, atol=1e-6)
+    sigma = draws["sigma"].double().numpy()
+    np.testing.assert_allclose(pred.aleatoric_var, np.full(10, (sigma**2).mean()), rtol=1e-5)
 
 
 @pytest.mark.parametrize(
