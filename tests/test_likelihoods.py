@@ -43,6 +43,42 @@ def test_shapes_support_and_config(likelihood, out_features, support):
     assert likelihood_from_config(likelihood.to_config()).to_config() == likelihood.to_config()
 
 
+@pytest.mark.parametrize(
+    "likelihood, reference",
+    [
+        (pb.Gaussian(), lambda out, sigma: torch.distributions.Normal(out[..., 0], sigma[:, None])),
+        (
+            pb.Gaussian(sigma=0.3),
+            lambda out, sigma: torch.distributions.Normal(out[..., 0], 0.3),
+        ),
+        (
+            pb.StudentT(df=5.0),
+            lambda out, sigma: torch.distributions.StudentT(5.0, out[..., 0], sigma[:, None]),
+        ),
+        (
+            pb.HeteroscedasticGaussian(min_scale=0.01),
+            lambda out, sigma: torch.distributions.Normal(
+                out[..., 0], torch.log1p(torch.exp(out[..., 1])) + 0.01
+            ),
+        ),
+        (pb.Poisson(), lambda out, sigma: torch.distributions.Poisson(torch.exp(out[..., 0]))),
+    ],
+)
+def test_mean_var_are_the_moments_of_the_distribution(likelihood, reference):
+    """mean_var against torch.distributions' own mean and variance of the same model,
+    built here by hand (softplus written out), and of the likelihood's distribution."""
+    generator = torch.Generator().manual_seed(0)
+    out = torch.randn(S, N, likelihood.output_size(1), generator=generator, dtype=torch.float64)
+    sigma = torch.rand(S, generator=generator, dtype=torch.float64) + 0.1
+    mean, var = likelihood.mean_var(out, {"sigma": sigma})
+    expected = reference(out, sigma)
+    torch.testing.assert_close(mean, expected.mean.expand(S, N))
+    torch.testing.assert_close(var, expected.variance.expand(S, N))
+    own = likelihood.distribution(out, {"sigma": sigma})
+    torch.testing.assert_close(mean, own.mean.expand(S, N))
+    torch.testing.assert_close(var, own.variance.expand(S, N))
+
+
 def test_gaussian_moments_are_the_distributions():
     out = torch.randn(S, N, 1)
     sigma = torch.rand(S) + 0.1
