@@ -119,6 +119,7 @@ def test_chunking_does_not_change_numbers(regression_fit):
     for other in (b, c):
         torch.testing.assert_close(a.mean, other.mean)
         torch.testing.assert_close(a.total_var, other.total_var)
+    assert a.has_draws and not c.has_draws
     with pytest.raises(ValueError, match="keep_draws=True"):
         c.interval(0.9)
 
