@@ -66,6 +66,12 @@ def describe_plot_kinds(indent: str = "", width: int | None = None) -> str:
     if width is None:
         return "\n".join(indent + entry for entry in entries)
     return "\n".join(
-        textwrap.fill(entry, width, initial_indent=indent, subsequent_indent=indent + "  ")
+        textwrap.fill(
+            entry,
+            width,
+            initial_indent=indent,
+            subsequent_indent=indent + "  ",
+            break_on_hyphens=False,
+        )
         for entry in entries
     )
