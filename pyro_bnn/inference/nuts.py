@@ -33,8 +33,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyro
 import torch
-from pyro.ops.dual_averaging import DualAveraging
-from pyro.ops.welford import WelfordCovariance
+
+from .adaptation import WarmupAdaptation, adaptation_windows
+from .nuts_arrays import NumpyArrays, TorchTensors, arrays_for
 
 __all__ = ["NUTSResult", "sample_nuts", "adaptation_windows"]
 
@@ -86,104 +87,6 @@ class NUTSResult:
     num_grad_evals: int
 
 
-def adaptation_windows(
-    warmup_steps: int,
-    initial_buffer: int = 75,
-    term_buffer: int = 50,
-    base_window: int = 25,
-) -> list[tuple[int, int]]:
-    """Stan's slow-adaptation windows for the mass matrix.
-
-    Returns ``[(start, end), ...]`` (inclusive warm-up iteration indices) of the
-    windows over which draws are collected; the mass matrix is re-estimated at each
-    ``end``. Windows double in length; the last one absorbs what would be too short a
-    next window. Fewer than 20 warm-up steps: no mass-matrix adaptation (``[]``). When
-    the buffers and first window do not fit, they become 15% / 10% / the rest of
-    warm-up, as in Stan.
-    """
-    if warmup_steps < 20:
-        return []
-    if initial_buffer + term_buffer + base_window > warmup_steps:
-        initial_buffer = int(0.15 * warmup_steps)
-        term_buffer = int(0.1 * warmup_steps)
-        base_window = warmup_steps - initial_buffer - term_buffer
-    end_of_windows = warmup_steps - term_buffer
-    windows = []
-    start, size = initial_buffer, base_window
-    while start < end_of_windows:
-        if start + 3 * size > end_of_windows:  # the next window would be too short
-            size = end_of_windows - start
-        windows.append((start, start + size - 1))
-        start, size = start + size, 2 * size
-    return windows
-
-
-class _NumpyArrays:
-    """CPU backend: numpy arrays (less overhead per small operation than torch)."""
-
-    def __init__(self, seed: int, dtype: torch.dtype):
-        self.rng = np.random.default_rng(seed)
-        self.torch_dtype, self.device = dtype, torch.device("cpu")
-        self.dtype = np.float32 if dtype == torch.float32 else np.float64
-        self.dot = np.dot  # 1-D . 1-D; faster than the @ operator on small arrays
-
-    def from_torch(self, tensor: torch.Tensor) -> np.ndarray:
-        """A copy of ``tensor`` as an array of the chain's dtype."""
-        return tensor.detach().cpu().numpy().astype(self.dtype, copy=True)
-
-    def to_torch(self, array: np.ndarray) -> torch.Tensor:
-        """A tensor sharing ``array``'s memory."""
-        return torch.from_numpy(array)
-
-    def stack(self, arrays: list[np.ndarray], dim: int) -> torch.Tensor:
-        if not arrays:
-            return torch.empty(0, dim, dtype=self.torch_dtype)
-        return torch.from_numpy(np.stack(arrays))
-
-    def normal(self, dim: int) -> np.ndarray:
-        return self.rng.standard_normal(dim, dtype=self.dtype)
-
-    def uniforms(self, count: int) -> list[float]:
-        return self.rng.random(count).tolist()
-
-
-class _TorchTensors:
-    """Any other device or dtype: torch tensors and a private ``torch.Generator``."""
-
-    def __init__(self, seed: int, dtype: torch.dtype, device: torch.device):
-        self.generator = torch.Generator(device=device).manual_seed(seed)
-        self.dtype = self.torch_dtype = dtype
-        self.device = device
-        self.dot = torch.dot
-
-    def from_torch(self, tensor: torch.Tensor) -> torch.Tensor:
-        """A copy of ``tensor`` in the chain's dtype, on its device."""
-        return tensor.detach().to(device=self.device, dtype=self.dtype, copy=True)
-
-    def to_torch(self, tensor: torch.Tensor) -> torch.Tensor:
-        return tensor
-
-    def stack(self, tensors: list[torch.Tensor], dim: int) -> torch.Tensor:
-        if not tensors:
-            return torch.empty(0, dim, dtype=self.dtype, device=self.device)
-        return torch.stack(tensors)
-
-    def normal(self, dim: int) -> torch.Tensor:
-        return torch.randn(dim, generator=self.generator, dtype=self.dtype, device=self.device)
-
-    def uniforms(self, count: int) -> list[float]:
-        return torch.rand(
-            count, generator=self.generator, dtype=torch.float64, device=self.device
-        ).tolist()
-
-
-def _arrays_for(initial: torch.Tensor, seed: int):
-    """numpy on the CPU in float32/float64 (the fast path), torch everywhere else."""
-    if initial.device.type == "cpu" and initial.dtype in (torch.float32, torch.float64):
-        return _NumpyArrays(seed, initial.dtype)
-    return _TorchTensors(seed, initial.dtype, initial.device)
-
-
 class _Chain:
     """One NUTS chain: state, mass matrix and the tree builder (the hot loop).
 
@@ -198,14 +101,14 @@ class _Chain:
         value_and_grad_fn: Callable[[torch.Tensor], tuple[float, torch.Tensor]] | None,
         max_tree_depth: int,
         dense_mass: bool,
-        arrays: _NumpyArrays | _TorchTensors,
+        arrays: NumpyArrays | TorchTensors,
         dim: int,
     ):
         self.log_density_fn = log_density_fn
         self.user_value_and_grad = value_and_grad_fn
         # z -> (log density, gradient) on the chain's arrays; NaN values are left to the caller
         self._evaluate = self._evaluate_torch
-        if isinstance(arrays, _NumpyArrays):
+        if isinstance(arrays, NumpyArrays):
             self._evaluate = getattr(value_and_grad_fn, "value_and_grad_numpy", self._evaluate)
         self.max_tree_depth = max_tree_depth
         self.dense_mass = dense_mass
@@ -536,7 +439,7 @@ def sample_nuts(
         value_and_grad_fn,
         max_tree_depth,
         dense_mass,
-        _arrays_for(initial, int(seed)),
+        arrays_for(initial, int(seed)),
         initial.shape[0],
     )
     # non-finite densities and energies are handled (as zero density / divergence), so
@@ -559,14 +462,7 @@ def _run(chain: _Chain, initial, num_samples, warmup_steps, target_accept_prob, 
             f"{log_density}; start from a point inside the support"
         )
     step_size = chain.reasonable_step_size(z, log_density, grad, 1.0)
-    dual_averaging = DualAveraging(prox_center=math.log(10 * step_size))
-    windows = adaptation_windows(warmup_steps)
-    window_ends = {end: start for start, end in windows}
-    in_window = [False] * warmup_steps
-    for start, end in windows:
-        for t in range(start, end + 1):
-            in_window[t] = True
-    welford = WelfordCovariance(diagonal=not chain.dense_mass)
+    warmup = WarmupAdaptation(warmup_steps, target_accept_prob, step_size, chain.dense_mass)
 
     total = warmup_steps + num_samples
     samples = []
@@ -581,17 +477,11 @@ def _run(chain: _Chain, initial, num_samples, warmup_steps, target_accept_prob, 
         z, log_density, grad, depth, accept_prob = chain.transition(z, log_density, grad, step_size)
         if t < warmup_steps:
             warmup_divergences += chain.divergent
-            dual_averaging.step(target_accept_prob - min(accept_prob, 1.0))
-            step_size = math.exp(dual_averaging.get_state()[0])
-            if in_window[t]:
-                welford.update(arrays.to_torch(z))
-            if t in window_ends:
-                chain.set_inverse_mass_matrix(welford.get_covariance(regularize=True))
-                welford.reset()
-                step_size = chain.reasonable_step_size(z, log_density, grad, step_size)
-                dual_averaging = DualAveraging(prox_center=math.log(10 * step_size))
-            if t == warmup_steps - 1:
-                step_size = math.exp(dual_averaging.get_state()[1])
+            inverse_mass_matrix = warmup.step(t, accept_prob, arrays.to_torch(z))
+            if inverse_mass_matrix is not None:
+                chain.set_inverse_mass_matrix(inverse_mass_matrix)
+                warmup.restart(chain.reasonable_step_size(z, log_density, grad, warmup.step_size))
+            step_size = warmup.step_size
         else:
             i = t - warmup_steps
             samples.append(z)

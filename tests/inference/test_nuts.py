@@ -21,6 +21,7 @@ from pyro.ops.stats import effective_sample_size
 from pyro_bnn.inference import nuts
 from pyro_bnn.inference.flat import FlatModel
 from pyro_bnn.inference.nuts import NUTSResult, adaptation_windows, sample_nuts
+from pyro_bnn.inference.nuts_arrays import TorchTensors
 
 NUM_SE = 4.0
 
@@ -82,8 +83,8 @@ def test_correlated_gaussian_moments(dim, dense_mass, backend, monkeypatch):
     if backend == "torch":
         monkeypatch.setattr(
             nuts,
-            "_arrays_for",
-            lambda initial, seed: nuts._TorchTensors(seed, initial.dtype, initial.device),
+            "arrays_for",
+            lambda initial, seed: TorchTensors(seed, initial.dtype, initial.device),
         )
     mean, cov, log_density = _correlated_gaussian(dim)
     result = sample_nuts(
@@ -143,7 +144,8 @@ def test_standard_normal_long_chain_radius():
 
 
 def test_leapfrog_is_reversible_and_nearly_conserves_energy():
-    from pyro_bnn.inference.nuts import _arrays_for, _Chain, _TorchTensors
+    from pyro_bnn.inference.nuts import _Chain
+    from pyro_bnn.inference.nuts_arrays import arrays_for
 
     precision = torch.tensor([[2.0, 0.5], [0.5, 1.0]], dtype=torch.float64)
 
@@ -151,8 +153,8 @@ def test_leapfrog_is_reversible_and_nearly_conserves_energy():
         return -0.5 * z @ precision @ z
 
     backends = (
-        _arrays_for(torch.zeros(2, dtype=torch.float64), 0),  # numpy on the CPU
-        _TorchTensors(0, torch.float64, torch.device("cpu")),
+        arrays_for(torch.zeros(2, dtype=torch.float64), 0),  # numpy on the CPU
+        TorchTensors(0, torch.float64, torch.device("cpu")),
     )
     for arrays, dense in itertools.product(backends, (False, True)):
         chain = _Chain(log_density, None, 10, dense, arrays, 2)
@@ -181,9 +183,10 @@ def test_leapfrog_is_reversible_and_nearly_conserves_energy():
 @pytest.mark.parametrize("dense", [False, True])
 def test_momentum_has_covariance_mass_matrix(dense):
     """Momenta are N(0, M) with M the inverse of the adapted inverse mass matrix."""
-    from pyro_bnn.inference.nuts import _arrays_for, _Chain
+    from pyro_bnn.inference.nuts import _Chain
+    from pyro_bnn.inference.nuts_arrays import arrays_for
 
-    arrays = _arrays_for(torch.zeros(2, dtype=torch.float64), 3)
+    arrays = arrays_for(torch.zeros(2, dtype=torch.float64), 3)
     chain = _Chain(lambda z: -0.5 * (z**2).sum(), None, 10, dense, arrays, 2)
     inverse_mass = torch.tensor([[0.7, 0.2], [0.2, 1.3]], dtype=torch.float64)
     chain.set_inverse_mass_matrix(inverse_mass if dense else inverse_mass.diagonal())
