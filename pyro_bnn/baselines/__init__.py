@@ -17,19 +17,24 @@ default; ``False`` switches it off); the fit keeps the scaler and predictions co
 back in your units, variances and intervals included. The caller's model is never
 changed (the fit works on a copy), and the global random streams are not touched.
 
-- :func:`fit_map`: the MAP point estimate of a :class:`~pyro_bnn.BayesianMLP`
-  (same prior and likelihood as its Bayesian fits), one draw.
-- :func:`fit_mc_dropout`: MC dropout (Gal & Ghahramani 2016) on the network's
+One module per baseline, plus :mod:`~pyro_bnn.baselines.common` (the result type,
+argument handling, validation split, batched training):
+
+- :func:`fit_map` (``map.py``): the MAP point estimate of a
+  :class:`~pyro_bnn.BayesianMLP` (same prior and likelihood as its Bayesian fits),
+  one draw, through the library's one MAP routine
+  (:func:`pyro_bnn.inference.map.map_estimate`).
+- :func:`fit_mc_dropout` (``mc_dropout.py``): MC dropout (Gal & Ghahramani 2016) on the network's
   architecture. Dropout before every layer at training and at test time, weight
   decay ``length_scale**2 * (1 - p) / (2 N tau)`` and noise precision ``tau``.
   Each test-time dropout mask is a weight draw (a dropped input unit is a
   zeroed column of the weight matrix), ``num_passes`` of them.
   Grids of ``dropout`` and ``tau`` are searched on a validation part of the
   training data, all grid points trained at once as a batch of networks.
-- :func:`fit_swag`: SWAG (Maddox et al. 2019): from the MAP fit, SGD at a constant
+- :func:`fit_swag` (``swag.py``): SWAG (Maddox et al. 2019): from the MAP fit, SGD at a constant
   learning rate; the iterates' mean, diagonal variance and last deviations give
   a Gaussian over the weights (diagonal + low rank), sampled for prediction.
-- :func:`fit_ensemble`: deep ensembles (Lakshminarayanan et al. 2017) on the
+- :func:`fit_ensemble` (``ensemble.py``): deep ensembles (Lakshminarayanan et al. 2017) on the
   network's architecture. ``M`` networks from different random initialisations,
   each with a learned Gaussian variance (heteroscedastic negative log-likelihood)
   or softmax outputs; the prediction is the uniform mixture. Members are trained
