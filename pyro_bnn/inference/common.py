@@ -86,11 +86,11 @@ def prepare(model: Callable, x, y, dtype=None, device=None):
 
 
 def _module_dtype(model) -> torch.dtype | None:
-    """The floating dtype of an ``nn.Module``'s first floating tensor, else ``None``."""
+    """float32/float64 of an ``nn.Module``'s first floating tensor, else ``None``."""
     if isinstance(model, torch.nn.Module):
         for tensor in itertools.chain(model.parameters(), model.buffers()):
             if tensor.is_floating_point():
-                return tensor.dtype
+                return tensor.dtype if tensor.dtype in (torch.float32, torch.float64) else None
     return None
 
 
