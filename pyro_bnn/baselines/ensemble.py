@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 
@@ -11,7 +10,12 @@ import torch
 from ..isolation import check_seed, local_rng
 from ..likelihoods import Categorical, HeteroscedasticGaussian
 from ..nets import BayesianMLP
-from ..validation import check_fraction, check_positive_float, check_positive_int
+from ..validation import (
+    check_fraction,
+    check_nonnegative_float,
+    check_positive_float,
+    check_positive_int,
+)
 from .common import (
     BaselineFit,
     architecture,
@@ -95,12 +99,7 @@ def fit_ensemble(
     lr = check_positive_float(lr, "lr")
     if batch_size is not None:
         batch_size = check_positive_int(batch_size, "batch_size")
-    if (
-        isinstance(weight_decay, bool)
-        or not isinstance(weight_decay, int | float)
-        or not (weight_decay >= 0 and math.isfinite(weight_decay))
-    ):
-        raise ValueError(f"weight_decay must be a non-negative number, got {weight_decay!r}")
+    weight_decay = check_nonnegative_float(weight_decay, "weight_decay")
     min_scale = check_positive_float(min_scale, "min_scale")
     validation_fraction = check_fraction(validation_fraction, "validation_fraction")
     seed = check_seed(seed)
