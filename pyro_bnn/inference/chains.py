@@ -29,6 +29,9 @@ from multiprocessing.connection import wait
 import torch
 import torch.multiprocessing as torch_mp
 
+from ..isolation import check_seed
+from ..validation import check_positive_int
+
 __all__ = ["run_chains", "ChainFailure", "available_cores"]
 
 
@@ -212,18 +215,13 @@ def run_chains(
     which costs an interpreter start and ``import torch, pyro`` per chain (a few
     seconds): parallel chains pay off only when a chain runs much longer than that.
     """
-    if isinstance(num_chains, bool) or not isinstance(num_chains, int) or num_chains < 1:
-        raise ValueError(f"num_chains must be a positive integer, got {num_chains!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an integer, got {seed!r}")
+    num_chains = check_positive_int(num_chains, "num_chains")
+    seed = check_seed(seed)
     if parallel not in (True, False, "auto"):
         raise ValueError(f"parallel must be True, False or 'auto', got {parallel!r}")
     if not callable(run_one_chain):
         raise TypeError(f"run_one_chain must be callable, got {type(run_one_chain).__name__}")
-    if max_workers is not None and (
-        isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1
-    ):
-        raise ValueError(f"max_workers must be a positive integer, got {max_workers!r}")
+    max_workers = check_positive_int(max_workers, "max_workers", allow_none=True)
     args, kwargs = tuple(args), dict(kwargs or {})
     cores = available_cores()
     workers = min(num_chains, max_workers or cores)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import numpy as np
@@ -10,7 +11,11 @@ from pyro.poutine.util import site_is_subsample
 
 from ..likelihoods import Gaussian, HeteroscedasticGaussian, StudentT
 from ..nets import BayesianMLP
-from ..validation import as_tensor, check_finite
+from ..validation import (
+    as_tensor,
+    check_finite,
+    check_positive_int,  # noqa: F401 (re-exported for older imports)
+)
 
 
 def resolve_device(device) -> torch.device:
@@ -34,22 +39,39 @@ def resolve_device(device) -> torch.device:
     return device
 
 
+def model_device(model: Callable, device=None) -> torch.device:
+    """``resolve_device(device)``, or for ``device=None`` the device ``model`` is on.
+
+    A :class:`BayesianMLP` or ``nn.Module`` is on the device of its parameters and
+    buffers; a plain function (or a module without tensors) on the CPU.
+    """
+    if device is not None:
+        return resolve_device(device)
+    if isinstance(model, BayesianMLP):
+        return model._like.device
+    if isinstance(model, torch.nn.Module):
+        for tensor in itertools.chain(model.parameters(), model.buffers()):
+            return tensor.device
+    return torch.device("cpu")
+
+
 def prepare(model: Callable, x, y, dtype=None, device=None):
     """Validate data against the model and move model and data to ``dtype``/``device``.
 
-    Returns ``(model, x, y)``; a :class:`BayesianMLP` is moved in place. For a
-    user-written model, integer or boolean ``y`` (labels, counts) stays integer.
+    ``dtype=None`` and ``device=None`` keep the model's (a function: the default
+    dtype, CPU). Returns ``(model, x, y)``; a :class:`BayesianMLP` is moved in place.
+    For a user-written model, integer or boolean ``y`` (labels, counts) stays integer.
     """
     if not callable(model):
         raise TypeError(f"model must be a Pyro model (callable), got {type(model).__name__}")
-    device = resolve_device(device)
+    device = model_device(model, device)
     if dtype is not None and dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
     if isinstance(model, BayesianMLP):
         model.to(device=device, dtype=dtype or model._like.dtype)
         x, y = model.check_inputs(x, y)
         return model, x, y
-    dtype = dtype or torch.get_default_dtype()
+    dtype = dtype or _module_dtype(model) or torch.get_default_dtype()
     if isinstance(model, torch.nn.Module):
         model.to(device=device, dtype=dtype)
     # a user's model decides its own shapes: only convert and check the values
@@ -61,6 +83,15 @@ def prepare(model: Callable, x, y, dtype=None, device=None):
     y = as_tensor(y, "y", dtype=dtype, device=device)
     check_finite(y, "y")
     return model, x, (y.long() if integer_y else y)
+
+
+def _module_dtype(model) -> torch.dtype | None:
+    """float32/float64 of an ``nn.Module``'s first floating tensor, else ``None``."""
+    if isinstance(model, torch.nn.Module):
+        for tensor in itertools.chain(model.parameters(), model.buffers()):
+            if tensor.is_floating_point():
+                return tensor.dtype if tensor.dtype in (torch.float32, torch.float64) else None
+    return None
 
 
 def _is_integer_array(values) -> bool:
@@ -123,10 +154,3 @@ def check_obs_site(model: Callable, x: torch.Tensor, y: torch.Tensor, obs_site: 
             f"with pyro.sample({obs_site!r}, ..., obs=y)"
         )
     return trace
-
-
-def check_positive_int(value, name: str) -> int:
-    """Raise ``ValueError`` unless ``value`` is a positive integer."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value

@@ -176,19 +176,9 @@ class FlatModel:
         lr: float = 1e-2,
         value_and_grad_fn: Callable[[torch.Tensor], tuple[float, torch.Tensor]] | None = None,
     ) -> torch.Tensor:
-        """Maximise the log joint from ``z0`` with Adam (plain torch, full batch).
+        """Maximise :meth:`log_joint` from ``z0`` (full batch, Adam); see ``map.map_estimate``."""
+        from .map import map_estimate
 
-        ``value_and_grad_fn`` (``z -> (log joint, gradient)``, e.g. an analytic
-        gradient) replaces autograd on :meth:`log_joint`.
-        """
-        z = z0.detach().clone().requires_grad_(value_and_grad_fn is None)
-        optimizer = torch.optim.Adam([z], lr=lr)
-        for _ in range(num_steps):
-            optimizer.zero_grad()
-            if value_and_grad_fn is None:
-                loss = -self.log_joint(z)
-                loss.backward()
-            else:
-                z.grad = -value_and_grad_fn(z)[1]
-            optimizer.step()
-        return z.detach()
+        return map_estimate(
+            self, z0, num_steps=num_steps, lr=lr, value_and_grad_fn=value_and_grad_fn
+        )[0]

@@ -15,11 +15,13 @@ from pyro.infer import MCMC, NUTS
 from ..isolation import check_seed, local_rng, new_param_state, param_scope
 from ..nets import BayesianMLP
 from ..posterior import Posterior, latent_site_shapes
+from ..validation import check_fraction, check_positive_int
 from .analytic import AnalyticGradient
 from .chains import run_chains
-from .common import check_obs_site, check_positive_int, prepare, standardize_data
+from .common import check_obs_site, prepare, standardize_data
 from .diagnostics import mcmc_summary
 from .flat import FlatModel
+from .map import map_estimate
 from .nuts import sample_nuts
 
 __all__ = ["fit_nuts", "ConvergenceWarning"]
@@ -47,13 +49,13 @@ def _initial_z(flat: FlatModel, init, seed: int, analytic: AnalyticGradient | No
         z0 = flat.flatten(_latent_values(pyro.poutine.trace(flat.model).get_trace(flat.x[:1])))
     if init == "map":
         if analytic is None:
-            return flat.map_estimate(z0)
+            return map_estimate(flat, z0)[0]
 
         def value_and_grad(z):
             value, grad = analytic(analytic.pack(z))
             return value, analytic.unpack(grad)
 
-        z0 = flat.map_estimate(z0, value_and_grad_fn=value_and_grad)
+        z0 = map_estimate(flat, z0, value_and_grad_fn=value_and_grad)[0]
     return z0
 
 
@@ -289,6 +291,11 @@ def fit_nuts(
         Name of a user-written model's observed site (default ``"obs"``).
     seed : int
         Seeds the chains; the global random streams are left as they were.
+    progress : bool
+        Show a progress bar per chain.
+    dtype, device
+        Where and in which precision to sample: default (``None``) the model's own
+        (``device="auto"`` picks a GPU when there is one).
 
     Returns
     -------
@@ -309,8 +316,7 @@ def fit_nuts(
     check_seed(seed)
     if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
         raise ValueError(f"warmup_steps must be a non-negative integer, got {warmup_steps!r}")
-    if not 0 < target_accept_prob < 1:
-        raise ValueError(f"target_accept_prob must be in (0, 1), got {target_accept_prob!r}")
+    check_fraction(target_accept_prob, "target_accept_prob", allow_zero=False)
     if sampler not in ("auto", "lean", "pyro"):
         raise ValueError(f"sampler must be 'auto', 'lean' or 'pyro', got {sampler!r}")
     if not (isinstance(init, dict) or init in ("map", "prior")):

@@ -20,11 +20,13 @@ from ..isolation import check_seed, local_rng, new_param_state, own_copies, para
 from ..likelihoods import Gaussian
 from ..nets import BayesianMLP
 from ..posterior import Posterior, latent_site_shapes
-from .common import check_obs_site, check_positive_int, prepare, resolve_device, standardize_data
+from ..validation import check_positive_float, check_positive_int
+from .common import check_obs_site, model_device, prepare, standardize_data
 from .convergence import elbo_still_improving
 from .diagnostics import kl_per_weight
 from .flat import FlatModel
 from .flat_guides import FlatGuide
+from .map import map_estimate
 from .mcmc import ConvergenceWarning
 
 __all__ = ["fit_svi", "MeanFieldCollapseWarning"]
@@ -314,7 +316,8 @@ def fit_svi(
         Warn (:class:`~pyro_bnn.ConvergenceWarning`) when the ELBO was still clearly
         improving at the last step, with what to change.
     dtype, device
-        Where to fit (``device="auto"`` picks a GPU when there is one).
+        Where and in which precision to fit: default (``None``) the model's own
+        (``device="auto"`` picks a GPU when there is one).
     loader, num_data, num_epochs
         Stream minibatches ``(x, y)`` from a ``DataLoader`` instead of ``x, y``
         (BayesianMLP only, used as given: no standardization; see
@@ -367,8 +370,7 @@ def fit_svi(
     _check_optim_and_loss(optim, loss, lr, lr_decay, num_particles, named_guide)
     lr = _DEFAULT_LR if lr is None else lr
     lr_decay = _DEFAULT_LR_DECAY if lr_decay is None else lr_decay
-    if not (isinstance(lr, int | float) and lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    lr = check_positive_float(lr, "lr")
     if not (isinstance(lr_decay, int | float) and 0 < lr_decay <= 1):
         raise ValueError(f"lr_decay must be in (0, 1], got {lr_decay!r}")
     streaming = loader is not None
@@ -405,7 +407,7 @@ def fit_svi(
     if streaming:
         if dtype is not None and dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
-        model.to(device=resolve_device(device), dtype=dtype or model._like.dtype)
+        model.to(device=model_device(model, device), dtype=dtype or model._like.dtype)
     else:
         model, x, y = prepare(model, x, y, dtype=dtype, device=device)
         scaler, x, y = standardize_data(model, x, y, standardize)
@@ -625,23 +627,9 @@ def collapse_message(posterior: Posterior, x: torch.Tensor, y: torch.Tensor) -> 
     likelihood = model.likelihood
     if isinstance(likelihood, Gaussian) and likelihood.sigma is None and model.out_features == 1:
         sigma = float(posterior.draws["sigma"].median())
-        point = fit_svi(
-            model,
-            x,
-            y,
-            guide="delta",
-            num_steps=1000,
-            lr=1e-2,
-            progress=False,
-            seed=posterior.diagnostics["seed"],
-            device=x.device,
-            distributed=False,
-            standardize=False,
-            check_collapse=False,
-            check_convergence=False,
-        )
+        point = _map_point(model, x, y, posterior.diagnostics["seed"])
         with torch.no_grad():
-            residual = float((model.network(point.sample(1), x)[0, :, 0] - y).pow(2).mean().sqrt())
+            residual = float((model.network(point, x)[0, :, 0] - y).pow(2).mean().sqrt())
         if sigma > 2 * residual:
             return (
                 f"mean-field collapse: the learned noise sigma={sigma:.3g} is "
@@ -658,3 +646,18 @@ def collapse_message(posterior: Posterior, x: torch.Tensor, y: torch.Tensor) -> 
         f"prior (KL {kl:.3f} nats per weight), so the network barely uses the data and the "
         f"uncertainty it reports is inflated. {remedies}"
     )
+
+
+def _map_point(model: BayesianMLP, x: torch.Tensor, y: torch.Tensor, seed: int) -> dict:
+    """MAP weights of ``model`` on prepared data (site -> ``(1, *shape)``), for the collapse check.
+
+    What ``fit_svi(model, x, y, guide="delta", num_steps=1000, seed=seed)`` finds on its
+    flat path (same start, same schedule), through the one MAP routine.
+    """
+    with local_rng(seed):
+        flat = FlatModel(model, x, y)
+        with torch.no_grad(), pyro.poutine.block():
+            prior_draw = pyro.poutine.trace(model).get_trace(*model.example_data())
+        z0 = flat.flatten({name: prior_draw.nodes[name]["value"] for name in flat.names})
+        z, _ = map_estimate(flat, z0, num_steps=1000, lr=1e-2, lr_decay=0.1, jacobian=False)
+    return flat.unflatten(z.unsqueeze(0))

@@ -239,7 +239,7 @@ def test_mean_field_collapse_is_detected_on_wide_net(gap_data):
         ([["a"], ["b"]], [1.0, 2.0], {}, TypeError, "x must hold numbers"),
         ([[0.0]], [1.0], {"guide": "laplace"}, ValueError, "unknown guide 'laplace'"),
         ([[0.0]], [1.0], {"num_steps": 0}, ValueError, "num_steps must be a positive integer"),
-        ([[0.0]], [1.0], {"lr": -1}, ValueError, "lr must be a positive number"),
+        ([[0.0]], [1.0], {"lr": -1}, ValueError, "lr must be a positive"),
         ([[0.0]], [1.0], {"device": "tpu"}, ValueError, "invalid device 'tpu'"),
     ],
 )
@@ -258,3 +258,23 @@ def test_float64(linear_oracle):
 
 
 _ = LinearOracle  # re-exported fixture helper
+
+
+def test_dtype_none_is_the_models_dtype_also_for_a_user_module():
+    import pyro.distributions as dist
+    from pyro.nn import PyroModule
+
+    class Line(PyroModule):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("offset", torch.tensor(0.5, dtype=torch.float64))
+
+        def forward(self, x, y=None):
+            w = pyro.sample("w", dist.Normal(torch.zeros_like(self.offset), 1.0))
+            with pyro.plate("data", x.shape[0]):
+                return pyro.sample("obs", dist.Normal(w * x[:, 0] + self.offset, 1.0), obs=y)
+
+    x = np.linspace(-1, 1, 20, dtype=np.float32)[:, None]
+    post = pb.fit_svi(Line(), x, 2 * x[:, 0], num_steps=5, progress=False)
+    assert post.model.offset.dtype == torch.float64  # not converted to float32
+    assert post.draws["w"].dtype == torch.float64
