@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -17,23 +16,18 @@ from tqdm.auto import tqdm
 from .. import distributed as dist_tools
 from ..guides import GUIDES, check_guide_name, guide_name, make_guide
 from ..isolation import check_seed, local_rng, new_param_state, own_copies, param_scope
-from ..likelihoods import Gaussian
 from ..nets import BayesianMLP
 from ..posterior import Posterior, latent_site_shapes
 from ..validation import check_positive_float, check_positive_int
+from .collapse import MeanFieldCollapseWarning, collapse_message
 from .common import check_obs_site, model_device, prepare, standardize_data
 from .convergence import elbo_still_improving
-from .diagnostics import kl_per_weight
 from .flat import FlatModel
 from .flat_guides import FlatGuide
-from .map import map_estimate
 from .mcmc import ConvergenceWarning
+from .svi_streaming import check_loader_arguments, epoch_means, loader_batches
 
 __all__ = ["fit_svi", "MeanFieldCollapseWarning"]
-
-
-class MeanFieldCollapseWarning(UserWarning):
-    """The variational posterior stayed at the prior: the fit ignores the data."""
 
 
 # Guides fitted on the flat parameter vector in plain torch (no Pyro trace per step).
@@ -74,79 +68,6 @@ class FullDataFlatModel(FlatModel):
         values = self.unflatten(z)
         log_likelihood = self.model.log_likelihood(values, x, y) * (self.num_data / x.shape[0])
         return self.log_prior(z, values) + log_likelihood + self.log_jacobian(z)
-
-
-def _loader_batches(loader, model: BayesianMLP, num_steps: int, state: dict, bar):
-    """Yield ``num_steps`` validated ``(x, y)`` batches from ``loader``, epoch after epoch.
-
-    ``state["epoch_ends"]`` collects the step count at the end of every epoch
-    (``set_epoch`` is called on the sampler, if it has one, so each epoch is shuffled
-    differently); at each epoch end the mean ELBO of the epoch (from
-    ``state["history"]``, filled by the optimiser) is written below the progress
-    bar. ``state["first_rows"]`` keeps up to 4096 rows for the collapse check.
-    """
-    step, epoch = 0, 0
-    loader_rng = _OwnCpuRandomStream(state["seed"])
-    while step < num_steps:
-        _set_epoch(loader, epoch)
-        with loader_rng:
-            iterator, seen = iter(loader), 0
-        while step < num_steps:
-            try:
-                with loader_rng:
-                    batch = next(iterator)
-            except StopIteration:
-                break
-            if not isinstance(batch, list | tuple) or len(batch) != 2:
-                raise TypeError(f"loader must yield (x, y) batches, got {type(batch).__name__}")
-            x, y = model.check_inputs(*batch)
-            if epoch == 0 and sum(len(b[0]) for b in state["first_rows"]) < 4096:
-                state["first_rows"].append((x, y))
-            seen += 1
-            step += 1
-            yield x, y
-        if seen == 0:
-            raise ValueError("the loader yielded no batches")
-        epoch += 1
-        state["epoch_ends"].append(step)
-        if not bar.disable:
-            done = state["history"][step - seen : step]
-            bar.write(
-                f"epoch {epoch}: {seen} batches, mean ELBO {sum(done) / max(len(done), 1):.6g}",
-                file=sys.stderr,
-            )
-
-
-class _OwnCpuRandomStream:
-    """Context manager giving the loader its own CPU random stream (seeded from ``seed``).
-
-    A DataLoader draws seeds from torch's global generator (for its workers, or a
-    ``RandomSampler`` without a generator); this keeps those draws from shifting the
-    guide's noise, so a streamed fit is reproducible whatever loader is used and an
-    unshuffled one-batch stream repeats the in-memory fit exactly.
-    """
-
-    def __init__(self, seed: int):
-        self.state = torch.Generator().manual_seed(seed).get_state()
-
-    def __enter__(self):
-        self.outer = torch.get_rng_state()
-        torch.set_rng_state(self.state)
-
-    def __exit__(self, *exc):
-        self.state = torch.get_rng_state()
-        torch.set_rng_state(self.outer)
-
-
-def _set_epoch(loader, epoch: int) -> None:
-    for holder in (
-        getattr(loader, "sampler", None),
-        getattr(getattr(loader, "sampler", None), "sampler", None),
-        getattr(getattr(loader, "batch_sampler", None), "sampler", None),
-    ):
-        if hasattr(holder, "set_epoch"):
-            holder.set_epoch(epoch)
-            return
 
 
 def _record(history: list[float], elbo: float, step: int, num_steps: int, lr: float, bar) -> None:
@@ -353,40 +274,13 @@ def fit_svi(
     >>> post = fit_svi(my_model, x, y, guide=guide, loss=TraceMeanField_ELBO())  # doctest: +SKIP
     """
     named_guide = isinstance(guide, str)
-    if named_guide:
-        check_guide_name(guide)
-    elif not callable(guide):
-        raise TypeError(
-            f"guide must be one of {', '.join(GUIDES)}, a Pyro AutoGuide instance or a guide "
-            f"function, got {type(guide).__name__}"
-        )
-    check_positive_int(num_steps, "num_steps")
-    check_positive_int(num_particles, "num_particles")
-    if batch_size is not None:
-        check_positive_int(batch_size, "batch_size")
-    check_seed(seed)
-    if not isinstance(obs_site, str) or not obs_site:
-        raise ValueError(f"obs_site must be a site name, got {obs_site!r}")
-    _check_optim_and_loss(optim, loss, lr, lr_decay, num_particles, named_guide)
-    lr = _DEFAULT_LR if lr is None else lr
-    lr_decay = _DEFAULT_LR_DECAY if lr_decay is None else lr_decay
-    lr = check_positive_float(lr, "lr")
-    if not (isinstance(lr_decay, int | float) and 0 < lr_decay <= 1):
-        raise ValueError(f"lr_decay must be in (0, 1], got {lr_decay!r}")
+    lr, lr_decay = _check_settings(
+        guide, num_steps, num_particles, batch_size, seed, obs_site, optim, loss, lr, lr_decay
+    )
     streaming = loader is not None
-    if streaming:
-        num_steps, num_data = _check_loader_arguments(
-            model, x, y, loader, batch_size, num_data, num_epochs, num_steps
-        )
-        if standardize:
-            raise ValueError(
-                "standardize=True needs x, y; a streamed loader is used as given "
-                "(standardize its batches yourself, or pass x, y)"
-            )
-    elif x is None or y is None:
-        raise TypeError("fit_svi needs training data: x and y, or loader=DataLoader(...)")
-    elif num_data is not None or num_epochs is not None:
-        raise ValueError("num_data and num_epochs go with loader=...; for x, y use num_steps")
+    num_steps, num_data = _check_data_source(
+        model, x, y, loader, batch_size, num_data, num_epochs, num_steps, standardize
+    )
     is_mlp = isinstance(model, BayesianMLP)
     if batch_size is not None and not is_mlp:
         raise ValueError(
@@ -427,7 +321,7 @@ def fit_svi(
     try:
         with local_rng(seed), param_scope(param_state):
             if streaming:
-                batches = _loader_batches(loader, model, num_steps, stream_state, progress_bar)
+                batches = loader_batches(loader, model, num_steps, stream_state, progress_bar)
             else:
                 generator = torch.Generator().manual_seed(seed)
                 batches = _epochs(x.shape[0], batch_size, generator, x.device, num_steps)
@@ -465,37 +359,16 @@ def fit_svi(
         progress_bar.close()
     seconds = time.perf_counter() - start
 
-    diagnostics = {
-        "elbo": elbo_history,
-        "num_steps": num_steps,
-        "lr": lr,
-        "lr_decay": lr_decay,
-        "batch_size": batch_size,
-        "num_particles": num_particles,
-        "fit_seconds": seconds,
-        "seed": seed,
-        "warnings": [],
-    }
-    if context is not None:
-        diagnostics["world_size"] = context.world_size
-        diagnostics["backend"] = context.backend
-    if streaming:
-        diagnostics["num_data"] = num_data
-        diagnostics["epoch_elbo"] = _epoch_means(elbo_history, stream_state["epoch_ends"])
-    rank_used = getattr(fitted_guide, "rank", None) if name == "lowrank" else None
-    posterior = Posterior(
-        model,
-        "svi",
-        guide=fitted_guide,
-        guide_type=name,
-        guide_options={"rank": rank_used} if rank_used else None,
-        diagnostics=diagnostics,
-        param_state=None if flat_path else param_state,
-        scaler=scaler,
-        example_data=None if is_mlp else (x[:2], y[:2]),
-        latent_shapes=None if is_mlp else latent_site_shapes(user_trace),
-        obs_site=obs_site,
-    )
+    posterior = _svi_posterior(
+        model, fitted_guide, name, elbo_history, param_state=None if flat_path else param_state,
+        scaler=scaler, obs_site=obs_site, user_trace=user_trace,
+        example=None if is_mlp else (x[:2], y[:2]),
+        settings={"num_steps": num_steps, "lr": lr, "lr_decay": lr_decay,
+                  "batch_size": batch_size, "num_particles": num_particles,
+                  "fit_seconds": seconds, "seed": seed},
+        context=context, streaming=streaming, num_data=num_data,
+        epoch_ends=stream_state["epoch_ends"],
+    )  # fmt: skip
     if main and check_convergence:
         shown_lr = None if optim is not None else lr  # your optimiser's rate is yours
         message = elbo_still_improving(elbo_history, num_steps=num_steps, lr=shown_lr, guide=name)
@@ -506,6 +379,80 @@ def fit_svi(
             y = torch.cat([b[1] for b in stream_state["first_rows"]])
         _warn(posterior, collapse_message(posterior, x, y), MeanFieldCollapseWarning)
     return posterior
+
+
+def _svi_posterior(
+    model, fitted_guide, name, elbo_history, *, param_state, scaler, obs_site, user_trace,
+    example, settings, context, streaming, num_data, epoch_ends,
+) -> Posterior:  # fmt: skip
+    """The :class:`Posterior` of an SVI fit, with its diagnostics."""
+    diagnostics = {"elbo": elbo_history, **settings, "warnings": []}
+    if context is not None:
+        diagnostics["world_size"] = context.world_size
+        diagnostics["backend"] = context.backend
+    if streaming:
+        diagnostics["num_data"] = num_data
+        diagnostics["epoch_elbo"] = epoch_means(elbo_history, epoch_ends)
+    rank_used = getattr(fitted_guide, "rank", None) if name == "lowrank" else None
+    is_mlp = isinstance(model, BayesianMLP)
+    return Posterior(
+        model,
+        "svi",
+        guide=fitted_guide,
+        guide_type=name,
+        guide_options={"rank": rank_used} if rank_used else None,
+        diagnostics=diagnostics,
+        param_state=param_state,
+        scaler=scaler,
+        example_data=None if is_mlp else example,
+        latent_shapes=None if is_mlp else latent_site_shapes(user_trace),
+        obs_site=obs_site,
+    )
+
+
+def _check_settings(
+    guide, num_steps, num_particles, batch_size, seed, obs_site, optim, loss, lr, lr_decay
+) -> tuple[float, float]:
+    """Validate fit_svi's settings; returns ``(lr, lr_decay)`` with the defaults filled in."""
+    if isinstance(guide, str):
+        check_guide_name(guide)
+    elif not callable(guide):
+        raise TypeError(
+            f"guide must be one of {', '.join(GUIDES)}, a Pyro AutoGuide instance or a guide "
+            f"function, got {type(guide).__name__}"
+        )
+    check_positive_int(num_steps, "num_steps")
+    check_positive_int(num_particles, "num_particles")
+    check_positive_int(batch_size, "batch_size", allow_none=True)
+    check_seed(seed)
+    if not isinstance(obs_site, str) or not obs_site:
+        raise ValueError(f"obs_site must be a site name, got {obs_site!r}")
+    _check_optim_and_loss(optim, loss, lr, lr_decay, num_particles, isinstance(guide, str))
+    lr = check_positive_float(_DEFAULT_LR if lr is None else lr, "lr")
+    lr_decay = _DEFAULT_LR_DECAY if lr_decay is None else lr_decay
+    if not (isinstance(lr_decay, int | float) and 0 < lr_decay <= 1):
+        raise ValueError(f"lr_decay must be in (0, 1], got {lr_decay!r}")
+    return lr, lr_decay
+
+
+def _check_data_source(
+    model, x, y, loader, batch_size, num_data, num_epochs, num_steps, standardize
+):
+    """In-memory ``x, y`` or a streamed ``loader``; returns ``(num_steps, num_data)``."""
+    if loader is not None:
+        num_steps, num_data = check_loader_arguments(
+            model, x, y, loader, batch_size, num_data, num_epochs, num_steps
+        )
+        if standardize:
+            raise ValueError(
+                "standardize=True needs x, y; a streamed loader is used as given "
+                "(standardize its batches yourself, or pass x, y)"
+            )
+    elif x is None or y is None:
+        raise TypeError("fit_svi needs training data: x and y, or loader=DataLoader(...)")
+    elif num_data is not None or num_epochs is not None:
+        raise ValueError("num_data and num_epochs go with loader=...; for x, y use num_steps")
+    return num_steps, num_data
 
 
 def _warn(posterior: Posterior, message: str | None, category=ConvergenceWarning) -> None:
@@ -567,97 +514,3 @@ def _fit_pyro(
             optim.step()
         _record(history, value, step, num_steps, lr, bar)
     return guide, history
-
-
-def _check_loader_arguments(model, x, y, loader, batch_size, num_data, num_epochs, num_steps):
-    """Validate a streaming call; returns ``(num_steps, num_data)``."""
-    if x is not None or y is not None:
-        raise ValueError("pass either x, y or loader=..., not both")
-    if not isinstance(model, BayesianMLP):
-        raise ValueError("loader=... needs a BayesianMLP (a user-written model has its own plate)")
-    if batch_size is not None:
-        raise ValueError("with loader=... the batch size is the loader's; leave batch_size unset")
-    if not hasattr(loader, "__iter__"):
-        raise TypeError(f"loader must be a DataLoader (iterable of batches), got {loader!r}")
-    if num_data is None:
-        try:
-            num_data = len(loader.dataset)
-        except (AttributeError, TypeError):
-            raise ValueError(
-                "num_data is needed: the loader has no dataset with a length"
-            ) from None
-    check_positive_int(num_data, "num_data")
-    if num_epochs is not None:
-        check_positive_int(num_epochs, "num_epochs")
-        try:
-            batches_per_epoch = len(loader)
-        except TypeError:
-            raise ValueError(
-                "num_epochs needs a loader with a length; pass num_steps instead"
-            ) from None
-        num_steps = num_epochs * batches_per_epoch
-    return num_steps, num_data
-
-
-def _epoch_means(history: list[float], ends: list[int]) -> list[float]:
-    """Mean ELBO of every finished (and the last partial) epoch."""
-    means, start = [], 0
-    for end in [*ends, len(history)]:
-        if end > start:
-            means.append(sum(history[start:end]) / (end - start))
-        start = end
-    return means
-
-
-def collapse_message(posterior: Posterior, x: torch.Tensor, y: torch.Tensor) -> str | None:
-    """Plain-words warning when a Gaussian guide on a hidden-layer network ignores the data.
-
-    Symptoms of mean-field collapse (Coker et al. 2022): with a learned Gaussian noise,
-    the noise is far (> 2x) above the training residual of a MAP fit of the same model;
-    otherwise, the hidden weights' posterior is the prior (KL < 0.1 nat per weight).
-    Returns ``None`` when the fit looks healthy.
-    """
-    model = posterior.model
-    if not model.hidden:
-        return None
-    remedies = (
-        f"Remedies: fewer hidden units than hidden={model.hidden} with guide='mvn' or "
-        "'lowrank', or fit_nuts(...); if the fit stopped early, more num_steps."
-    )
-    likelihood = model.likelihood
-    if isinstance(likelihood, Gaussian) and likelihood.sigma is None and model.out_features == 1:
-        sigma = float(posterior.draws["sigma"].median())
-        point = _map_point(model, x, y, posterior.diagnostics["seed"])
-        with torch.no_grad():
-            residual = float((model.network(point, x)[0, :, 0] - y).pow(2).mean().sqrt())
-        if sigma > 2 * residual:
-            return (
-                f"mean-field collapse: the learned noise sigma={sigma:.3g} is "
-                f"{sigma / residual:.1f}x the training residual of a MAP fit ({residual:.3g}): "
-                "the variational posterior stays near the prior, so the network barely uses "
-                f"the data and its uncertainty is inflated. {remedies}"
-            )
-        return None
-    kl = kl_per_weight(posterior)
-    if kl is None or kl >= 0.1:
-        return None
-    return (
-        f"mean-field collapse: the variational posterior of the hidden weights is almost the "
-        f"prior (KL {kl:.3f} nats per weight), so the network barely uses the data and the "
-        f"uncertainty it reports is inflated. {remedies}"
-    )
-
-
-def _map_point(model: BayesianMLP, x: torch.Tensor, y: torch.Tensor, seed: int) -> dict:
-    """MAP weights of ``model`` on prepared data (site -> ``(1, *shape)``), for the collapse check.
-
-    What ``fit_svi(model, x, y, guide="delta", num_steps=1000, seed=seed)`` finds on its
-    flat path (same start, same schedule), through the one MAP routine.
-    """
-    with local_rng(seed):
-        flat = FlatModel(model, x, y)
-        with torch.no_grad(), pyro.poutine.block():
-            prior_draw = pyro.poutine.trace(model).get_trace(*model.example_data())
-        z0 = flat.flatten({name: prior_draw.nodes[name]["value"] for name in flat.names})
-        z, _ = map_estimate(flat, z0, num_steps=1000, lr=1e-2, lr_decay=0.1, jacobian=False)
-    return flat.unflatten(z.unsqueeze(0))

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 import pyro_bnn as pb
+from pyro_bnn.inference.collapse import _map_point
 from pyro_bnn.inference.flat import FlatModel
 from pyro_bnn.inference.map import map_estimate
-from pyro_bnn.inference.svi import _map_point
 
 
 def _flat(model, x, y):
