@@ -274,7 +274,7 @@ def rss_worker(args) -> None:
     # chunk size 0: predict's default
     chunk_size = args.rss_chunk_size or None
     if chunk_size is None:
-        from pyro_bnn.predictive import _CHUNK_ELEMENTS
+        from pyro_bnn.predictive.network import _CHUNK_ELEMENTS
 
         chunk_size_used = max(1, _CHUNK_ELEMENTS // (args.num_draws * args.hidden))
     else:

@@ -410,7 +410,7 @@ def test_float64_model_predicts_in_float64():
 
 
 def test_chunked_forward_falls_back_to_the_network_for_other_draw_shapes():
-    from pyro_bnn.predictive import _ChunkedForward
+    from pyro_bnn.predictive.network import _ChunkedForward
 
     model = pb.BayesianMLP(1, 1, hidden=(3,))
     _, draws = _fixed_draws_posterior(model, 6, seed=5)
