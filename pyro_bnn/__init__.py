@@ -37,12 +37,12 @@ _LAZY = {
     "baselines": ("pyro_bnn.baselines", None),
     "streaming": ("pyro_bnn.streaming", None),
     "distributed": ("pyro_bnn.distributed", None),
-    "load_run": ("pyro_bnn.run", "load_run"),
-    "fit_run": ("pyro_bnn.run", "fit_run"),
-    "Run": ("pyro_bnn.run", "Run"),
-    "load_spec": ("pyro_bnn.spec", "load_spec"),
-    "ModelSpec": ("pyro_bnn.spec", "ModelSpec"),
-    "SpecError": ("pyro_bnn.spec", "SpecError"),
+    "load_run": ("pyro_bnn.app.run_dir", "load_run"),
+    "fit_run": ("pyro_bnn.app.run_dir", "fit_run"),
+    "Run": ("pyro_bnn.app.run_dir", "Run"),
+    "load_spec": ("pyro_bnn.app.spec", "load_spec"),
+    "ModelSpec": ("pyro_bnn.app.spec", "ModelSpec"),
+    "SpecError": ("pyro_bnn.app.spec", "SpecError"),
 }
 
 

@@ -33,7 +33,7 @@ def _version() -> str:
     try:
         return metadata.version("pyro-bnn")
     except metadata.PackageNotFoundError:  # pragma: no cover - not installed
-        from . import __version__
+        from .. import __version__
 
         return __version__
 
@@ -48,7 +48,7 @@ def find_models_dir() -> Path | None:
     ``models/`` folder of the repository this package was installed from (an
     editable or source install). ``None`` if neither exists.
     """
-    candidates = [Path.cwd() / "models", Path(__file__).resolve().parent.parent / "models"]
+    candidates = [Path.cwd() / "models", Path(__file__).resolve().parents[2] / "models"]
     for candidate in candidates:
         if candidate.is_dir() and any(candidate.glob("*.toml")):
             return candidate
@@ -82,7 +82,7 @@ def resolve_model_file(name: str) -> Path:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from .run import default_run_dir, fit_run
+    from .run_dir import default_run_dir, fit_run
     from .spec import load_spec
 
     model_file = resolve_model_file(args.model)
@@ -101,8 +101,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         spec = spec.with_overrides({"data.target": args.target})
     out = Path(args.out) if args.out else default_run_dir(spec)
     if args.nproc is not None and args.nproc != 1:
-        from .distributed import launch, under_torchrun
-        from .run import check_out_dir
+        from ..distributed import launch, under_torchrun
+        from .run_dir import check_out_dir
 
         if args.nproc < 1:
             raise InputError(f"--nproc must be a positive integer, got {args.nproc}")
@@ -136,13 +136,13 @@ _HEADLINE = ("rmse", "test_ll", "coverage_90", "crps", "accuracy", "nll", "ece")
 
 
 def _load_run(run_dir: str, device=None):
-    from .run import load_run
+    from .run_dir import load_run
 
     return load_run(run_dir, device=device)
 
 
 def _read_inputs(run, path: str) -> object:
-    from .data import load_csv_features
+    from ..data import load_csv_features
 
     return load_csv_features(path, run.data.encoding)
 
@@ -161,8 +161,8 @@ def _column_list(values: Sequence[str] | None, option: str) -> list[str]:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from .data import load_csv_columns
-    from .run import csv_text, write_csv
+    from ..data import load_csv_columns
+    from .run_dir import csv_text, write_csv
 
     keep = _column_list(args.keep, "--keep")
     run = _load_run(args.run_dir, device=args.device)
@@ -184,8 +184,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .data import load_csv
-    from .run import evaluate_prediction, write_json
+    from ..data import load_csv
+    from .run_dir import evaluate_prediction, write_json
 
     run = _load_run(args.run_dir, device=args.device)
     if args.data is None:
@@ -219,7 +219,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from .run import make_plots
+    from .run_dir import make_plots
 
     run = _load_run(args.run_dir, device=args.device)
     kinds = args.kind or list(run.spec.plots["kinds"])
@@ -253,7 +253,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def _cmd_benchmark(args: argparse.Namespace) -> int:
-    from .benchmark import run_benchmark
+    from ..benchmark import run_benchmark
 
     return run_benchmark(args)
 
@@ -490,7 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(handler=_cmd_models)
 
     if _benchmark_available():
-        from .benchmark import add_benchmark_arguments
+        from ..benchmark import add_benchmark_arguments
 
         benchmark = commands.add_parser(
             "benchmark",

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import Standardizer, TableEncoding
+from ..data import Standardizer, TableEncoding
 from .spec import ModelSpec, _app_hints, load_spec
 
 __all__ = [
@@ -214,7 +214,7 @@ class Run:
         Returns the :class:`~pyro_bnn.Prediction` (numpy arrays); the posterior's
         scaler standardizes ``x`` and maps the predictions back.
         """
-        from .predictive import predict
+        from ..predictive import predict
 
         return predict(
             self.posterior,
@@ -323,7 +323,7 @@ def prediction_columns(prediction, level: float, class_names=None) -> dict[str, 
 def evaluate_prediction(prediction, y) -> dict[str, float | None]:
     """:func:`pyro_bnn.metrics.evaluate` of a prediction and ``y``, both in original units
     (RMSE, MAE, CRPS in target units; log-likelihood per original unit)."""
-    from .metrics import evaluate
+    from ..metrics import evaluate
 
     if prediction.task == "classification":
         return _plain(evaluate(prediction, np.asarray(y, dtype=np.int64)))
@@ -334,7 +334,7 @@ def evaluate_prediction(prediction, y) -> dict[str, float | None]:
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    from .posterior import atomic_write
+    from ..posterior import atomic_write
 
     def write(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8", newline="") as handle:
@@ -610,7 +610,7 @@ def fit_run(
         Bad spec, bad data, existing ``out`` without ``force``: raised before anything
         is written.
     """
-    from .inference import fit_nuts, fit_svi
+    from ..inference import fit_nuts, fit_svi
 
     out = Path(out) if out is not None else default_run_dir(spec)
     check_out_dir(out, force)
@@ -636,7 +636,7 @@ def fit_run(
         encoding=dataset.encoding,
     )
     method = spec.inference["method"]
-    from .distributed import is_main_process
+    from ..distributed import is_main_process
 
     if not is_main_process():
         # another process of a torchrun launch: take part in the (SVI) fit; rank 0 writes
@@ -831,7 +831,7 @@ def make_plots(
             def save(tmp: str, figure=figure) -> None:
                 figure.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
 
-            from .posterior import atomic_write
+            from ..posterior import atomic_write
 
             atomic_write(path, save)
             written.append(path)
@@ -850,7 +850,7 @@ def _evaluation_part(run: Run):
 
 
 def _plot_uncertainty(run: Run):
-    from . import plots
+    from .. import plots
 
     data = run.data
     spec = run.spec
@@ -910,7 +910,7 @@ def _plot_generic_uncertainty(run: Run, pred, y, part: str):
 
     title = run.spec.description or run.spec.name
     if run.task == "regression":
-        from . import plots
+        from .. import plots
 
         return plots.plot_predicted_vs_observed(
             pred,
@@ -943,13 +943,13 @@ def _plot_generic_uncertainty(run: Run, pred, y, part: str):
 
 
 def _plot_diagnostics(run: Run):
-    from . import plots
+    from .. import plots
 
     return plots.plot_diagnostics(run.posterior)
 
 
 def _plot_calibration(run: Run):
-    from . import plots
+    from .. import plots
 
     x, y, _ = _evaluation_part(run)
     pred = run.predict(x)
@@ -987,7 +987,7 @@ def load_run(path: str | os.PathLike, device=None) -> Run:
     >>> run = load_run("runs/demo")  # doctest: +SKIP
     >>> run.metrics["test"]["rmse"], run.posterior.method  # doctest: +SKIP
     """
-    from .posterior import Posterior
+    from ..posterior import Posterior
 
     path = Path(path)
     if not path.is_dir():
@@ -1026,7 +1026,7 @@ def load_run(path: str | os.PathLike, device=None) -> Run:
     except Exception as error:  # zipfile/numpy raise many kinds for corrupt files
         raise ValueError(f"'{path / 'data.npz'}' is corrupt: {type(error).__name__}") from None
     if device is not None:
-        from .inference.common import resolve_device
+        from ..inference.common import resolve_device
 
         device = resolve_device(device)
     posterior = Posterior.load(path / "posterior.pt", device=device)

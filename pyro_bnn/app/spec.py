@@ -508,7 +508,7 @@ class ModelSpec:
         directory. The description becomes :meth:`data_description` (the file's own
         comment describes its own data).
         """
-        from .data import DATA_SCHEMES
+        from ..data import DATA_SCHEMES
 
         scheme = source.partition(":")[0].strip()
         if scheme not in DATA_SCHEMES:
@@ -556,7 +556,7 @@ class ModelSpec:
     # --- building objects ---------------------------------------------------------------
     def build_prior(self):
         """The :class:`~pyro_bnn.priors.Prior` of ``[model]``."""
-        from .priors import HierarchicalNormal, IIDNormal, LayerwiseNormal
+        from ..priors import HierarchicalNormal, IIDNormal, LayerwiseNormal
 
         m = self.model
         if m["prior"] == "iid":
@@ -567,7 +567,7 @@ class ModelSpec:
 
     def build_likelihood(self):
         """The :class:`~pyro_bnn.likelihoods.Likelihood` of ``[model]``."""
-        from . import likelihoods as lk
+        from .. import likelihoods as lk
 
         m = self.model
         sigma = None if m["sigma"] == "learned" else m["sigma"]
@@ -591,7 +591,7 @@ class ModelSpec:
         of classes (classification only: ``Categorical`` gets one output per class,
         ``Bernoulli`` needs exactly two classes).
         """
-        from .nets import BayesianMLP
+        from ..nets import BayesianMLP
 
         likelihood = self.build_likelihood()
         name = self.model["likelihood"]
@@ -670,7 +670,7 @@ class ModelSpec:
     def load_dataset(self):
         """Load ``[data]`` and split it: a :class:`~pyro_bnn.data.Dataset` with a test part
         (unless ``test_fraction = 0`` and the source has none)."""
-        from .data import load_source
+        from ..data import load_source
 
         d = self.data
         source = self.resolved_source()

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from pyro_bnn.cli import main
+from pyro_bnn.app.cli import main
 
-from .csv_tables import write_breast_cancer_csv, write_diabetes_csv
+from ..csv_tables import write_breast_cancer_csv, write_diabetes_csv
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 GAP = str(REPO / "models" / "regression_gap.toml")
 TWO_MOONS = str(REPO / "models" / "two_moons.toml")
 FAST = [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pyro_bnn.spec import (
+from pyro_bnn.app.spec import (
     SCHEMA,
     ModelSpec,
     SpecError,
@@ -18,7 +18,7 @@ from pyro_bnn.spec import (
     to_toml,
 )
 
-MODELS = Path(__file__).resolve().parent.parent / "models"
+MODELS = Path(__file__).resolve().parents[2] / "models"
 MODEL_FILES = sorted(MODELS.glob("*.toml"))
 
 

@@ -13,13 +13,13 @@ import pytest
 import torch
 
 import pyro_bnn as pb
-import pyro_bnn.run as run_module
-from pyro_bnn.run import csv_text, fit_run, load_run
-from pyro_bnn.spec import load_spec, parse_spec
+import pyro_bnn.app.run_dir as run_module
+from pyro_bnn.app.run_dir import csv_text, fit_run, load_run
+from pyro_bnn.app.spec import load_spec, parse_spec
 
-from .csv_tables import write_diabetes_csv
+from ..csv_tables import write_diabetes_csv
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 TINY_REGRESSION = {
     "model": {"hidden": [3]},
