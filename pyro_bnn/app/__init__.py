@@ -11,7 +11,9 @@ Example
 >>> load_run("runs/demo").metrics["test"]  # doctest: +SKIP
 """
 
-from .run_dir import Run, RunData, fit_run, load_run, make_plots
+from .figures import make_plots
+from .fit import fit_run
+from .run_dir import Run, RunData, load_run
 from .spec import ModelSpec, SpecError, load_spec, parse_spec
 
 __all__ = [

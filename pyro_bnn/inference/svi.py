@@ -27,7 +27,7 @@ from .flat_guides import FlatGuide
 from .mcmc import ConvergenceWarning
 from .svi_streaming import check_loader_arguments, epoch_means, loader_batches
 
-__all__ = ["fit_svi", "MeanFieldCollapseWarning"]
+__all__ = ["fit_svi", "MeanFieldCollapseWarning", "DEFAULT_LR", "DEFAULT_LR_DECAY"]
 
 
 # Guides fitted on the flat parameter vector in plain torch (no Pyro trace per step).
@@ -148,7 +148,8 @@ def _fit_flat(
     return family.to_pyro(), history
 
 
-_DEFAULT_LR, _DEFAULT_LR_DECAY = 1e-2, 0.1
+#: The learning rate and its decay that `fit_svi(lr=None, lr_decay=None)` use.
+DEFAULT_LR, DEFAULT_LR_DECAY = 1e-2, 0.1
 
 
 def fit_svi(
@@ -428,8 +429,8 @@ def _check_settings(
     if not isinstance(obs_site, str) or not obs_site:
         raise ValueError(f"obs_site must be a site name, got {obs_site!r}")
     _check_optim_and_loss(optim, loss, lr, lr_decay, num_particles, isinstance(guide, str))
-    lr = check_positive_float(_DEFAULT_LR if lr is None else lr, "lr")
-    lr_decay = _DEFAULT_LR_DECAY if lr_decay is None else lr_decay
+    lr = check_positive_float(DEFAULT_LR if lr is None else lr, "lr")
+    lr_decay = DEFAULT_LR_DECAY if lr_decay is None else lr_decay
     if not (isinstance(lr_decay, int | float) and 0 < lr_decay <= 1):
         raise ValueError(f"lr_decay must be in (0, 1], got {lr_decay!r}")
     return lr, lr_decay

@@ -187,7 +187,7 @@ def test_internal_error_exits_1(capsys, tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         raise RuntimeError("something broke inside")
 
-    monkeypatch.setattr("pyro_bnn.inference.fit_svi", crash)
+    monkeypatch.setattr("pyro_bnn.app.fit.fit_svi", crash)
     out = tmp_path / "run"
     code, _, err = run_cli(capsys, "fit", GAP, "--out", out, "--quiet", *FAST)
     assert code == 1

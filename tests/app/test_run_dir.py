@@ -14,7 +14,10 @@ import torch
 
 import pyro_bnn as pb
 import pyro_bnn.app.run_dir as run_module
-from pyro_bnn.app.run_dir import csv_text, fit_run, load_run
+from pyro_bnn.app import figures
+from pyro_bnn.app.files import csv_text
+from pyro_bnn.app.fit import fit_run
+from pyro_bnn.app.run_dir import load_run
 from pyro_bnn.app.spec import load_spec, parse_spec
 
 from ..csv_tables import write_diabetes_csv
@@ -167,7 +170,7 @@ def test_force_replaces_only_after_success(tmp_path, monkeypatch):
     def broken_fit(*args, **kwargs):
         raise RuntimeError("simulated crash in the middle of the fit")
 
-    monkeypatch.setattr("pyro_bnn.inference.fit_svi", broken_fit)
+    monkeypatch.setattr("pyro_bnn.app.fit.fit_svi", broken_fit)
     with pytest.raises(RuntimeError, match="simulated crash"):
         fit_run(tiny(TINY_REGRESSION), out, force=True, quiet=True)
     assert (out / "metrics.json").read_text() == original  # old run untouched
@@ -182,7 +185,7 @@ def test_failed_fit_leaves_nothing(tmp_path, monkeypatch):
     def broken_fit(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("pyro_bnn.inference.fit_svi", broken_fit)
+    monkeypatch.setattr("pyro_bnn.app.fit.fit_svi", broken_fit)
     out = tmp_path / "new" / "deeper" / "run"
     with pytest.raises(KeyboardInterrupt):
         fit_run(tiny(TINY_REGRESSION), out, quiet=True)
@@ -247,7 +250,7 @@ def test_a_csv_run_keeps_its_text_columns_and_is_described_by_its_data(tmp_path)
     run = fit_run(spec, tmp_path / "run", quiet=True)
     described = "diabetes.csv: regression of 'target' (model file csv_regression.toml)"
     assert run.metrics["description"] == described
-    figure = run_module._plot_uncertainty(run)  # 10 inputs: predicted against observed
+    figure = figures._plot_uncertainty(run)  # 10 inputs: predicted against observed
     assert figure.axes[0].get_title().startswith(described)
     info = json.loads((run.path / "data.json").read_text())
     assert info["encoding"]["categories"] == {"sex": ["F", "M"]}
