@@ -9,24 +9,27 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
-import shlex
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
-from pathlib import Path
 
-from .plots.kinds import PLOT_KINDS, describe_plot_kinds
+from .cli_commands import (
+    PROG,
+    InputError,
+    benchmark_command,
+    evaluate_command,
+    find_models_dir,
+    fit_command,
+    models_command,
+    plot_command,
+    predict_command,
+    resolve_model_file,
+)
+from .schema import PLOT_KINDS
 
-__all__ = ["main", "build_parser", "find_models_dir", "resolve_model_file"]
-
-PROG = "pyro-bnn"
-
-
-class InputError(Exception):
-    """Bad usage or bad input: reported in one line, exit code 2."""
+__all__ = ["main", "build_parser", "find_models_dir", "resolve_model_file", "InputError"]
 
 
 def _version() -> str:
@@ -36,226 +39,6 @@ def _version() -> str:
         from .. import __version__
 
         return __version__
-
-
-# --------------------------------------------------------------------------- model files
-
-
-def find_models_dir() -> Path | None:
-    """The folder of bundled model files.
-
-    ``./models`` if it holds ``*.toml`` files (so a user's own copies win), else the
-    ``models/`` folder of the repository this package was installed from (an
-    editable or source install). ``None`` if neither exists.
-    """
-    candidates = [Path.cwd() / "models", Path(__file__).resolve().parents[2] / "models"]
-    for candidate in candidates:
-        if candidate.is_dir() and any(candidate.glob("*.toml")):
-            return candidate
-    return None
-
-
-def resolve_model_file(name: str) -> Path:
-    """``name`` as given if it exists, else a bundled model file of that name
-    (``regression_gap`` or ``regression_gap.toml``)."""
-    path = Path(name)
-    if path.exists():
-        return path
-    if os.sep not in name and "/" not in name:
-        folder = find_models_dir()
-        if folder is not None:
-            stem = name[:-5] if name.endswith(".toml") else name
-            bundled = folder / f"{stem}.toml"
-            if bundled.is_file():
-                return bundled
-            from .spec import did_you_mean
-
-            names = sorted(p.stem for p in folder.glob("*.toml"))
-            raise InputError(
-                f"model file '{name}' not found{did_you_mean(stem, names)}; "
-                f"bundled models: {', '.join(names)} (pyro-bnn models lists them)"
-            )
-    raise InputError(f"model file '{name}' not found")
-
-
-# --------------------------------------------------------------------------- commands
-
-
-def _cmd_fit(args: argparse.Namespace) -> int:
-    from .run_dir import default_run_dir, fit_run
-    from .spec import load_spec
-
-    model_file = resolve_model_file(args.model)
-    overrides = list(args.set or [])
-    if args.method:
-        overrides.append(f"inference.method={args.method}")
-    if args.seed is not None:
-        overrides.append(f"inference.seed={args.seed}")
-    exclude = _column_list(args.exclude, "--exclude")
-    if exclude:
-        overrides.append(f"data.exclude={json.dumps(exclude)}")
-    spec = load_spec(model_file, overrides)
-    if args.data is not None:
-        spec = spec.with_data(args.data, target=args.target)
-    elif args.target is not None:
-        spec = spec.with_overrides({"data.target": args.target})
-    out = Path(args.out) if args.out else default_run_dir(spec)
-    if args.nproc is not None and args.nproc != 1:
-        from ..distributed import launch, under_torchrun
-        from .run_dir import check_out_dir
-
-        if args.nproc < 1:
-            raise InputError(f"--nproc must be a positive integer, got {args.nproc}")
-        if spec.inference["method"] != "svi":
-            raise InputError(
-                "--nproc splits an SVI fit over processes; this fit uses NUTS (its chains "
-                "are independent: set [inference] num_chains), or add --method svi"
-            )
-        if not under_torchrun():  # re-run this command in N processes through torchrun
-            check_out_dir(out, args.force)
-            return launch(args.argv, args.nproc)
-    command = " ".join(shlex.quote(a) for a in [PROG, *args.argv])
-    run = fit_run(
-        spec, out, force=args.force, device=args.device, quiet=args.quiet, command=command
-    )
-    if run is None:  # another process of a torchrun launch: rank 0 writes the run
-        return 0
-    metrics = run.metrics.get("test") or run.metrics.get("train") or {}
-    part = "test" if run.metrics.get("test") else "train"
-    shown = ", ".join(
-        f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float) and k in _HEADLINE
-    )
-    print(f"wrote {out}  ({part}: {shown})")
-    plots = sorted((out / "plots").glob("*.png")) if (out / "plots").is_dir() else []
-    for plot in plots:
-        print(f"  {plot}")
-    return 0
-
-
-_HEADLINE = ("rmse", "test_ll", "coverage_90", "crps", "accuracy", "nll", "ece")
-
-
-def _load_run(run_dir: str, device=None):
-    from .run_dir import load_run
-
-    return load_run(run_dir, device=device)
-
-
-def _read_inputs(run, path: str) -> object:
-    from ..data import load_csv_features
-
-    return load_csv_features(path, run.data.encoding)
-
-
-def _column_list(values: Sequence[str] | None, option: str) -> list[str]:
-    """``--keep a --keep b,c`` -> ``["a", "b", "c"]`` (in order, each once)."""
-    names: list[str] = []
-    for value in values or []:
-        for name in value.split(","):
-            name = name.strip()
-            if not name:
-                raise InputError(f"{option} '{value}': empty column name")
-            if name not in names:
-                names.append(name)
-    return names
-
-
-def _cmd_predict(args: argparse.Namespace) -> int:
-    from ..data import load_csv_columns
-    from .run_dir import csv_text, write_csv
-
-    keep = _column_list(args.keep, "--keep")
-    run = _load_run(args.run_dir, device=args.device)
-    x = _read_inputs(run, args.data)
-    columns = dict(load_csv_columns(args.data, keep)) if keep else {}
-    for name, values in run.data.encoding.decode(x).items():
-        if name not in columns:  # a kept input column is copied once, as written
-            columns[name] = values
-    pred = run.predict(x, num_draws=args.num_draws, seed=args.seed)
-    table = run.prediction_table(x, level=args.level, prediction=pred)
-    for name, values in table.items():
-        columns[name if name not in columns else f"{name}_pred"] = values
-    if args.out:
-        write_csv(args.out, columns)
-        print(f"wrote {len(x)} predictions to {args.out}", file=sys.stderr)
-    else:
-        sys.stdout.write(csv_text(columns))
-    return 0
-
-
-def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from ..data import load_csv
-    from .run_dir import evaluate_prediction, write_json
-
-    run = _load_run(args.run_dir, device=args.device)
-    if args.data is None:
-        if run.data.x_test is None:
-            raise InputError(
-                f"run '{args.run_dir}' has no test part; pass --data FILE.csv to evaluate on"
-            )
-        x, y, source = run.data.x_test, run.data.y_test, "the run's test part"
-    else:
-        target = args.target or run.data.target_name
-        dataset = load_csv(
-            args.data,
-            target=target,
-            features=run.data.encoding,
-            task=run.task,
-            class_names=run.data.class_names,
-        )
-        x, y, source = dataset.x, dataset.y, args.data
-    pred = run.predict(x, num_draws=args.num_draws, seed=args.seed)
-    result = {
-        "run": str(args.run_dir),
-        "data": str(source),
-        "num_points": int(len(y)),
-        "metrics": evaluate_prediction(pred, y),
-    }
-    text = json.dumps(result, indent=2)
-    if args.out:
-        write_json(args.out, result)
-    print(text)
-    return 0
-
-
-def _cmd_plot(args: argparse.Namespace) -> int:
-    from .run_dir import make_plots
-
-    run = _load_run(args.run_dir, device=args.device)
-    kinds = args.kind or list(run.spec.plots["kinds"])
-    out_dir = Path(args.out) if args.out else Path(args.run_dir) / "plots"
-    written = make_plots(run, kinds=kinds, out_dir=out_dir)
-    for path in written:
-        print(path)
-    return 0
-
-
-def _cmd_models(args: argparse.Namespace) -> int:
-    from .spec import describe_model_file
-
-    folder = find_models_dir()
-    if folder is None:
-        raise InputError(
-            "no models/ folder found (looked in ./models and next to the installed package); "
-            "run from the repository root"
-        )
-    files = sorted(folder.glob("*.toml"))
-    width = max(len(p.stem) for p in files)
-    print(f"model files in {folder}:")
-    for path in files:
-        print(f"  {path.stem:<{width}}  {describe_model_file(path)}")
-    print(f"\nfit one with: {PROG} fit {files[0].relative_to(folder.parent)} --out runs/demo")
-    print(
-        f"your own table: {PROG} fit csv_regression --data my.csv --target COLUMN "
-        "(csv_classification for class labels)"
-    )
-    return 0
-
-
-def _cmd_benchmark(args: argparse.Namespace) -> int:
-    from ..benchmark import run_benchmark
-
-    return run_benchmark(args)
 
 
 # --------------------------------------------------------------------------- the parser
@@ -314,8 +97,8 @@ examples:
   {PROG} plot runs/demo
   {PROG} plot runs/demo --kind uncertainty --out figures/
 
-kinds:
-{describe_plot_kinds(indent="  ", width=80)}
+Kinds: uncertainty (bands or probability/entropy maps), diagnostics (ELBO curve
+or NUTS traces), calibration (coverage curve or reliability diagram).
 """
 
 _MODELS_EPILOG = f"""\
@@ -352,40 +135,41 @@ def _benchmark_available() -> bool:
         return False
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``pyro-bnn`` (all sub-commands)."""
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="Bayesian neural networks on Pyro with honest uncertainty: fit a model "
-        "file with SVI or NUTS and get predictions, metrics and plots.",
-        epilog=_MAIN_EPILOG,
-        formatter_class=_Formatter,
+def _device_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--device",
+        default=None,
+        help="cpu, cuda, cuda:1, mps or auto (a GPU if there is one); default cpu",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CPU threads for torch (default 1: these networks are small and extra "
+        "threads mostly add overhead; raise it for wide networks or big data)",
+    )
 
-    def device_option(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument(
-            "--device",
-            default=None,
-            help="cpu, cuda, cuda:1, mps or auto (a GPU if there is one); default cpu",
-        )
-        sub.add_argument(
-            "--threads",
-            type=int,
-            default=None,
-            metavar="N",
-            help="CPU threads for torch (default 1: these networks are small and extra "
-            "threads mostly add overhead; raise it for wide networks or big data)",
-        )
 
-    fit = commands.add_parser(
+def _add_command(
+    commands, name: str, handler: Callable, help: str, description: str, epilog: str
+) -> argparse.ArgumentParser:
+    sub = commands.add_parser(
+        name, help=help, description=description, epilog=epilog, formatter_class=_Formatter
+    )
+    sub.set_defaults(handler=handler)
+    return sub
+
+
+def _add_fit(commands) -> None:
+    fit = _add_command(
+        commands,
         "fit",
+        fit_command,
         help="fit a model file and write a run directory",
         description="Fit the network of a model file to its data (or --data) with SVI or "
         "NUTS and write a run directory with the posterior, metrics, predictions and plots.",
         epilog=_FIT_EPILOG,
-        formatter_class=_Formatter,
     )
     fit.add_argument(
         "model", metavar="MODEL.toml", help="model file (or the name of a bundled one)"
@@ -417,15 +201,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="data-parallel SVI in N processes (launched through torchrun)",
     )
-    device_option(fit)
-    fit.set_defaults(handler=_cmd_fit)
+    _device_options(fit)
 
-    predict = commands.add_parser(
+
+def _add_predict(commands) -> None:
+    predict = _add_command(
+        commands,
         "predict",
+        predict_command,
         help="predict with uncertainty for the rows of a CSV file",
         description="Write predictions with uncertainty (original units) for new inputs.",
         epilog=_PREDICT_EPILOG,
-        formatter_class=_Formatter,
     )
     predict.add_argument("run_dir", metavar="RUN_DIR", help="a run directory from 'fit'")
     predict.add_argument("--data", metavar="PATH", required=True, help="CSV file with inputs")
@@ -440,16 +226,18 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--level", type=float, default=None, help="interval level (0.9)")
     predict.add_argument("--num-draws", type=int, default=None, help="posterior draws")
     predict.add_argument("--seed", type=int, default=None, help="seed of the draws")
-    device_option(predict)
-    predict.set_defaults(handler=_cmd_predict)
+    _device_options(predict)
 
-    evaluate = commands.add_parser(
+
+def _add_evaluate(commands) -> None:
+    evaluate = _add_command(
+        commands,
         "evaluate",
+        evaluate_command,
         help="metrics of a run on labelled data (JSON)",
         description="Score a run's predictions against labelled data; metrics in "
         "original units as JSON on stdout.",
         epilog=_EVALUATE_EPILOG,
-        formatter_class=_Formatter,
     )
     evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a run directory from 'fit'")
     evaluate.add_argument(
@@ -459,15 +247,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", metavar="FILE", help="also write the JSON here")
     evaluate.add_argument("--num-draws", type=int, default=None, help="posterior draws")
     evaluate.add_argument("--seed", type=int, default=None, help="seed of the draws")
-    device_option(evaluate)
-    evaluate.set_defaults(handler=_cmd_evaluate)
+    _device_options(evaluate)
 
-    plot = commands.add_parser(
+
+def _add_plot(commands) -> None:
+    plot = _add_command(
+        commands,
         "plot",
+        plot_command,
         help="(re)draw the plots of a run",
         description="Draw the plots of a run directory as PNG files.",
         epilog=_PLOT_EPILOG,
-        formatter_class=_Formatter,
     )
     plot.add_argument("run_dir", metavar="RUN_DIR", help="a run directory from 'fit'")
     plot.add_argument(
@@ -477,30 +267,48 @@ def build_parser() -> argparse.ArgumentParser:
         help="plot kind (repeatable; default: the run's [plots] kinds)",
     )
     plot.add_argument("--out", metavar="DIR", help="output folder (default: RUN_DIR/plots)")
-    device_option(plot)
-    plot.set_defaults(handler=_cmd_plot)
+    _device_options(plot)
 
-    models = commands.add_parser(
+
+def _add_benchmark(commands) -> None:
+    from ..benchmark import add_benchmark_arguments
+
+    benchmark = _add_command(
+        commands,
+        "benchmark",
+        benchmark_command,
+        help="UCI regression / classification benchmark against baselines",
+        description="Run the UCI regression or the classification benchmark.",
+        epilog=_BENCHMARK_EPILOG,
+    )
+    add_benchmark_arguments(benchmark)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``pyro-bnn`` (all sub-commands)."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Bayesian neural networks on Pyro with honest uncertainty: fit a model "
+        "file with SVI or NUTS and get predictions, metrics and plots.",
+        epilog=_MAIN_EPILOG,
+        formatter_class=_Formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_fit(commands)
+    _add_predict(commands)
+    _add_evaluate(commands)
+    _add_plot(commands)
+    _add_command(
+        commands,
         "models",
+        models_command,
         help="list the bundled model files",
         description="List the bundled model files with a one-line description.",
         epilog=_MODELS_EPILOG,
-        formatter_class=_Formatter,
     )
-    models.set_defaults(handler=_cmd_models)
-
     if _benchmark_available():
-        from ..benchmark import add_benchmark_arguments
-
-        benchmark = commands.add_parser(
-            "benchmark",
-            help="UCI regression / classification benchmark against baselines",
-            description="Run the UCI regression or the classification benchmark.",
-            epilog=_BENCHMARK_EPILOG,
-            formatter_class=_Formatter,
-        )
-        add_benchmark_arguments(benchmark)
-        benchmark.set_defaults(handler=_cmd_benchmark)
+        _add_benchmark(commands)
     return parser
 
 
