@@ -31,28 +31,33 @@ from .priors import HierarchicalNormal, IIDNormal, LayerwiseNormal, PerLayerPrio
 
 __version__ = "0.1.0"
 
-# Loaded on first use: matplotlib (plots) and the CLI machinery are not needed to fit.
+# Loaded on first use: matplotlib (plots) and the extras are not needed to fit.
 _LAZY = {
-    "plots": ("pyro_bnn.plots", None),
-    "baselines": ("pyro_bnn.baselines", None),
-    "streaming": ("pyro_bnn.streaming", None),
-    "distributed": ("pyro_bnn.distributed", None),
-    "load_run": ("pyro_bnn.app.run_dir", "load_run"),
-    "fit_run": ("pyro_bnn.app.run_dir", "fit_run"),
-    "Run": ("pyro_bnn.app.run_dir", "Run"),
-    "load_spec": ("pyro_bnn.app.spec", "load_spec"),
-    "ModelSpec": ("pyro_bnn.app.spec", "ModelSpec"),
-    "SpecError": ("pyro_bnn.app.spec", "SpecError"),
+    "plots": "pyro_bnn.plots",
+    "baselines": "pyro_bnn.baselines",
+    "streaming": "pyro_bnn.streaming",
+    "distributed": "pyro_bnn.distributed",
 }
+# The application layer (model files, run directories) moved to pyro_bnn.app; these
+# names still work for one release, with a DeprecationWarning.
+_MOVED_TO_APP = ("load_run", "fit_run", "Run", "load_spec", "ModelSpec", "SpecError")
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
+    import importlib
 
-        module_name, attribute = _LAZY[name]
-        module = importlib.import_module(module_name)
-        return module if attribute is None else getattr(module, attribute)
+    if name in _LAZY:
+        return importlib.import_module(_LAZY[name])
+    if name in _MOVED_TO_APP:
+        import warnings
+
+        warnings.warn(
+            f"pyro_bnn.{name} moved to the application layer: use "
+            f"`from pyro_bnn.app import {name}` (pyro_bnn.{name} will be removed)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module("pyro_bnn.app"), name)
     raise AttributeError(f"module 'pyro_bnn' has no attribute {name!r}")
 
 
@@ -90,10 +95,4 @@ __all__ = [
     "load_csv",
     "load_source",
     "load_uci",
-    "load_run",
-    "fit_run",
-    "Run",
-    "load_spec",
-    "ModelSpec",
-    "SpecError",
 ]
