@@ -235,7 +235,7 @@ def test_cli_fit_nproc_launches_torchrun_and_rank_zero_writes(tmp_path):
 
 
 def test_cli_nproc_refuses_nuts(tmp_path, capsys):
-    from pyro_bnn.cli import main
+    from pyro_bnn.app.cli import main
 
     code = main(["fit", "linear_regression", "--nproc", "2", "--out", str(tmp_path / "r")])
     assert code == 2

@@ -105,7 +105,7 @@ def test_model_file_fits_through_the_cli(fitted, path):
     assert expected <= set(metrics["test"])
     assert not [w for w in metrics["warnings"] if "plot failed" in w]
 
-    from pyro_bnn.run import load_run
+    from pyro_bnn.app import load_run
 
     run = load_run(out)
     assert run.spec.description == metrics["description"]

@@ -39,7 +39,7 @@ class _RunLogger:
     """Log lines to ``fit.log`` and (unless quiet) stderr; routes Python warnings in."""
 
     def __init__(self, log_path: Path, quiet: bool):
-        self.logger = logging.getLogger(f"pyro_bnn.run.{id(self)}")
+        self.logger = logging.getLogger(f"pyro_bnn.app.fit.{id(self)}")
         self.logger.setLevel(logging.INFO)
         self.logger.propagate = False
         self.file_handler = logging.FileHandler(log_path, encoding="utf-8")
@@ -168,7 +168,7 @@ def fit_run(
     Parameters
     ----------
     spec : ModelSpec
-        From :func:`~pyro_bnn.spec.load_spec` (with overrides applied).
+        From :func:`~pyro_bnn.app.spec.load_spec` (with overrides applied).
     out : path, optional
         The run directory; default ``runs/<model file stem>``.
     force : bool

@@ -1,6 +1,6 @@
-"""Run directories: fit a model file, write everything about the fit, load it back.
+"""Run directories: what is in one, and :func:`load_run` to read it back into a :class:`Run`.
 
-``fit_run(spec, "runs/demo")`` (what ``pyro-bnn fit`` calls) writes::
+:func:`pyro_bnn.app.fit.fit_run` (what ``pyro-bnn fit`` calls) writes::
 
     runs/demo/
       spec.toml         the resolved model file (defaults filled in, after --set)
@@ -17,7 +17,7 @@
 The directory is built in a temporary folder next to it and renamed into place
 at the end: a fit that fails or is interrupted leaves nothing behind, and an
 existing run is replaced (only with ``force=True``) only once the new one is
-complete. :func:`load_run` reads a run back into a :class:`Run`.
+complete (:func:`pyro_bnn.app.files.atomic_directory`).
 """
 
 from __future__ import annotations
