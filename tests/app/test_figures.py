@@ -1,0 +1,39 @@
+"""The plots of a run directory (drawn with pyro_bnn.plots)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pyro_bnn.app.figures import make_plots
+from pyro_bnn.app.schema import PLOT_KINDS
+
+
+def test_make_plots_writes_the_requested_kinds(regression_run, tmp_path):
+    written = make_plots(regression_run, kinds=["diagnostics", "calibration"], out_dir=tmp_path)
+    assert [p.name for p in written] == ["diagnostics.png", "calibration.png"]
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in written)
+
+
+def test_unknown_kind_names_the_valid_ones(regression_run, tmp_path):
+    with pytest.raises(
+        ValueError, match="unknown plot kind 'ucertainty'; valid: " + ", ".join(PLOT_KINDS)
+    ):
+        make_plots(regression_run, kinds=["ucertainty"], out_dir=tmp_path)
+
+
+def test_a_failing_plot_is_logged_not_raised(regression_run, tmp_path, monkeypatch):
+    class Log:
+        messages: list[str] = []
+
+        def warning(self, message):
+            self.messages.append(message)
+
+    def broken(run):
+        raise RuntimeError("no figure")
+
+    monkeypatch.setattr("pyro_bnn.app.figures._plot_calibration", broken)
+    log = Log()
+    written = make_plots(regression_run, kinds=["calibration"], out_dir=tmp_path, log=log)
+    assert written == [] and log.messages == [
+        "the calibration plot failed: RuntimeError: no figure"
+    ]
