@@ -1,4 +1,7 @@
-"""The plots of a run directory, drawn with :mod:`pyro_bnn.plots`."""
+"""The plots of a run directory, drawn with :mod:`pyro_bnn.plots`.
+
+matplotlib is imported on the first plot: the CLI and ``fit_run`` without plots do not need it.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .. import plots
 from ..posterior import atomic_write
 from .files import as_numpy
 
@@ -82,6 +84,7 @@ def _evaluation_part(run: Run):
 
 
 def _plot_uncertainty(run: Run):
+    from .. import plots
 
     data = run.data
     spec = run.spec
@@ -141,6 +144,8 @@ def _plot_generic_uncertainty(run: Run, pred, y, part: str):
 
     title = run.spec.description or run.spec.name
     if run.task == "regression":
+        from .. import plots
+
         return plots.plot_predicted_vs_observed(
             pred,
             y,
@@ -172,11 +177,13 @@ def _plot_generic_uncertainty(run: Run, pred, y, part: str):
 
 
 def _plot_diagnostics(run: Run):
+    from .. import plots
 
     return plots.plot_diagnostics(run.posterior)
 
 
 def _plot_calibration(run: Run):
+    from .. import plots
 
     x, y, _ = _evaluation_part(run)
     pred = run.predict(x)
