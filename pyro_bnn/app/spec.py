@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..data import DATA_SCHEMES, load_source
+from ..data import DATA_SCHEMES, bundled_uci_names, load_source
 from . import builders
 from .schema import (
     CSV_KEYS,
@@ -254,12 +254,19 @@ class ModelSpec:
         raise SpecError(f"{self.where('data', 'source')}: '{text}' not found (looked in {tried})")
 
     def resolved_source(self) -> str:
-        """``data.source`` with a relative path made absolute."""
+        """``data.source`` with a relative path made absolute; ``uci:<name>`` of a set
+        bundled with the package stays as it is unless a folder of that name exists."""
         source = self.data["source"]
         scheme, _, rest = source.partition(":")
-        if scheme.strip() in ("csv", "uci"):
-            return f"{scheme.strip()}:{self.resolve_data_path(rest.strip())}"
-        return source
+        scheme, rest = scheme.strip(), rest.strip()
+        if scheme not in ("csv", "uci"):
+            return source
+        try:
+            return f"{scheme}:{self.resolve_data_path(rest)}"
+        except SpecError:
+            if scheme == "uci" and rest in bundled_uci_names():
+                return f"uci:{rest}"
+            raise
 
     def load_dataset(self):
         """Load ``[data]`` and split it: a :class:`~pyro_bnn.data.Dataset` with a test part

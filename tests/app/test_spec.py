@@ -255,3 +255,13 @@ def test_csv_data_errors_give_model_file_hints(tmp_path):
     classification = load_spec(MODELS / "csv_classification.toml", ['data.exclude=["id"]'])
     dataset = classification.with_data(str(table), target="label").load_dataset()
     assert dataset.feature_names == ("sex=F", "sex=M") and dataset.class_names == ("a", "b")
+
+
+def test_a_bundled_uci_set_is_read_by_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    spec = load_spec(write(tmp_path, '[data]\nsource = "uci:yacht"\n'))
+    assert spec.resolved_source() == "uci:yacht"
+    assert spec.load_dataset().x.shape[1] == 6
+    assert 'source = "uci:yacht"' in spec.to_toml()
+    (tmp_path / "yacht").mkdir()  # a folder of that name wins, as in load_source
+    assert spec.resolved_source() == f"uci:{tmp_path / 'yacht'}"
