@@ -15,6 +15,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from importlib import metadata
 
+from ..plots.kinds import PLOT_KINDS, describe_plot_kinds
 from .cli_commands import (
     PROG,
     InputError,
@@ -27,7 +28,6 @@ from .cli_commands import (
     predict_command,
     resolve_model_file,
 )
-from .schema import PLOT_KINDS
 
 __all__ = ["main", "build_parser", "find_models_dir", "resolve_model_file", "InputError"]
 
@@ -97,8 +97,8 @@ examples:
   {PROG} plot runs/demo
   {PROG} plot runs/demo --kind uncertainty --out figures/
 
-Kinds: uncertainty (bands or probability/entropy maps), diagnostics (ELBO curve
-or NUTS traces), calibration (coverage curve or reliability diagram).
+kinds:
+{describe_plot_kinds(indent="  ", width=80)}
 """
 
 _MODELS_EPILOG = f"""\

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..plots.kinds import RUN_PLOT_KINDS
 from ..posterior import atomic_write
+from ..validation import check_choice
 from .files import as_numpy
 
 if TYPE_CHECKING:
@@ -35,31 +37,23 @@ def make_plots(
 ) -> list[Path]:
     """Draw the run's plots as PNG files (default ``<run>/plots/``), each written atomically.
 
-    Kinds: ``"uncertainty"`` (1-D regression: data, mean, epistemic and total bands,
-    function draws; 2-D classification: probability / entropy / mutual-information
-    maps with the query points; otherwise predicted vs observed (regression) or an
-    uncertainty histogram (classification)), ``"diagnostics"`` (ELBO curve or NUTS
-    traces), ``"calibration"`` (coverage curve or reliability diagram), on the test
-    part (the training part if there is none).
+    Kinds: the names of :data:`pyro_bnn.plots.kinds.RUN_PLOT_KINDS` (``"uncertainty"``,
+    ``"diagnostics"``, ``"calibration"``), drawn on the test part (the training part if
+    there is none).
 
     A plot that fails is reported through ``log`` (or raised when ``log`` is None).
     Returns the written paths.
     """
     kinds = list(run.spec.plots["kinds"] if kinds is None else kinds)
+    for kind in kinds:
+        check_choice(kind, "plot kind", RUN_PLOT_KINDS)
     out_dir = Path(out_dir) if out_dir is not None else Path(run.path) / "plots"
     out_dir.mkdir(parents=True, exist_ok=True)
     dpi = run.spec.plots["dpi"]
     written = []
-    drawers: dict[str, Callable[[], Any]] = {
-        "uncertainty": lambda: _plot_uncertainty(run),
-        "diagnostics": lambda: _plot_diagnostics(run),
-        "calibration": lambda: _plot_calibration(run),
-    }
     for kind in kinds:
-        if kind not in drawers:
-            raise ValueError(f"unknown plot kind '{kind}'; valid: {', '.join(drawers)}")
         try:
-            figure = drawers[kind]()
+            figure = _PLOT_DRAWERS[kind](run)
             if figure is None:
                 continue
             path = out_dir / f"{kind}.png"
@@ -190,3 +184,11 @@ def _plot_calibration(run: Run):
     if run.task == "classification":
         return plots.plot_reliability(pred, y)
     return plots.plot_calibration(pred, y)
+
+
+# One drawer per kind of pyro_bnn.plots.kinds.RUN_PLOT_KINDS (which names and describes them).
+_PLOT_DRAWERS: dict[str, Callable[[Run], Any]] = {
+    "uncertainty": _plot_uncertainty,
+    "diagnostics": _plot_diagnostics,
+    "calibration": _plot_calibration,
+}

@@ -19,6 +19,7 @@ from ..inference import fit_nuts, fit_svi
 from ..inference.svi import DEFAULT_LR, DEFAULT_LR_DECAY
 from ..likelihoods import Gaussian, HeteroscedasticGaussian, StudentT
 from ..nets import BayesianMLP
+from ..plots.kinds import PLOT_KINDS
 from ..priors import LayerwiseNormal
 from ..validation import did_you_mean
 
@@ -53,7 +54,6 @@ LIKELIHOOD_TASK = {
     "bernoulli": "classification",
     "categorical": "classification",
 }
-PLOT_KINDS = ("uncertainty", "diagnostics", "calibration")
 
 
 class SpecError(ValueError):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from pyro_bnn.app import figures
 from pyro_bnn.app.figures import make_plots
-from pyro_bnn.app.schema import PLOT_KINDS
+from pyro_bnn.plots.kinds import PLOT_KINDS
 
 
 def test_make_plots_writes_the_requested_kinds(regression_run, tmp_path):
@@ -15,9 +16,8 @@ def test_make_plots_writes_the_requested_kinds(regression_run, tmp_path):
 
 
 def test_unknown_kind_names_the_valid_ones(regression_run, tmp_path):
-    with pytest.raises(
-        ValueError, match="unknown plot kind 'ucertainty'; valid: " + ", ".join(PLOT_KINDS)
-    ):
+    valid = ", ".join(repr(kind) for kind in PLOT_KINDS)
+    with pytest.raises(ValueError, match=f"plot kind must be one of {valid}, got 'ucertainty'"):
         make_plots(regression_run, kinds=["ucertainty"], out_dir=tmp_path)
 
 
@@ -31,7 +31,7 @@ def test_a_failing_plot_is_logged_not_raised(regression_run, tmp_path, monkeypat
     def broken(run):
         raise RuntimeError("no figure")
 
-    monkeypatch.setattr("pyro_bnn.app.figures._plot_calibration", broken)
+    monkeypatch.setitem(figures._PLOT_DRAWERS, "calibration", broken)
     log = Log()
     written = make_plots(regression_run, kinds=["calibration"], out_dir=tmp_path, log=log)
     assert written == [] and log.messages == [

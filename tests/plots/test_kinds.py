@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from pyro_bnn import cli, plots, run, spec
+from pyro_bnn import plots
+from pyro_bnn.app import cli, figures, schema
 from pyro_bnn.plots.kinds import PLOT_KINDS, RUN_PLOT_KINDS, describe_plot_kinds
 
 
@@ -23,11 +24,11 @@ def _plot_subparser() -> argparse.ArgumentParser:
 
 def test_spec_cli_and_run_read_the_registry():
     assert PLOT_KINDS == ("uncertainty", "diagnostics", "calibration")
-    assert spec.SCHEMA["plots"]["kinds"].choices == PLOT_KINDS
-    assert spec.SCHEMA["plots"]["kinds"].default == list(PLOT_KINDS)
+    assert schema.SCHEMA["plots"]["kinds"].choices == PLOT_KINDS
+    assert schema.SCHEMA["plots"]["kinds"].default == list(PLOT_KINDS)
     kind_option = next(a for a in _plot_subparser()._actions if a.dest == "kind")
     assert tuple(kind_option.choices) == PLOT_KINDS
-    assert list(run._PLOT_DRAWERS) == list(RUN_PLOT_KINDS)  # every kind has a drawer
+    assert list(figures._PLOT_DRAWERS) == list(RUN_PLOT_KINDS)  # every kind has a drawer
 
 
 def test_every_kind_names_public_plot_functions():
@@ -49,7 +50,8 @@ def test_plot_help_lists_every_kind_with_its_description(capsys):
 
 def test_reading_the_registry_does_not_import_matplotlib():
     code = (
-        "import sys, pyro_bnn, pyro_bnn.plots, pyro_bnn.plots.kinds, pyro_bnn.spec, pyro_bnn.cli; "
+        "import sys, pyro_bnn, pyro_bnn.plots, pyro_bnn.plots.kinds, pyro_bnn.spec, "
+        "pyro_bnn.cli, pyro_bnn.app.cli; "
         "assert 'matplotlib' not in sys.modules, 'matplotlib imported'; "
         "pyro_bnn.plots.plot_regression; assert 'matplotlib' in sys.modules"
     )
