@@ -130,7 +130,7 @@ examples:
 
 def _benchmark_available() -> bool:
     try:
-        return importlib.util.find_spec("pyro_bnn.benchmark") is not None
+        return importlib.util.find_spec("pyro_bnn.benchmarks") is not None
     except (ImportError, ValueError):  # pragma: no cover
         return False
 
@@ -271,7 +271,7 @@ def _add_plot(commands) -> None:
 
 
 def _add_benchmark(commands) -> None:
-    from ..benchmark import add_benchmark_arguments
+    from ..benchmarks import add_benchmark_arguments
 
     benchmark = _add_command(
         commands,

@@ -249,6 +249,6 @@ def models_command(args: argparse.Namespace) -> int:
 
 def benchmark_command(args: argparse.Namespace) -> int:
     """``pyro-bnn benchmark``: see ``pyro-bnn benchmark --help``."""
-    from ..benchmark import run_benchmark
+    from ..benchmarks import run_benchmark
 
     return run_benchmark(args)
