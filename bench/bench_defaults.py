@@ -87,6 +87,12 @@ def _scores(probs: np.ndarray, y: np.ndarray) -> dict[str, float]:
     }
 
 
+def _prior_scale(spec) -> float:
+    """The weight scale the file's network gets (its own, or the library's for the task)."""
+    scale = spec.model["prior_scale"]
+    return pb.nets.default_weight_scale(spec.task) if scale is None else scale
+
+
 def _classifier(name: str, in_features: int, num_classes: int, prior_scale: float | None):
     return _classification_spec(name, prior_scale).build_model(in_features, num_classes)
 
@@ -115,7 +121,7 @@ def calibration(
                 "hidden": list(spec.model["hidden"]),
                 "activation": spec.model["activation"],
                 "likelihood": spec.model["likelihood"],
-                "file_prior_scale": spec.model["prior_scale"],
+                "file_prior_scale": _prior_scale(spec),
                 **schedule,
                 "num_train": int(len(y_train)),
                 "num_test": int(len(y_test)),
@@ -167,7 +173,7 @@ def calibration(
                 )
             row = _scores(_probs(pb.predict(posterior, x_test)), y_test)
             row["fit_seconds"] = round(time.perf_counter() - start, 1)
-            row["prior_scale"] = spec.model["prior_scale"] if nuts_scale is None else nuts_scale
+            row["prior_scale"] = _prior_scale(spec) if nuts_scale is None else nuts_scale
             row["library_warnings"] = [str(w.message)[:200] for w in caught]
             rows["nuts"] = row
         results[name] = rows

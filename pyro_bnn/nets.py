@@ -59,6 +59,16 @@ def _drop_data_plate_dim(value: torch.Tensor, shape: tuple[int, ...]) -> torch.T
 CLASSIFICATION_WEIGHT_SCALE = 3.0
 
 
+def default_weight_scale(task: str) -> float:
+    """The default prior weight scale of a network for ``task``.
+
+    ``1`` for regression (N(0, 1/fan_in) weights on standardized data);
+    :data:`CLASSIFICATION_WEIGHT_SCALE` (3) for classification, whose probabilities
+    are under-confident under the narrower prior (``bench/bench_defaults.py``).
+    """
+    return CLASSIFICATION_WEIGHT_SCALE if task == "classification" else 1.0
+
+
 class BayesianMLP(PyroModule):
     """A fully connected Bayesian network: ``model(x, y=None)`` is a Pyro model.
 
@@ -114,8 +124,7 @@ class BayesianMLP(PyroModule):
                 f"likelihood must be a pyro_bnn Likelihood, got {type(likelihood).__name__}"
             )
         if prior is None:  # classification: wider weights give calibrated probabilities
-            scale = CLASSIFICATION_WEIGHT_SCALE if likelihood.task == "classification" else 1.0
-            prior = LayerwiseNormal(weight_scale=scale)
+            prior = LayerwiseNormal(weight_scale=default_weight_scale(likelihood.task))
         if not isinstance(prior, Prior):
             raise TypeError(f"prior must be a pyro_bnn Prior, got {type(prior).__name__}")
         self.in_features = in_features

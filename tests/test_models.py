@@ -20,7 +20,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL_FILES = sorted((REPO / "models").glob("*.toml"))
-UCI_YACHT = REPO.parent / "shared" / "data" / "uci" / "yacht"
 
 # Tiny budgets: enough to exercise every code path, not to fit well.
 FAST = {
@@ -41,17 +40,11 @@ def entry_point() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "pyro_bnn"]
 
 
-def skip_reason(path: Path) -> str | None:
-    if path.stem == "uci_regression" and not UCI_YACHT.is_dir():
-        return f"UCI data not found at {UCI_YACHT} (the shared data folder beside the repository)"
-    return None
-
-
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory) -> dict[str, tuple[Path, subprocess.CompletedProcess]]:
-    """Fit every model file (that has its data) in parallel subprocesses."""
+    """Fit every model file in parallel subprocesses (all their data ships with the repo)."""
     root = tmp_path_factory.mktemp("model_runs")
-    pending = [p for p in MODEL_FILES if skip_reason(p) is None]
+    pending = list(MODEL_FILES)
     running: dict[str, tuple[Path, subprocess.Popen]] = {}
     done: dict[str, tuple[Path, subprocess.CompletedProcess]] = {}
     env = dict(os.environ, PYTHONWARNINGS="ignore")
@@ -86,9 +79,6 @@ def fitted(tmp_path_factory) -> dict[str, tuple[Path, subprocess.CompletedProces
 
 @pytest.mark.parametrize("path", MODEL_FILES, ids=lambda p: p.stem)
 def test_model_file_fits_through_the_cli(fitted, path):
-    reason = skip_reason(path)
-    if reason:
-        pytest.skip(reason)
     out, result = fitted[path.stem]
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     assert f"wrote {out}" in result.stdout

@@ -13,7 +13,7 @@ import torch
 
 from .. import likelihoods as lk
 from ..likelihoods import Likelihood
-from ..nets import BayesianMLP
+from ..nets import BayesianMLP, default_weight_scale
 from ..priors import HierarchicalNormal, IIDNormal, LayerwiseNormal, Prior
 from .schema import NUTS_KEYS, SVI_KEYS, SpecError
 
@@ -26,11 +26,14 @@ __all__ = ["build_prior", "build_likelihood", "build_model", "fit_kwargs"]
 def build_prior(spec: ModelSpec) -> Prior:
     """The :class:`~pyro_bnn.priors.Prior` of ``[model]``."""
     m = spec.model
+    scale = m["prior_scale"]
+    if scale is None:  # the library's default for the task (as BayesianMLP(prior=None))
+        scale = default_weight_scale(spec.task)
     if m["prior"] == "iid":
-        return IIDNormal(scale=m["prior_scale"])
+        return IIDNormal(scale=scale)
     if m["prior"] == "hierarchical":
-        return HierarchicalNormal(scale_prior=m["prior_scale"], bias_scale=m["bias_scale"])
-    return LayerwiseNormal(weight_scale=m["prior_scale"], bias_scale=m["bias_scale"])
+        return HierarchicalNormal(scale_prior=scale, bias_scale=m["bias_scale"])
+    return LayerwiseNormal(weight_scale=scale, bias_scale=m["bias_scale"])
 
 
 def build_likelihood(spec: ModelSpec) -> Likelihood:

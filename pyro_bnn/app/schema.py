@@ -239,7 +239,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
             choices=PRIOR_NAMES,
         ),
         "prior_scale": _positive(
-            "scale of the weight prior", library_default(LayerwiseNormal, "weight_scale")
+            "scale of the weight prior (default: the library's for the task, "
+            "1 for regression, 3 for classification)",
+            None,
         ),
         "bias_scale": _positive(
             "prior std of the biases (layerwise, hierarchical)",

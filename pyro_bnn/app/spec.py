@@ -33,9 +33,11 @@ and output come from the data, never from the file.
 
 Relative paths in ``csv:`` and ``uci:`` sources are looked up, in this order,
 against the current directory, the model file's folder and that folder's parent
-(so ``uci:../shared/data/uci/yacht`` in ``models/uci_regression.toml`` works
-both from the repository root and from anywhere else); the first that exists
-wins. The resolved spec (:meth:`ModelSpec.to_toml`) records the absolute path.
+(so ``csv:data/diabetes.csv`` in a file under ``models/`` works both from the
+repository root and from anywhere else); the first that exists wins. ``uci:<name>``
+of a bundled UCI set (``uci:yacht``) reads the copy that ships with pyro_bnn unless
+a folder of that name exists. The resolved spec (:meth:`ModelSpec.to_toml`) records
+the absolute path.
 """
 
 from __future__ import annotations

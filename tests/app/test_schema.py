@@ -129,7 +129,6 @@ def test_bad_override(text, message):
 # [section] key -> (library function or class, its parameter): the schema reads these.
 LIBRARY_DEFAULTS = {
     ("model", "activation"): (pb.BayesianMLP, "activation"),
-    ("model", "prior_scale"): (pb.LayerwiseNormal, "weight_scale"),
     ("model", "bias_scale"): (pb.LayerwiseNormal, "bias_scale"),
     ("model", "sigma_prior_scale"): (pb.Gaussian, "sigma_prior_scale"),
     ("model", "df"): (pb.StudentT, "df"),
@@ -192,10 +191,25 @@ def test_lr_none_means_the_schema_default():
 
 def test_prior_scale_default_agrees_for_every_prior():
     """One prior_scale key feeds the three priors: their defaults must agree."""
-    default = SCHEMA["model"]["prior_scale"].default
+    default = library_default(pb.LayerwiseNormal, "weight_scale")
     assert library_default(pb.IIDNormal, "scale") == default
     assert library_default(pb.HierarchicalNormal, "scale_prior") == default
     assert library_default(pb.StudentT, "sigma_prior_scale") == default
+
+
+@pytest.mark.parametrize(
+    "task, likelihood", [("regression", "gaussian"), ("classification", "categorical")]
+)
+def test_a_file_without_prior_scale_builds_the_librarys_default_prior(task, likelihood):
+    """No prior_scale in the file: the same prior as BayesianMLP(prior=None) for the task."""
+    spec = parse_spec(
+        {"model": {"task": task, "likelihood": likelihood}, "data": {"source": "toy:gap"}}
+    )
+    built = spec.build_model(3, 4 if task == "classification" else None)
+    library = pb.BayesianMLP(3, 4 if task == "classification" else 1, likelihood=built.likelihood)
+    assert SCHEMA["model"]["prior_scale"].default is None
+    assert built.prior.weight_scale == library.prior.weight_scale
+    assert built.prior.weight_scale == (3.0 if task == "classification" else 1.0)
 
 
 def test_guide_choices_are_the_library_guides():
