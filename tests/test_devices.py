@@ -55,6 +55,7 @@ def _fit(guide, device, dtype=None, num_steps=30):
 
 
 @pytest.mark.parametrize("guide", GUIDES)
+@pytest.mark.slow
 def test_svi_on_cpu_in_float64_keeps_every_tensor_there(guide):
     """The flat fast path, the guide handed back and the draws follow device and dtype."""
     posterior = _fit(guide, "cpu", torch.float64)
@@ -100,6 +101,7 @@ def test_streaming_fit_moves_each_batch_to_the_model(tmp_path):
     _assert_on(posterior, torch.device("cpu"), torch.float64)
 
 
+@pytest.mark.slow
 def test_saved_posterior_loads_on_the_requested_device(tmp_path):
     posterior = _fit("lowrank", "cpu")
     posterior.save(tmp_path / "post.pt")

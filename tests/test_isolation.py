@@ -40,6 +40,7 @@ X_NEW = np.array([[2.0], [-1.0]])
 
 
 @pytest.mark.parametrize("guide", ["normal", "lowrank", "mvn", "delta"])
+@pytest.mark.slow
 def test_two_fits_a_load_of_another_size_and_predictions_stay_independent(line, tmp_path, guide):
     x, y = line
     pyro.param("users_own", torch.tensor(5.0))  # the user's store must survive everything

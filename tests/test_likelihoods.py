@@ -110,6 +110,7 @@ def _fit_linear(likelihood, x, y, out_features=1, steps=1500):
     )
 
 
+@pytest.mark.slow
 def test_gaussian_recovers_noise():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(400, 1))
@@ -119,6 +120,7 @@ def test_gaussian_recovers_noise():
     assert abs(float(post.draws["sigma"][0]) - 0.7) < 0.1
 
 
+@pytest.mark.slow
 def test_student_t_recovers_slope_despite_outliers():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 1))
@@ -128,6 +130,7 @@ def test_student_t_recovers_slope_despite_outliers():
     assert abs(float(post.draws["layers.0.weight"][0, 0, 0]) - 1.5) < 0.1
 
 
+@pytest.mark.slow
 def test_heteroscedastic_recovers_growing_noise():
     rng = np.random.default_rng(0)
     x = rng.uniform(-2, 2, size=(2000, 1))
@@ -148,6 +151,7 @@ def test_poisson_recovers_rate():
     assert abs(float(post.draws["layers.0.bias"][0, 0]) - 0.5) < 0.1
 
 
+@pytest.mark.slow
 def test_bernoulli_and_categorical_recover_logits():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(1000, 1))

@@ -78,6 +78,7 @@ def fitted(tmp_path_factory) -> dict[str, tuple[Path, subprocess.CompletedProces
 
 
 @pytest.mark.parametrize("path", MODEL_FILES, ids=lambda p: p.stem)
+@pytest.mark.slow
 def test_model_file_fits_through_the_cli(fitted, path):
     out, result = fitted[path.stem]
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
@@ -109,6 +110,7 @@ def test_classification_ood_reports_the_star(fitted):
     assert query and query[0]["x"] == [5.0, 7.0]
 
 
+@pytest.mark.slow
 def test_models_command_lists_every_file_via_the_entry_point():
     done = subprocess.run(
         [*entry_point(), "models"], cwd=REPO, capture_output=True, text=True, timeout=120

@@ -109,6 +109,7 @@ def test_default_prior_is_wider_for_classification():
     assert explicit.prior.weight_scale == 1.0  # an explicit prior is kept
 
 
+@pytest.mark.slow
 def test_model_vectorizes_under_pyro_plates():
     """Predictive(parallel=True) and vectorized ELBO particles work on the Pyro model."""
     from pyro.infer import Predictive, Trace_ELBO

@@ -8,6 +8,7 @@ import pyro_bnn as pb
 
 
 @pytest.mark.parametrize("guide", ["normal", "lowrank", "mvn", "delta"])
+@pytest.mark.slow
 def test_svi_save_load_predict_identical(tmp_path, gap_data, guide):
     x, y = gap_data
     post = pb.fit_svi(
@@ -46,6 +47,7 @@ def test_mcmc_save_load_keeps_draws_and_chains(tmp_path, linear_oracle):
     assert loaded.sample(10)["layers.0.bias"].shape == (10, 1)  # thinning
 
 
+@pytest.mark.slow
 def test_svi_draw_counts_and_seeds(gap_data):
     x, y = gap_data
     post = pb.fit_svi(pb.BayesianMLP(1, 1, hidden=(3,)), x, y, num_steps=10, progress=False)
@@ -55,6 +57,7 @@ def test_svi_draw_counts_and_seeds(gap_data):
     assert not torch.equal(post.sample(5, seed=1)["sigma"], post.sample(5, seed=2)["sigma"])
 
 
+@pytest.mark.slow
 def test_corrupt_and_foreign_files_give_clear_errors(tmp_path, gap_data):
     x, y = gap_data
     post = pb.fit_svi(pb.BayesianMLP(1, 1, hidden=(3,)), x, y, num_steps=5, progress=False)

@@ -90,6 +90,7 @@ def classification_fit():
     return post, x, y
 
 
+@pytest.mark.slow
 def test_vectorized_prediction_equals_a_numpy_loop_over_draws(regression_fit):
     """predict (vectorized, chunked, float32) = the network written out in numpy per draw."""
     post, x, _ = regression_fit
@@ -421,6 +422,7 @@ def test_chunked_forward_falls_back_to_the_network_for_other_draw_shapes():
     torch.testing.assert_close(forward(x), model.network(draws, x))
 
 
+@pytest.mark.slow
 def test_keep_draws_false_never_allocates_draws_times_inputs():
     from torch.profiler import ProfilerActivity, profile
 

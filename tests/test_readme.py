@@ -26,6 +26,7 @@ def test_readme_python_block_is_the_example_script():
 
 
 @pytest.mark.parametrize("script", ["readme_example.py", "point_vs_bayes.py"])
+@pytest.mark.slow
 def test_figure_scripts_run_in_fast_mode(script, tmp_path):
     env = dict(os.environ, PYRO_BNN_FAST="1", MPLBACKEND="Agg")
     result = subprocess.run(

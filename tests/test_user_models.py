@@ -59,6 +59,7 @@ def wave():
     return x, y
 
 
+@pytest.mark.slow
 def test_nuts_on_a_function_model_matches_the_exact_posterior_and_the_split(slope_data):
     x, y, mean, var = slope_data
     post = pb.fit_nuts(slope_model, x, y, num_samples=1500, warmup_steps=300, progress=False)
@@ -78,6 +79,7 @@ def test_nuts_on_a_function_model_matches_the_exact_posterior_and_the_split(slop
     assert np.all(low < pred.mean) and np.all(pred.mean < high)
 
 
+@pytest.mark.slow
 def test_autoguide_instance_plain_params_and_save_load(wave, tmp_path):
     x, y = wave
     model = TutorialBNN()
@@ -110,6 +112,7 @@ def test_autoguide_instance_plain_params_and_save_load(wave, tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_loss_optim_and_guide_function_pass_through(slope_data):
     x, y, mean, var = slope_data
 
@@ -154,6 +157,7 @@ def test_draws_hold_latent_sites_only(slope_data):
         assert set(post.draws) == {"scale", "slope"}
 
 
+@pytest.mark.slow
 def test_classification_with_subsampling_plate_and_own_obs_name():
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(150, 2, generator=generator)
@@ -197,6 +201,7 @@ def test_bernoulli_and_a_plate_at_dim_minus_two():
     assert float(pred.probs[0, -1, 1]) > 0.9 and float(pred.probs[0, 0, 1]) < 0.1
 
 
+@pytest.mark.slow
 def test_fit_nuts_options_for_user_models(slope_data):
     x, y, mean, _ = slope_data
     with pytest.raises(ValueError, match="sampler='lean' runs on a BayesianMLP"):
@@ -220,6 +225,7 @@ def test_fit_nuts_options_for_user_models(slope_data):
     assert float(post.draws["slope"].mean()) == pytest.approx(mean, abs=0.05)
 
 
+@pytest.mark.slow
 def test_standardize_true_on_a_user_model_predicts_in_original_units(slope_data):
     x, y, _, _ = slope_data
     big_y = 100 + 50 * y

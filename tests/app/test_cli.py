@@ -93,6 +93,7 @@ def test_bad_usage_exits_2(capsys):
     assert code == 2 and "invalid choice" in err
 
 
+@pytest.mark.slow
 def test_help_and_errors_through_the_entry_point():
     """subprocess: the installed command, as a user's shell runs it."""
     done = subprocess.run(
@@ -338,6 +339,7 @@ def test_fit_help_and_models_recommend_the_csv_model_files(capsys):
     assert "csv_classification for class labels" in out
 
 
+@pytest.mark.slow
 def test_fit_a_table_with_a_text_column_and_predict_with_kept_ids(capsys, diabetes_run, tmp_path):
     out, table = diabetes_run
     metrics = json.loads((out / "metrics.json").read_text())
@@ -363,6 +365,7 @@ def test_fit_a_table_with_a_text_column_and_predict_with_kept_ids(capsys, diabet
     assert [row["sex"] for row in rows] == ["F", "M", "F"]
 
 
+@pytest.mark.slow
 def test_predict_keep_and_unseen_category_errors(capsys, diabetes_run, tmp_path):
     out, table = diabetes_run
     code, _, err = run_cli(capsys, "predict", out, "--data", table, "--keep", "ID")

@@ -116,6 +116,7 @@ def test_force_refuses_to_replace_a_folder_that_is_not_a_run(tmp_path):
     assert (folder / "thesis.tex").read_text() == "years of work"
 
 
+@pytest.mark.slow
 def test_a_csv_run_keeps_its_text_columns_and_is_described_by_its_data(tmp_path):
     table = write_diabetes_csv(tmp_path / "diabetes.csv", rows=slice(0, 120))
     fast = ["inference.num_steps=30", "predict.num_draws=20", "plots.enabled=false"]

@@ -32,6 +32,7 @@ MIXTURES = pytest.mark.parametrize("mixture_fit", ["ensemble", "dropout", "swag"
 
 
 @MIXTURES
+@pytest.mark.slow
 def test_mixture_predictions_fit_the_curve_with_right_shapes(mixture_fit):
     fit = mixture_fit
     assert isinstance(fit, pb.Posterior)
@@ -136,6 +137,7 @@ def _mixed_scale_table(num_rows, seed):
         ("ensemble", dict(num_members=3, num_epochs=400, batch_size=None)),
     ],
 )
+@pytest.mark.slow
 def test_raw_targets_of_scale_100_fit_as_well_as_least_squares(method, settings):
     """Priors are meant for standardized data: on a raw table (targets ~150, features on
     [0, 10] and [0, 1000]) every baseline must standardize by itself and beat a least-

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from pyro_bnn.benchmarks import main, read_rows, run_uci
 
 from .helpers import fake_fit
@@ -66,6 +68,7 @@ def test_old_import_path_keeps_every_public_name():
     from pyro_bnn.benchmark import add_benchmark_arguments, run_benchmark  # noqa: F401
 
 
+@pytest.mark.slow
 def test_python_dash_m_entry_point():
     result = subprocess.run(
         [sys.executable, "-m", "pyro_bnn.benchmark", "uci", "--help"],

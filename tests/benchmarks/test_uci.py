@@ -13,6 +13,7 @@ from pyro_bnn.benchmarks import REGRESSION_COLUMNS, read_rows, run_uci
 from .helpers import SHARED_UCI, TINY, csv_header, fake_fit, needs_shared
 
 
+@pytest.mark.slow
 def test_uci_run_writes_rows_in_original_units(synthetic_dir, tmp_path):
     out = tmp_path / "results.csv"
     rows, failures = run_uci(

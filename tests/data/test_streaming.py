@@ -93,6 +93,7 @@ def test_one_full_batch_stream_equals_the_in_memory_fit(linear_oracle, tmp_path)
     assert len(streamed.diagnostics["epoch_elbo"]) == 200
 
 
+@pytest.mark.slow
 def test_minibatch_stream_recovers_the_posterior_at_full_data_scale(linear_oracle, tmp_path):
     o = linear_oracle
     np.save(tmp_path / "x.npy", o.x)

@@ -34,6 +34,7 @@ def test_sequential_chains_are_seeded_seed_plus_chain():
     assert not torch.equal(results[0]["x"], results[1]["x"])
 
 
+@pytest.mark.slow
 def test_parallel_chains_equal_sequential_and_keep_survivors():
     """Spawned processes: same draws as in-process; a raising chain and a dying process are
     reported, the surviving chain is kept (one round of three processes)."""

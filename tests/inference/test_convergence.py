@@ -134,6 +134,7 @@ def _linear_fit(num_steps: int, lr: float, seed: int = 0):
         )
 
 
+@pytest.mark.slow
 def test_real_svi_history_warns_when_stopped_early_and_not_when_finished():
     early = _linear_fit(num_steps=1000, lr=1e-3)  # ELBO -87 at the end, -61 when finished
     message = elbo_still_improving(early.diagnostics["elbo"], num_steps=1000, lr=1e-3, guide="mvn")

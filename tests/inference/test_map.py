@@ -25,6 +25,7 @@ def test_finds_the_exact_posterior_mode_of_linear_regression(linear_oracle):
 
 
 @pytest.mark.parametrize("jacobian", [True, False])
+@pytest.mark.slow
 def test_the_optimum_is_a_stationary_point_of_the_chosen_objective(jacobian):
     """With a learned noise the two MAPs differ by the log |J| of sigma's transform: each
     is a stationary point of its own objective, not of the other."""
@@ -61,6 +62,7 @@ def test_minibatches_and_callback_and_a_clear_error_for_nan():
         map_estimate(flat, torch.full((flat.dim,), float("nan")), num_steps=5)
 
 
+@pytest.mark.slow
 def test_the_collapse_checks_map_point_is_what_fit_svi_delta_finds():
     rng = np.random.default_rng(2)
     x = torch.as_tensor(rng.normal(size=(60, 1)), dtype=torch.float32)

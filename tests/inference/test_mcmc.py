@@ -14,6 +14,7 @@ from pyro_bnn.inference.mcmc import ConvergenceWarning
 
 
 @pytest.mark.parametrize("sampler", ["lean", "pyro"])
+@pytest.mark.slow
 def test_nuts_matches_exact_linear_regression_posterior(linear_oracle, sampler):
     o = linear_oracle
     post = pb.fit_nuts(
@@ -41,6 +42,7 @@ def test_nuts_matches_exact_linear_regression_posterior(linear_oracle, sampler):
     assert post.diagnostics["chains"][0]["mean_tree_depth"] > 0
 
 
+@pytest.mark.slow
 def test_logistic_regression_nuts_and_full_rank_svi_agree():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(60, 2))
@@ -118,6 +120,7 @@ def test_flat_potential_equals_pyro_model_potential(gap_data):
             torch.testing.assert_close(grad_ours, grad_theirs, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_user_written_model_uses_pyro_nuts():
     def model(x, y=None):
         loc = pyro.sample("loc", dist.Normal(0.0, 10.0))
@@ -167,6 +170,7 @@ def test_bad_arguments(kwargs, message):
         pb.fit_nuts(pb.BayesianMLP(1, 1, hidden=()), [[0.0]], [0.0], progress=False, **kwargs)
 
 
+@pytest.mark.slow
 def test_parallel_chains_equal_sequential_chains(linear_oracle):
     """Chains in worker processes give the same draws as in this process (same seeds)."""
     o = linear_oracle

@@ -77,6 +77,7 @@ def _correlated_gaussian(dim: int, seed: int = 0):
 
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 @pytest.mark.parametrize("dim, dense_mass", [(2, True), (5, False)])
+@pytest.mark.slow
 def test_correlated_gaussian_moments(dim, dense_mass, backend, monkeypatch):
     """On the CPU the chain runs on numpy arrays; the torch path (other devices) is
     forced here to check it on the same target."""
@@ -129,6 +130,7 @@ def test_skewed_target_log_gamma():
     _assert_mean_within_mc_error(below, expected_cdf, "log-gamma CDF")
 
 
+@pytest.mark.slow
 def test_standard_normal_long_chain_radius():
     """8000 draws of a 2-D standard normal: E|z|^2 = 2 to within ~0.06.
 
@@ -181,6 +183,7 @@ def test_leapfrog_is_reversible_and_nearly_conserves_energy():
 
 
 @pytest.mark.parametrize("dense", [False, True])
+@pytest.mark.slow
 def test_momentum_has_covariance_mass_matrix(dense):
     """Momenta are N(0, M) with M the inverse of the adapted inverse mass matrix."""
     from pyro_bnn.inference.nuts import _Chain
@@ -195,6 +198,7 @@ def test_momentum_has_covariance_mass_matrix(dense):
     _assert_gaussian_moments(momenta, torch.zeros(2, dtype=torch.float64), mass)
 
 
+@pytest.mark.slow
 def test_linear_regression_matches_exact_posterior(linear_oracle):
     model = linear_oracle.model()
     x = torch.as_tensor(linear_oracle.x, dtype=torch.float32)
@@ -210,6 +214,7 @@ def test_linear_regression_matches_exact_posterior(linear_oracle):
     )
 
 
+@pytest.mark.slow
 def test_agrees_with_pyro_nuts_on_same_target():
     mean, cov, log_density = _correlated_gaussian(5, seed=2)
     num_samples, warmup = 600, 300

@@ -23,6 +23,7 @@ def _least_squares_rmse(x, y, x_test, y_test):
 
 
 @pytest.mark.parametrize("fit", ["svi", "nuts"])
+@pytest.mark.slow
 def test_raw_data_fit_is_as_good_as_least_squares(raw_table, fit):
     x, y, x_test, y_test = raw_table
     model = pb.BayesianMLP(3, 1, hidden=(10,))
@@ -39,6 +40,7 @@ def test_raw_data_fit_is_as_good_as_least_squares(raw_table, fit):
     assert np.median(pred.aleatoric_std) == pytest.approx(10, rel=0.25)  # noise, in y's units
 
 
+@pytest.mark.slow
 def test_without_standardizing_the_same_network_fails_on_raw_data(raw_table):
     """The reason the library scales: the prior is meant for standardized data."""
     x, y, x_test, y_test = raw_table
@@ -49,6 +51,7 @@ def test_without_standardizing_the_same_network_fails_on_raw_data(raw_table):
     assert rmse > 2 * _least_squares_rmse(x, y, x_test, y_test)
 
 
+@pytest.mark.slow
 def test_scaler_is_saved_and_loaded(raw_table, tmp_path):
     x, y, x_test, _ = raw_table
     post = pb.fit_svi(pb.BayesianMLP(3, 1, hidden=(4,)), x, y, num_steps=200, progress=False)

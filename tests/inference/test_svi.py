@@ -19,6 +19,7 @@ def _sd(oracle):
     return np.sqrt(np.diag(oracle.cov))
 
 
+@pytest.mark.slow
 def test_full_rank_guide_matches_exact_posterior_and_evidence(linear_oracle):
     o = linear_oracle
     post = pb.fit_svi(
@@ -34,6 +35,7 @@ def test_full_rank_guide_matches_exact_posterior_and_evidence(linear_oracle):
     assert np.mean(post.diagnostics["elbo"][-200:]) == pytest.approx(o.log_evidence, abs=0.05)
 
 
+@pytest.mark.slow
 def test_mean_field_guide_has_mean_and_precision_diagonal(linear_oracle):
     o = linear_oracle
     post = pb.fit_svi(
@@ -53,6 +55,7 @@ def test_mean_field_guide_has_mean_and_precision_diagonal(linear_oracle):
     assert np.all(draws.var(0) < np.diag(o.cov))
 
 
+@pytest.mark.slow
 def test_lowrank_guide_matches_full_covariance_in_low_dimension(linear_oracle):
     o = linear_oracle  # 3 latent dims, rank 2 (+ diagonal) can represent the posterior
     post = pb.fit_svi(
@@ -72,6 +75,7 @@ def test_lowrank_guide_matches_full_covariance_in_low_dimension(linear_oracle):
     np.testing.assert_allclose(draws.var(0) / np.diag(o.cov), 1, atol=0.15)
 
 
+@pytest.mark.slow
 def test_delta_guide_is_the_map(linear_oracle):
     o = linear_oracle  # Gaussian posterior: MAP = posterior mean
     post = pb.fit_svi(
@@ -90,6 +94,7 @@ def test_delta_guide_is_the_map(linear_oracle):
     np.testing.assert_allclose(draws[0], o.mean, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_flat_fit_equals_pyro_trace_elbo_objective(linear_oracle):
     """The fitted Pyro guide's Trace_ELBO agrees with the flat path's ELBO history."""
     o = linear_oracle
@@ -114,6 +119,7 @@ def test_flat_fit_equals_pyro_trace_elbo_objective(linear_oracle):
     assert pyro_elbo == pytest.approx(flat_elbo, abs=0.3)
 
 
+@pytest.mark.slow
 def test_minibatch_elbo_averages_to_full_batch_elbo(gap_data):
     """For fixed guide parameters and the same weight draw, batch ELBOs average to the full one."""
     x, y = (torch.as_tensor(a) for a in gap_data)
@@ -132,6 +138,7 @@ def test_minibatch_elbo_averages_to_full_batch_elbo(gap_data):
     assert np.std(batches) > 0  # the batches really differ
 
 
+@pytest.mark.slow
 def test_minibatch_fit_recovers_the_posterior(linear_oracle):
     o = linear_oracle
     post = pb.fit_svi(
@@ -150,6 +157,7 @@ def test_minibatch_fit_recovers_the_posterior(linear_oracle):
     np.testing.assert_allclose(draws.var(0) / np.diag(o.cov), 1, atol=0.3)
 
 
+@pytest.mark.slow
 def test_vectorized_particles(linear_oracle):
     o = linear_oracle
     post = pb.fit_svi(
@@ -167,6 +175,7 @@ def test_vectorized_particles(linear_oracle):
     np.testing.assert_allclose(draws.var(0) * np.diag(o.precision), 1, atol=0.12)
 
 
+@pytest.mark.slow
 def test_same_seed_same_numbers(gap_data):
     x, y = gap_data
     runs = [
@@ -180,6 +189,7 @@ def test_same_seed_same_numbers(gap_data):
     assert other.diagnostics["elbo"] != runs[0].diagnostics["elbo"]
 
 
+@pytest.mark.slow
 def test_user_written_model_goes_through_pyro():
     import pyro.distributions as dist
 
@@ -217,6 +227,7 @@ def test_nan_loss_stops_with_the_step(linear_oracle):
         )
 
 
+@pytest.mark.slow
 def test_mean_field_collapse_is_detected_on_wide_net(gap_data):
     x, y = gap_data  # measured in DESIGN.md on the raw gap data: keep its units
     settings = dict(num_steps=3000, lr=0.01, progress=False, standardize=False)

@@ -61,6 +61,7 @@ def test_save_figure_writes_a_png(tmp_path, regression):
         plots.save_figure(fig, tmp_path / "bands.unknown")
 
 
+@pytest.mark.slow
 def test_point_vs_bayes_script_fast_mode(tmp_path):
     env = dict(os.environ, PYRO_BNN_FAST="1", PYTHONWARNINGS="ignore")
     script = ROOT / "tutorials" / "point_vs_bayes.py"

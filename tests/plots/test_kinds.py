@@ -48,6 +48,7 @@ def test_plot_help_lists_every_kind_with_its_description(capsys):
     )
 
 
+@pytest.mark.slow
 def test_reading_the_registry_does_not_import_matplotlib():
     code = (
         "import sys, pyro_bnn, pyro_bnn.plots, pyro_bnn.plots.kinds, pyro_bnn.spec, "
