@@ -56,6 +56,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from .validation import check_positive_int
+
 __all__ = [
     "DistributedContext",
     "setup",
@@ -273,8 +275,7 @@ def launch_command(
     rdzv_id: str = "pyro_bnn",
 ) -> list[str]:
     """The ``python -m torch.distributed.run ...`` command :func:`launch` runs."""
-    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
-        raise ValueError(f"nproc must be a positive integer, got {nproc!r}")
+    nproc = check_positive_int(nproc, "nproc")
     command = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}"]
     if nnodes in (1, "1") and rdzv_endpoint is None:
         command.append("--standalone")  # local rendezvous on a free port

@@ -23,7 +23,7 @@ from pyro.nn import PyroModule
 
 from .likelihoods import Gaussian, Likelihood, likelihood_from_config
 from .priors import LatentSite, LayerwiseNormal, Prior, prior_from_config
-from .validation import check_x, check_xy
+from .validation import check_positive_int, check_x, check_xy
 
 __all__ = ["BayesianMLP", "ACTIVATIONS", "linear"]
 
@@ -108,9 +108,8 @@ class BayesianMLP(PyroModule):
         likelihood: Likelihood | None = None,
     ):
         super().__init__()
-        for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        in_features = check_positive_int(in_features, "in_features")
+        out_features = check_positive_int(out_features, "out_features")
         hidden = tuple(hidden)
         if any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden):
             raise ValueError(f"hidden must be a sequence of positive integers, got {hidden!r}")

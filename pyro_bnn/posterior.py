@@ -25,6 +25,7 @@ from pyro.poutine.util import site_is_subsample
 from .guides import GUIDES, initialised_guide, make_guide  # noqa: F401 (re-exported)
 from .isolation import local_rng, new_param_state, own_copies, param_scope
 from .nets import BayesianMLP
+from .validation import check_positive_int
 
 __all__ = ["Posterior", "GUIDES", "make_guide", "atomic_write", "latent_site_shapes"]
 
@@ -238,10 +239,7 @@ class Posterior:
         ``num_draws`` evenly thinned draws (all of them when ``None``). The global
         random streams are not touched.
         """
-        if num_draws is not None and (
-            isinstance(num_draws, bool) or not isinstance(num_draws, int) or num_draws < 1
-        ):
-            raise ValueError(f"num_draws must be a positive integer, got {num_draws!r}")
+        num_draws = check_positive_int(num_draws, "num_draws", allow_none=True)
         if self._samples is not None:
             total = next(iter(self._samples.values())).shape[0]
             if num_draws is None or num_draws >= total:

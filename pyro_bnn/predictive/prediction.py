@@ -12,7 +12,7 @@ from pyro.ops.stats import hpdi as _hpdi
 
 from ..isolation import local_rng
 from ..posterior import Posterior
-from ..validation import as_tensor
+from ..validation import as_tensor, check_positive_int
 
 
 def _check_level(level: float) -> float:
@@ -232,8 +232,7 @@ class RegressionPrediction(Prediction):
     @_public
     def sample(self, num_samples: int = 1000, seed: int | None = None):
         """Predictive draws with noise: ``(num_samples, N)`` (or ``(num_samples, N, D)``)."""
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-            raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
+        num_samples = check_positive_int(num_samples, "num_samples")
         d = self._distribution()
         with pyro.poutine.block(), local_rng(self._seed if seed is None else seed):
             index = torch.randint(0, self.num_draws, (num_samples,), device=self._mean.device)
