@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 import warnings
@@ -12,7 +11,7 @@ import pyro
 import torch
 from pyro.infer import MCMC, NUTS
 
-from ..isolation import check_seed, local_rng, new_param_state, param_scope
+from ..isolation import check_seed, local_rng, new_param_state, own_copies, param_scope
 from ..nets import BayesianMLP
 from ..posterior import Posterior, latent_site_shapes
 from ..validation import check_fraction, check_positive_int
@@ -225,6 +224,32 @@ def _rhat_sites(model, summary: dict) -> dict:
     return invariant or summary
 
 
+def _check_nuts_settings(
+    model, num_samples, num_chains, max_tree_depth, seed, warmup_steps,
+    target_accept_prob, sampler, init, dense_mass,
+) -> str:  # fmt: skip
+    """Validate fit_nuts's settings; returns the sampler to use."""
+    check_positive_int(num_samples, "num_samples")
+    check_positive_int(num_chains, "num_chains")
+    check_positive_int(max_tree_depth, "max_tree_depth")
+    check_seed(seed)
+    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
+        raise ValueError(f"warmup_steps must be a non-negative integer, got {warmup_steps!r}")
+    check_fraction(target_accept_prob, "target_accept_prob", allow_zero=False)
+    if sampler not in ("auto", "lean", "pyro"):
+        raise ValueError(f"sampler must be 'auto', 'lean' or 'pyro', got {sampler!r}")
+    if not (isinstance(init, dict) or init in ("map", "prior")):
+        raise ValueError(f"init must be 'map', 'prior' or a dict of site values, got {init!r}")
+    if dense_mass and sampler == "lean":
+        raise ValueError("dense_mass=True needs sampler='pyro' (the lean sampler is diagonal)")
+    if not isinstance(model, BayesianMLP) and sampler == "lean":
+        raise ValueError(
+            "sampler='lean' runs on a BayesianMLP's flat vector; a user-written model is "
+            "sampled with Pyro's NUTS (sampler='auto' or 'pyro')"
+        )
+    return "pyro" if dense_mass else sampler
+
+
 def fit_nuts(
     model: Callable,
     x,
@@ -310,28 +335,12 @@ def fit_nuts(
     >>> post = fit_nuts(model, x, y, num_samples=500, warmup_steps=500)  # doctest: +SKIP
     >>> post = fit_nuts(my_pyro_model, x, y, num_chains=2, dense_mass=True)  # doctest: +SKIP
     """
-    check_positive_int(num_samples, "num_samples")
-    check_positive_int(num_chains, "num_chains")
-    check_positive_int(max_tree_depth, "max_tree_depth")
-    check_seed(seed)
-    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
-        raise ValueError(f"warmup_steps must be a non-negative integer, got {warmup_steps!r}")
-    check_fraction(target_accept_prob, "target_accept_prob", allow_zero=False)
-    if sampler not in ("auto", "lean", "pyro"):
-        raise ValueError(f"sampler must be 'auto', 'lean' or 'pyro', got {sampler!r}")
-    if not (isinstance(init, dict) or init in ("map", "prior")):
-        raise ValueError(f"init must be 'map', 'prior' or a dict of site values, got {init!r}")
+    sampler = _check_nuts_settings(
+        model, num_samples, num_chains, max_tree_depth, seed, warmup_steps,
+        target_accept_prob, sampler, init, dense_mass,
+    )  # fmt: skip
     is_mlp = isinstance(model, BayesianMLP)
-    if dense_mass and sampler == "lean":
-        raise ValueError("dense_mass=True needs sampler='pyro' (the lean sampler is diagonal)")
-    if not is_mlp and sampler == "lean":
-        raise ValueError(
-            "sampler='lean' runs on a BayesianMLP's flat vector; a user-written model is "
-            "sampled with Pyro's NUTS (sampler='auto' or 'pyro')"
-        )
-    if dense_mass:
-        sampler = "pyro"
-    model = copy.deepcopy(model)  # the posterior owns its model
+    model, _ = own_copies(model)  # the posterior owns its model
     model, x, y = prepare(model, x, y, dtype=dtype, device=device)
     scaler, x, y = standardize_data(model, x, y, standardize)
     settings = dict(
