@@ -100,3 +100,49 @@ def test_notebook_runs_in_fast_mode(path, monkeypatch):
         resources={"metadata": {"path": str(TUTORIALS)}},
     )
     client.execute()  # raises CellExecutionError naming the failing cell
+
+
+# Numbers the text quotes that are not outputs: constants and conventions, with the reason.
+NOT_OUTPUTS = {
+    "01_why_bayesian.ipynb": {"0.07": "the gap between two printed correlations"},
+    "03_bnn_classification.ipynb": {"0.69": "log 2, the largest entropy of two classes"},
+    "04_variational_inference.ipynb": {"1.01": "the usual R-hat threshold"},
+}
+QUOTED_NUMBER = re.compile(r"(?<![\w.$])[-−]?\d+\.\d{2,}(?![\w])")
+ANY_NUMBER = re.compile(r"[-−]?\d+\.\d+(?:[eE][-+]?\d+)?")
+
+
+def _numbers_in_outputs(notebook: dict) -> list:
+    from decimal import Decimal
+
+    texts = []
+    for cell in _code_cells(notebook):
+        texts.append("".join(cell["source"]))
+        for output in cell.get("outputs", []):
+            texts.append("".join(output.get("text", "")))
+            texts.append("".join(output.get("data", {}).get("text/plain", "")))
+    return [Decimal(v.replace("−", "-")) for v in ANY_NUMBER.findall(" ".join(texts))]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_numbers_the_text_quotes_are_in_the_committed_outputs(path):
+    """Every decimal number in a markdown cell (two or more decimals) is, rounded as
+    quoted, a number the notebook's own code or outputs show: the text cannot quote a
+    result that the committed run did not produce."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    notebook = _read(path)
+    shown = _numbers_in_outputs(notebook)
+    allowed = NOT_OUTPUTS.get(path.name, {})
+    unbacked = []
+    for cell in notebook["cells"]:
+        if cell["cell_type"] != "markdown":
+            continue
+        for quoted in QUOTED_NUMBER.findall("".join(cell["source"])):
+            if quoted in allowed:
+                continue
+            value = Decimal(quoted.replace("−", "-"))
+            places = Decimal(1).scaleb(value.as_tuple().exponent)
+            if not any(abs(v).quantize(places, ROUND_HALF_UP) == abs(value) for v in shown):
+                unbacked.append(quoted)
+    assert not unbacked, f"{path.name} quotes numbers no output shows: {unbacked}"
