@@ -30,10 +30,6 @@ from .svi_streaming import check_loader_arguments, epoch_means, loader_batches
 __all__ = ["fit_svi", "MeanFieldCollapseWarning", "DEFAULT_LR", "DEFAULT_LR_DECAY"]
 
 
-# Guides fitted on the flat parameter vector in plain torch (no Pyro trace per step).
-FLAT_GUIDES = ("normal", "lowrank", "mvn", "delta")
-
-
 def _epochs(num_rows: int, batch_size: int | None, generator: torch.Generator, device, num_steps):
     """Yield ``num_steps`` row-index batches sweeping shuffled epochs (``None``: full batch)."""
     step = 0
