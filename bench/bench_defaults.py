@@ -109,9 +109,8 @@ def calibration(
     results: dict[str, Any] = {}
     for name, like in CLASSIFICATION.items():
         spec = _classification_spec(name)
-        schedule = {
-            k: spec.inference[k] for k in ("num_steps", "lr", "lr_decay", "batch_size", "guide")
-        }
+        # the file's whole SVI set-up (guide, schedule, particles, rank), not a copy of parts
+        schedule = {k: v for k, v in spec.fit_kwargs().items() if k not in ("seed", "dtype")}
         x_train, x_test, y_train, y_test = _split(name)
         num_classes = int(max(y_train.max(), y_test.max()) + 1)
         logistic = LogisticRegression(max_iter=5000).fit(x_train, y_train)
