@@ -330,10 +330,11 @@ def plot_curves(curves: dict[str, list[float]], flags: dict[str, bool], path: Pa
         axis.tick_params(labelsize=7)
     for axis in list(axes.flat)[len(names) :]:
         axis.axis("off")
+    longer_runs = any("(x" in name for name in curves)
     figure.suptitle(
         "ELBO of the default schedules (seed 0), last 60% of the steps. Bars: trimmed means of "
         "the last 10% (red), the 10% before (orange) and the 10% before the half-way point "
-        "(green); dotted: last-10% mean of a run with twice the steps",
+        "(green)" + ("; dotted: last-10% mean of a run with more steps" if longer_runs else ""),
         fontsize=9,
     )
     figure.tight_layout()
