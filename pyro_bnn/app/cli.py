@@ -111,7 +111,8 @@ installed from, with the first comment line of each file.
 
 _BENCHMARK_EPILOG = f"""\
 examples:
-  {PROG} benchmark uci --data-dir ../shared/data/uci --datasets yacht --splits 2
+  {PROG} benchmark uci --datasets yacht --splits 2     # the UCI sets bundled with pyro_bnn
+  {PROG} benchmark uci --data-dir ../shared/data/uci --datasets power-plant --splits 5
   {PROG} benchmark classification --datasets digits --preset tiny
 """
 

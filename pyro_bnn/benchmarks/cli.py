@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from ..data.uci import BUNDLED_UCI_DIR
 from ..posterior import atomic_write
 from ..validation import check_positive_float, check_positive_int
 from .classification import CLASSIFICATION_DATASETS, run_classification
@@ -90,7 +91,12 @@ def _add_uci(suite) -> None:
         help="UCI regression benchmark (standard splits, published comparison)",
         description="UCI regression benchmark on folders in the standard split format.",
     )
-    uci.add_argument("--data-dir", required=True, help="folder with one sub-folder per dataset")
+    uci.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder with one sub-folder per dataset (default: the sets bundled with pyro_bnn: "
+        "concrete, energy, wine-quality-red, yacht)",
+    )
     uci.add_argument(
         "--datasets", default=None, help="comma-separated sub-folder names (default: all)"
     )
@@ -173,7 +179,7 @@ def _run_suite(args: argparse.Namespace, settings: Settings) -> tuple[list[dict]
     if args.suite == "uci":
         if not args.report_only:
             rows, failures = run_uci(
-                args.data_dir,
+                args.data_dir or BUNDLED_UCI_DIR,
                 datasets=_comma_list(args.datasets) if args.datasets else None,
                 splits=args.splits,
                 split_limits=_split_limits(args.max_splits),

@@ -76,3 +76,17 @@ def test_python_dash_m_entry_point():
     )  # fmt: skip
     assert result.returncode == 0
     assert "--data-dir" in result.stdout and "--methods" in result.stdout
+
+
+def test_without_data_dir_the_bundled_sets_are_used(tmp_path, capsys):
+    """No --data-dir: the UCI sets that ship with pyro_bnn (here yacht, one split, MAP)."""
+    out = tmp_path / "r.csv"
+    code = main(
+        [
+            "uci", "--datasets", "yacht", "--methods", "map", "--splits", "1",
+            "--preset", "tiny", "--out", str(out), "--quiet",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    rows = read_rows(out)
+    assert [(row["dataset"], row["method"]) for row in rows] == [("yacht", "map")]
