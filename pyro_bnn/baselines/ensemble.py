@@ -97,8 +97,7 @@ def fit_ensemble(
     num_members = check_positive_int(num_members, "num_members")
     num_epochs = check_positive_int(num_epochs, "num_epochs")
     lr = check_positive_float(lr, "lr")
-    if batch_size is not None:
-        batch_size = check_positive_int(batch_size, "batch_size")
+    batch_size = check_positive_int(batch_size, "batch_size", allow_none=True)
     weight_decay = check_nonnegative_float(weight_decay, "weight_decay")
     min_scale = check_positive_float(min_scale, "min_scale")
     validation_fraction = check_fraction(validation_fraction, "validation_fraction")

@@ -151,8 +151,7 @@ def fit_mc_dropout(
     length_scale = check_positive_float(length_scale, "length_scale")
     num_epochs = check_positive_int(num_epochs, "num_epochs")
     lr = check_positive_float(lr, "lr")
-    if batch_size is not None:
-        batch_size = check_positive_int(batch_size, "batch_size")
+    batch_size = check_positive_int(batch_size, "batch_size", allow_none=True)
     num_passes = check_positive_int(num_passes, "num_passes")
     validation_passes = check_positive_int(validation_passes, "validation_passes")
     validation_fraction = check_fraction(validation_fraction, "validation_fraction")

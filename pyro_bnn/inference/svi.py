@@ -121,7 +121,8 @@ def _fit_flat(
             loc = flat.flatten({name: prior_draw.nodes[name]["value"] for name in flat.names})
         family = FlatGuide(flat, guide, loc, init_scale, rank)
         if context is not None:
-            # equal start everywhere, then each process draws its own guide noise
+            # equal start everywhere, then each process draws its own guide noise (the
+            # global seed is set inside fit_svi's local_rng scope, which restores it)
             dist_tools.broadcast_parameters(family.params)
             torch.manual_seed(dist_tools.rank_seed(seed, context.rank))
         optimizer = torch.optim.Adam(family.params, lr=lr)
