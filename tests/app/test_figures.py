@@ -37,3 +37,12 @@ def test_a_failing_plot_is_logged_not_raised(regression_run, tmp_path, monkeypat
     assert written == [] and log.messages == [
         "the calibration plot failed: RuntimeError: no figure"
     ]
+
+
+def test_a_1d_regression_run_shows_bands_and_epistemic_std_with_the_gaps_shaded(regression_run):
+    figure = figures._plot_uncertainty(regression_run)
+    bands, std = figure.axes
+    data = regression_run.data
+    assert bands.get_ylabel() == data.target_name and std.get_xlabel() == data.feature_names[0]
+    assert std.get_ylabel() == "epistemic std"
+    assert "epistemic std (mean function)" in std.get_legend().get_texts()[-1].get_text()
