@@ -39,7 +39,7 @@ from pyro_bnn.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS_DIR = ROOT / "models"
-PRIOR_SCALES = (1.0, 2.0, 3.0, 5.0)
+PRIOR_SCALES = (1.0, 3.0, 6.0, 10.0)
 
 # The classification set-ups: the model file each table is fitted with (network, prior
 # and SVI schedule are read from the file, so the bench follows the files).

@@ -27,7 +27,9 @@ __all__ = [
     "plot_regression",
     "plot_epistemic_std",
     "epistemic_std_ratio",
-    "data_gaps", "plot_predicted_vs_observed"]
+    "data_gaps",
+    "plot_predicted_vs_observed",
+]
 
 
 def _regression_summaries(prediction: Any, level: float) -> dict[str, np.ndarray]:
@@ -261,7 +263,9 @@ def plot_epistemic_std(
     label = "epistemic std (mean function)"
     if x_train is not None:
         for i, (start, end) in enumerate(data_gaps(x_train, float(x.min()), float(x.max()))):
-            ax.axvspan(start, end, color="0.85", linewidth=0, label="no training data" if i == 0 else None)
+            ax.axvspan(
+                start, end, color="0.85", linewidth=0, label="no training data" if i == 0 else None
+            )
         ratio = epistemic_std_ratio(prediction, x, x_train, min_gap_width)
         if ratio is not None:
             label += f": {ratio[0]:.1f}x larger off the data ({ratio[1]:.3g} vs {ratio[2]:.3g})"
