@@ -115,8 +115,15 @@ class Posterior:
     obs_site : str
         Name of the model's observed sample site.
     diagnostics : dict
-        JSON-able fit diagnostics (ELBO history for SVI; R-hat, ESS, divergences,
-        step size for NUTS; fit time; warnings).
+        JSON-able fit diagnostics (ELBO history for SVI; R-hat, ESS, E-BFMI,
+        divergences, step size and ``function_space`` for NUTS; fit time; warnings).
+    sample_stats : dict or None
+        NUTS: per-draw sampler statistics ``(C, S)`` by ArviZ's names (``diverging``,
+        ``tree_depth``, ``n_steps``, ``energy``, ``step_size``, ``lp``,
+        ``acceptance_rate``); saved with the posterior. None for other fits.
+    training_data : tuple or None
+        ``(x, y)`` the fit saw, in your units, kept in memory only (not saved):
+        the default data of :meth:`to_inference_data` and :func:`~pyro_bnn.compare`.
     """
 
     default_num_draws = 1000
@@ -137,6 +144,7 @@ class Posterior:
         latent_shapes: Mapping[str, tuple[int, ...]] | None = None,
         obs_site: str = "obs",
         guide_options: Mapping | None = None,
+        sample_stats: Mapping[str, torch.Tensor] | None = None,
     ):
         if not isinstance(method, str) or not method:
             raise ValueError(f"method must be a non-empty string such as 'svi', got {method!r}")
@@ -156,6 +164,10 @@ class Posterior:
         self.obs_site = obs_site
         self._samples = None if samples is None else {k: v.detach() for k, v in samples.items()}
         self.diagnostics = _to_plain(dict(diagnostics or {}))
+        self.sample_stats = (
+            None if sample_stats is None else {k: v.detach() for k, v in sample_stats.items()}
+        )
+        self.training_data: tuple | None = None
         self._draws_cache: dict | None = None
         if example_data is None and isinstance(model, BayesianMLP):
             example_data = model.example_data()
@@ -298,6 +310,9 @@ class Posterior:
             "samples": None
             if self._samples is None
             else {k: v.cpu() for k, v in self._samples.items()},
+            "sample_stats": None
+            if self.sample_stats is None
+            else {k: v.cpu() for k, v in self.sample_stats.items()},
         }
         atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
@@ -359,6 +374,7 @@ class Posterior:
             example_data=example_data,
             latent_shapes={k: tuple(v) for k, v in payload["latent_shapes"].items()},
             obs_site=payload.get("obs_site", "obs"),
+            sample_stats=payload.get("sample_stats"),
         )
         posterior._check_fits_model(path)
         return posterior
