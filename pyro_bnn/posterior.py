@@ -397,6 +397,37 @@ class Posterior:
                 f"{sorted(self.latent_shapes)}, the model {sorted(found)}"
             )
 
+    def to_inference_data(self, x=None, y=None, posterior_predictive: bool = False, seed: int = 0):
+        """This posterior as an :class:`arviz.InferenceData` (the ``arviz`` extra).
+
+        Needs ``pip install "pyro-bnn[arviz]"``.
+
+        Groups ``posterior`` (chain, draw), ``sample_stats`` (NUTS), ``log_likelihood``
+        (pointwise, observed site, in your units), ``observed_data``, ``constant_data``
+        and, when asked, ``posterior_predictive``. ``x``, ``y`` default to the data the
+        fit saw (kept in memory only; a loaded posterior needs them passed). See
+        :func:`pyro_bnn.workflow.to_inference_data`.
+
+        Example
+        -------
+        >>> idata = post.to_inference_data()  # doctest: +SKIP
+        >>> az.loo(idata)  # doctest: +SKIP
+        """
+        from .workflow import to_inference_data
+
+        return to_inference_data(self, x, y, posterior_predictive=posterior_predictive, seed=seed)
+
+    def summary(self, hdi_prob: float = 0.94):
+        """Table like ``az.summary`` (a pandas DataFrame indexed by parameter element, e.g.
+        ``sigma``, ``layers.0.weight[0, 1]``): ``mean``, ``sd``, HDI bounds, ``mcse_mean``,
+        ``ess_bulk``, ``ess_tail``, ``r_hat`` (rank-normalised; NaN for one chain, as in
+        ArviZ). Equal to ArviZ's on the same draws; ArviZ is not needed.
+        See :func:`pyro_bnn.workflow.summary`.
+        """
+        from .workflow import summary
+
+        return summary(self, hdi_prob=hdi_prob)
+
     def to_arviz_dict(self) -> dict[str, dict]:
         """Draws as ``{"posterior": {site: (chains, draws, ...)}}`` for ``arviz.from_dict``."""
         if self._samples is not None:
