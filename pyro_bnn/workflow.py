@@ -184,7 +184,12 @@ def summary(posterior: Posterior, *, hdi_prob: float = 0.94):
     -------
     >>> post.summary().loc["sigma", ["mean", "r_hat"]]  # doctest: +SKIP
     """
-    import pandas as pd
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ImportError(
+            'summary needs pandas (it comes with the ArviZ extra): pip install "pyro-bnn[arviz]"'
+        ) from None
 
     from .inference import diagnostics as diag
 
