@@ -629,7 +629,7 @@ def _convergence_problems(posterior: Posterior, model, num_chains: int) -> list[
         if low is not None and low[1] < needed:
             problems.append(
                 f"{kind} ESS of {low[0]!r} is {low[1]:.0f} (< {needed}, {ESS_PER_CHAIN} per "
-                f"chain): its {'mean' if kind == 'bulk' else 'intervals'} are unreliable; "
+                f"chain): its {'mean is' if kind == 'bulk' else 'intervals are'} unreliable; "
                 "draw more (num_samples) or more chains"
             )
     low_bfmi = [i for i, value in enumerate(diagnostics["e_bfmi"]) if value < E_BFMI_LIMIT]
