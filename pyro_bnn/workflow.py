@@ -272,6 +272,14 @@ def compare(
         indices of the bad points; ``table.attrs["note"]`` explains them in words.
         Log-likelihoods are in your units (see :func:`to_inference_data`).
 
+    Notes
+    -----
+    ``elpd_loo`` sums, over the data points, the log predictive density of each point
+    under the posterior fitted without it, estimated by Pareto-smoothed importance
+    sampling from the full-data draws. For an SVI fit the draws come from the
+    variational approximation, so LOO inherits its errors (a collapsed mean-field fit
+    scores poorly); compare NUTS fits where you can.
+
     Example
     -------
     >>> table = pb.compare({"10 units": small, "50 units": wide})  # doctest: +SKIP

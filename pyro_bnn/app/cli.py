@@ -99,10 +99,12 @@ examples:
   {PROG} compare runs/svi runs/nuts --out comparison.json
 
 Scores each run by PSIS-LOO (ArviZ's az.compare) on the training data its run
-directory holds (the runs must share it): elpd_loo (expected log predictive
-density of a left-out point, in original units; higher is better), its standard
-error, the difference to the best model and its standard error, p_loo (effective
-number of parameters) and the stacking weight, best model first. Pareto k above
+directory holds (the runs must share it): elpd_loo (the log predictive density
+of each training point when it is left out, summed over the points, in original
+units; higher is better), its standard error, the difference to the best model
+and its standard error, p_loo (effective number of parameters) and the stacking
+weight, best model first. For SVI runs the draws come from the variational
+approximation, so LOO inherits its errors. Pareto k above
 the limit flags points where LOO is unreliable; the note below the table says how
 many and what to do. Needs ArviZ: pip install "pyro-bnn[arviz]".
 """
