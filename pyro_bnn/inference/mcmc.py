@@ -595,8 +595,9 @@ def _convergence_problems(posterior: Posterior, model, num_chains: int) -> list[
     function_rhat = function.get("r_hat_max")
     if function_rhat is not None and function_rhat > R_HAT_LIMIT:
         problems.append(
-            f"R-hat of the predictions (the network's mean output at {len(function['rows'])} "
-            f"training inputs) is {function_rhat:.3f} (> {R_HAT_LIMIT}): the chains disagree "
+            f"R-hat of the predictions (the predictive mean, or class probabilities, at "
+            f"{len(function['rows'])} training inputs) is {function_rhat:.3f} "
+            f"(> {R_HAT_LIMIT}): the chains disagree "
             "about the function itself; run longer (warmup_steps, num_samples) or more chains"
         )
     invariant = _rhat_sites(model, summary)
