@@ -8,7 +8,7 @@ predictions with uncertainty with :func:`predict`.
 from . import data, metrics
 from .data import Dataset, Standardizer, load_csv, load_source, load_uci
 from .inference import fit_nuts, fit_svi
-from .inference.mcmc import ConvergenceWarning
+from .inference.mcmc import ConvergenceWarning, WeightSymmetryNote
 from .inference.svi import MeanFieldCollapseWarning
 from .likelihoods import (
     Bernoulli,
@@ -28,6 +28,7 @@ from .predictive import (
     predict,
 )
 from .priors import HierarchicalNormal, IIDNormal, LayerwiseNormal, PerLayerPrior, Prior
+from .workflow import ParetoKWarning, compare
 
 __version__ = "0.1.0"
 
@@ -84,6 +85,9 @@ __all__ = [
     "ClassificationPrediction",
     "MeanFieldCollapseWarning",
     "ConvergenceWarning",
+    "WeightSymmetryNote",
+    "ParetoKWarning",
+    "compare",
     "data",
     "metrics",
     "plots",

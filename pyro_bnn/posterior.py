@@ -115,8 +115,15 @@ class Posterior:
     obs_site : str
         Name of the model's observed sample site.
     diagnostics : dict
-        JSON-able fit diagnostics (ELBO history for SVI; R-hat, ESS, divergences,
-        step size for NUTS; fit time; warnings).
+        JSON-able fit diagnostics (ELBO history for SVI; R-hat, ESS, E-BFMI,
+        divergences, step size and ``function_space`` for NUTS; fit time; warnings).
+    sample_stats : dict or None
+        NUTS: per-draw sampler statistics ``(C, S)`` by ArviZ's names (``diverging``,
+        ``tree_depth``, ``n_steps``, ``energy``, ``step_size``, ``lp``,
+        ``acceptance_rate``); saved with the posterior. None for other fits.
+    training_data : tuple or None
+        ``(x, y)`` the fit saw, in your units, kept in memory only (not saved):
+        the default data of :meth:`to_inference_data` and :func:`~pyro_bnn.compare`.
     """
 
     default_num_draws = 1000
@@ -137,6 +144,7 @@ class Posterior:
         latent_shapes: Mapping[str, tuple[int, ...]] | None = None,
         obs_site: str = "obs",
         guide_options: Mapping | None = None,
+        sample_stats: Mapping[str, torch.Tensor] | None = None,
     ):
         if not isinstance(method, str) or not method:
             raise ValueError(f"method must be a non-empty string such as 'svi', got {method!r}")
@@ -156,6 +164,10 @@ class Posterior:
         self.obs_site = obs_site
         self._samples = None if samples is None else {k: v.detach() for k, v in samples.items()}
         self.diagnostics = _to_plain(dict(diagnostics or {}))
+        self.sample_stats = (
+            None if sample_stats is None else {k: v.detach() for k, v in sample_stats.items()}
+        )
+        self.training_data: tuple | None = None
         self._draws_cache: dict | None = None
         if example_data is None and isinstance(model, BayesianMLP):
             example_data = model.example_data()
@@ -298,6 +310,9 @@ class Posterior:
             "samples": None
             if self._samples is None
             else {k: v.cpu() for k, v in self._samples.items()},
+            "sample_stats": None
+            if self.sample_stats is None
+            else {k: v.cpu() for k, v in self.sample_stats.items()},
         }
         atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
@@ -359,6 +374,7 @@ class Posterior:
             example_data=example_data,
             latent_shapes={k: tuple(v) for k, v in payload["latent_shapes"].items()},
             obs_site=payload.get("obs_site", "obs"),
+            sample_stats=payload.get("sample_stats"),
         )
         posterior._check_fits_model(path)
         return posterior
@@ -380,6 +396,37 @@ class Posterior:
                 f"{path} does not fit the model passed to load(): the file has latent sites "
                 f"{sorted(self.latent_shapes)}, the model {sorted(found)}"
             )
+
+    def to_inference_data(self, x=None, y=None, posterior_predictive: bool = False, seed: int = 0):
+        """This posterior as an :class:`arviz.InferenceData` (the ``arviz`` extra).
+
+        Needs ``pip install "pyro-bnn[arviz]"``.
+
+        Groups ``posterior`` (chain, draw), ``sample_stats`` (NUTS), ``log_likelihood``
+        (pointwise, observed site, in your units), ``observed_data``, ``constant_data``
+        and, when asked, ``posterior_predictive``. ``x``, ``y`` default to the data the
+        fit saw (kept in memory only; a loaded posterior needs them passed). See
+        :func:`pyro_bnn.workflow.to_inference_data`.
+
+        Example
+        -------
+        >>> idata = post.to_inference_data()  # doctest: +SKIP
+        >>> az.loo(idata)  # doctest: +SKIP
+        """
+        from .workflow import to_inference_data
+
+        return to_inference_data(self, x, y, posterior_predictive=posterior_predictive, seed=seed)
+
+    def summary(self, hdi_prob: float = 0.94):
+        """Table like ``az.summary`` (a pandas DataFrame indexed by parameter element, e.g.
+        ``sigma``, ``layers.0.weight[0, 1]``): ``mean``, ``sd``, HDI bounds, ``mcse_mean``,
+        ``ess_bulk``, ``ess_tail``, ``r_hat`` (rank-normalised; NaN for one chain, as in
+        ArviZ). Equal to ArviZ's on the same draws; ArviZ is not needed.
+        See :func:`pyro_bnn.workflow.summary`.
+        """
+        from .workflow import summary
+
+        return summary(self, hdi_prob=hdi_prob)
 
     def to_arviz_dict(self) -> dict[str, dict]:
         """Draws as ``{"posterior": {site: (chains, draws, ...)}}`` for ``arviz.from_dict``."""

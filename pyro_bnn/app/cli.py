@@ -1,4 +1,4 @@
-"""The ``pyro-bnn`` command line: fit model files, predict, evaluate, plot, benchmark.
+"""The ``pyro-bnn`` command line: fit model files, predict, evaluate, compare, plot, benchmark.
 
 Exit codes: 0 success, 2 bad usage or bad input (one line on stderr that names the
 file, row, column or key; no traceback), 1 internal error, 130 interrupted. Set
@@ -20,6 +20,7 @@ from .cli_commands import (
     PROG,
     InputError,
     benchmark_command,
+    compare_command,
     evaluate_command,
     find_models_dir,
     fit_command,
@@ -92,6 +93,22 @@ Prints metrics as JSON in original units: rmse, mae, test_ll, crps, coverage_*,
 calibration_error (regression) or accuracy, nll, brier, ece (classification).
 """
 
+_COMPARE_EPILOG = f"""\
+examples:
+  {PROG} compare runs/width10 runs/width50
+  {PROG} compare runs/svi runs/nuts --out comparison.json
+
+Scores each run by PSIS-LOO (ArviZ's az.compare) on the training data its run
+directory holds (the runs must share it): elpd_loo (the log predictive density
+of each training point when it is left out, summed over the points, in original
+units; higher is better), its standard error, the difference to the best model
+and its standard error, p_loo (effective number of parameters) and the stacking
+weight, best model first. For SVI runs the draws come from the variational
+approximation, so LOO inherits its errors. Pareto k above
+the limit flags points where LOO is unreliable; the note below the table says how
+many and what to do. Needs ArviZ: pip install "pyro-bnn[arviz]".
+"""
+
 _PLOT_EPILOG = f"""\
 examples:
   {PROG} plot runs/demo
@@ -123,6 +140,7 @@ examples:
   {PROG} fit csv_regression --data my.csv --target price --out runs/price
   {PROG} predict runs/demo --data new.csv --out preds.csv
   {PROG} evaluate runs/demo
+  {PROG} compare runs/demo runs/wide
   {PROG} plot runs/demo
 
 '{PROG} COMMAND --help' explains each command.
@@ -251,6 +269,22 @@ def _add_evaluate(commands) -> None:
     _device_options(evaluate)
 
 
+def _add_compare(commands) -> None:
+    compare = _add_command(
+        commands,
+        "compare",
+        compare_command,
+        help="compare runs of the same data by LOO (needs ArviZ)",
+        description="Compare fitted runs of the same training data by PSIS-LOO, best first.",
+        epilog=_COMPARE_EPILOG,
+    )
+    compare.add_argument(
+        "run_dirs", metavar="RUN_DIR", nargs="+", help="two or more run directories from 'fit'"
+    )
+    compare.add_argument("--out", metavar="FILE", help="also write the table as JSON here")
+    _device_options(compare)
+
+
 def _add_plot(commands) -> None:
     plot = _add_command(
         commands,
@@ -299,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fit(commands)
     _add_predict(commands)
     _add_evaluate(commands)
+    _add_compare(commands)
     _add_plot(commands)
     _add_command(
         commands,

@@ -32,6 +32,7 @@ __all__ = [
     "predict_command",
     "evaluate_command",
     "plot_command",
+    "compare_command",
     "models_command",
     "benchmark_command",
 ]
@@ -222,6 +223,52 @@ def plot_command(args: argparse.Namespace) -> int:
     written = make_plots(run, kinds=kinds, out_dir=out_dir)
     for path in written:
         print(path)
+    return 0
+
+
+def compare_command(args: argparse.Namespace) -> int:
+    """``pyro-bnn compare``: see ``pyro-bnn compare --help``."""
+    from ..workflow import compare
+
+    if len(args.run_dirs) < 2:
+        raise InputError("compare needs at least two run directories")
+    names = [Path(run_dir).name or str(run_dir) for run_dir in args.run_dirs]
+    if len(set(names)) < len(names):  # same folder names in different places
+        names = [str(run_dir) for run_dir in args.run_dirs]
+    if len(set(names)) < len(names):
+        raise InputError("compare: a run directory is given twice")
+    runs = [_load_run(run_dir, device=args.device) for run_dir in args.run_dirs]
+    first = runs[0].data
+    for name, run in zip(names[1:], runs[1:], strict=True):
+        same = run.data.x_train.shape == first.x_train.shape and (
+            (run.data.x_train == first.x_train).all() and (run.data.y_train == first.y_train).all()
+        )
+        if not same:
+            raise InputError(
+                f"runs '{names[0]}' and '{name}' were fitted on different training data; "
+                "LOO compares models of the same data"
+            )
+    try:
+        table = compare(
+            {name: run.posterior for name, run in zip(names, runs, strict=True)},
+            first.x_train,
+            first.y_train,
+            warn=False,
+        )
+    except ImportError as error:
+        raise InputError(str(error)) from None
+    columns = ["rank", "elpd_loo", "se", "elpd_diff", "dse", "p_loo", "weight", "warning"]
+    print(table[columns].to_string(float_format=lambda value: f"{value:.2f}"))
+    print()
+    print(table.attrs["note"])
+    if args.out:
+        result = {
+            "runs": dict(zip(names, map(str, args.run_dirs), strict=True)),
+            "table": json.loads(table.drop(columns=["scale"]).to_json(orient="index")),
+            "pareto_k": table.attrs["pareto_k"],
+            "note": table.attrs["note"],
+        }
+        write_json(args.out, result)
     return 0
 
 

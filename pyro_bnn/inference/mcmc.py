@@ -7,6 +7,7 @@ import time
 import warnings
 from collections.abc import Callable
 
+import numpy as np
 import pyro
 import torch
 from pyro.infer import MCMC, NUTS
@@ -18,16 +19,87 @@ from ..validation import check_fraction, check_positive_int
 from .analytic import AnalyticGradient
 from .chains import run_chains
 from .common import check_obs_site, prepare, standardize_data
-from .diagnostics import mcmc_summary
+from .diagnostics import e_bfmi, ess_bulk, ess_tail, mcmc_summary, rank_normalized_rhat
 from .flat import FlatModel
 from .map import map_estimate
 from .nuts import sample_nuts
 
-__all__ = ["fit_nuts", "ConvergenceWarning"]
+__all__ = ["fit_nuts", "ConvergenceWarning", "WeightSymmetryNote", "SAMPLE_STATS"]
+
+# Per-draw sampler statistics a NUTS posterior keeps (ArviZ's sample_stats names)
+SAMPLE_STATS = (
+    "diverging", "tree_depth", "n_steps", "energy", "step_size", "lp", "acceptance_rate",
+)  # fmt: skip
+R_HAT_LIMIT = 1.01  # Vehtari et al. (2021)
+ESS_PER_CHAIN = 100  # bulk and tail ESS below 100 per chain: estimates are unreliable
+E_BFMI_LIMIT = 0.3  # Betancourt (2016); Stan's threshold
+FUNCTION_SPACE_ROWS = 10  # training inputs at which the predictions' convergence is checked
 
 
 class ConvergenceWarning(UserWarning):
-    """MCMC diagnostics suggest the chains have not converged (R-hat, divergences)."""
+    """MCMC diagnostics suggest the chains have not converged (R-hat, ESS, E-BFMI,
+    divergences)."""
+
+
+class WeightSymmetryNote(UserWarning):
+    """The weights' R-hat is high but the predictions' R-hat is fine: the chains sit in
+    copies of the same mode that differ by the network's symmetries (hidden units that
+    swap places or flip sign). Not a problem for predictions."""
+
+
+class _RecordingNUTS(NUTS):
+    """Pyro's NUTS that also keeps per-draw statistics after warm-up.
+
+    Pyro only reports divergences and the mean acceptance rate. This records, per draw:
+    divergence, leapfrog steps (``tree_depth`` is ``floor(log2(n_steps + 1))``, exact for
+    trajectories of whole subtrees), the acceptance statistic (from Pyro's running mean),
+    the log density at the draw and the Hamiltonian at the start of the transition.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.draw_stats = {name: [] for name in SAMPLE_STATS}
+        self._leapfrogs = 0
+        self._momentum = None
+
+    def _sample_r(self, name):
+        r, r_unscaled = super()._sample_r(name)
+        self._momentum = r_unscaled
+        return r, r_unscaled
+
+    def _build_basetree(self, *args, **kwargs):
+        self._leapfrogs += 1
+        return super()._build_basetree(*args, **kwargs)
+
+    def sample(self, params):
+        self._leapfrogs, self._momentum = 0, None
+        divergences, mean_accept = len(self._divergences), self._mean_accept_prob
+        potential_before = self._fetch_from_cache()[1]
+        result = super().sample(params)
+        if self._t <= self._warmup_steps:
+            return result
+        draw = self._t - self._warmup_steps
+        potential = self._fetch_from_cache()[1]
+        energy = math.nan
+        if potential_before is not None and self._momentum is not None:
+            energy = float(potential_before) + float(self._kinetic_energy(self._momentum))
+        stats = self.draw_stats
+        stats["diverging"].append(len(self._divergences) > divergences)
+        stats["n_steps"].append(self._leapfrogs)
+        stats["tree_depth"].append(int(math.log2(self._leapfrogs + 1)))
+        stats["acceptance_rate"].append(draw * self._mean_accept_prob - (draw - 1) * mean_accept)
+        stats["lp"].append(math.nan if potential is None else -float(potential))
+        stats["energy"].append(energy)
+        stats["step_size"].append(float(self.step_size))
+        return result
+
+    def stats_tensors(self) -> dict[str, torch.Tensor]:
+        """The recorded statistics as ``(num_samples,)`` tensors."""
+        dtypes = {"diverging": torch.bool, "n_steps": torch.long, "tree_depth": torch.long}
+        return {
+            name: torch.tensor(values, dtype=dtypes.get(name, torch.float64))
+            for name, values in self.draw_stats.items()
+        }
 
 
 class _CountingPotential:
@@ -79,7 +151,7 @@ def _pyro_flat_chain(
 ):
     """One chain of Pyro's NUTS on the flat potential."""
     potential = _CountingPotential(flat.potential)
-    kernel = NUTS(
+    kernel = _RecordingNUTS(
         potential_fn=potential,
         target_accept_prob=target_accept_prob,
         max_tree_depth=max_tree_depth,
@@ -97,7 +169,8 @@ def _pyro_flat_chain(
     with torch.no_grad():
         draws = flat.unflatten(mcmc.get_samples()["z"])
     steps = num_samples + warmup_steps
-    return draws, _pyro_chain_info(mcmc, kernel, math.log2(max(potential.calls / steps, 1.0)))
+    info = _pyro_chain_info(mcmc, kernel, math.log2(max(potential.calls / steps, 1.0)))
+    return draws, info, kernel.stats_tensors()
 
 
 def _model_chain(chain, chain_seed, model, x, y, param_state, init_values, settings) -> dict:
@@ -105,7 +178,7 @@ def _model_chain(chain, chain_seed, model, x, y, param_state, init_values, setti
     from pyro.infer.autoguide import init_to_sample, init_to_value
 
     init_strategy = init_to_sample if init_values is None else init_to_value(values=init_values)
-    kernel = NUTS(
+    kernel = _RecordingNUTS(
         model,
         target_accept_prob=settings["target_accept_prob"],
         max_tree_depth=settings["max_tree_depth"],
@@ -120,7 +193,11 @@ def _model_chain(chain, chain_seed, model, x, y, param_state, init_values, setti
     )
     with param_scope(param_state):
         mcmc.run(x, y)
-    return {"draws": mcmc.get_samples(), "info": _pyro_chain_info(mcmc, kernel, None)}
+    return {
+        "draws": mcmc.get_samples(),
+        "info": _pyro_chain_info(mcmc, kernel, None),
+        "stats": kernel.stats_tensors(),
+    }
 
 
 def _map_init(model, x, y, seed: int) -> dict:
@@ -175,16 +252,28 @@ def _lean_flat_chain(
     samples = analytic.unpack(result.samples) if analytic else result.samples
     with torch.no_grad():
         draws = flat.unflatten(samples)
-    return draws, {
-        "sampler": "lean",
-        "gradient": "analytic" if analytic else "autograd",
-        "divergences": result.num_divergences,
-        "warmup_divergences": result.num_warmup_divergences,
-        "step_size": result.step_size,
-        "mean_tree_depth": float(result.tree_depths.double().mean()),
-        "acceptance_rate": result.accept_prob,
-        "gradient_evaluations": result.num_grad_evals,
-    }
+    return (
+        draws,
+        {
+            "sampler": "lean",
+            "gradient": "analytic" if analytic else "autograd",
+            "divergences": result.num_divergences,
+            "warmup_divergences": result.num_warmup_divergences,
+            "step_size": result.step_size,
+            "mean_tree_depth": float(result.tree_depths.double().mean()),
+            "acceptance_rate": result.accept_prob,
+            "gradient_evaluations": result.num_grad_evals,
+        },
+        {
+            "diverging": result.divergent,
+            "tree_depth": result.tree_depths,
+            "n_steps": result.num_steps,
+            "energy": result.energy,
+            "step_size": torch.full((num_samples,), float(result.step_size), dtype=torch.float64),
+            "lp": result.log_density,
+            "acceptance_rate": result.accept_probs,
+        },
+    )
 
 
 def _flat_chain(chain, chain_seed, model_config, x, y, init, sampler, settings) -> dict:
@@ -198,10 +287,10 @@ def _flat_chain(chain, chain_seed, model_config, x, y, init, sampler, settings) 
         analytic = AnalyticGradient(flat)
     z0 = _initial_z(flat, init, chain_seed, analytic)
     if sampler == "pyro":
-        draws, info = _pyro_flat_chain(flat, z0, **settings)
+        draws, info, stats = _pyro_flat_chain(flat, z0, **settings)
     else:
-        draws, info = _lean_flat_chain(flat, z0, analytic, seed=chain_seed, **settings)
-    return {"draws": draws, "info": info}
+        draws, info, stats = _lean_flat_chain(flat, z0, analytic, seed=chain_seed, **settings)
+    return {"draws": draws, "info": info, "stats": stats}
 
 
 def _rhat_sites(model, summary: dict) -> dict:
@@ -325,10 +414,16 @@ def fit_nuts(
     Returns
     -------
     Posterior
-        ``method="nuts"``; ``diagnostics`` holds per-site R-hat/ESS, divergences,
-        step size, mean tree depth and fit time. Warns with
-        :class:`ConvergenceWarning` when R-hat > 1.01 (for a network: of the sites that
-        do not depend on the order of hidden units) or there were divergences.
+        ``method="nuts"``; ``diagnostics`` holds per-site rank-normalised R-hat and
+        bulk/tail ESS (``"sites"``), the same for the predictions at 10 training inputs
+        (``"function_space"``, see :func:`function_space_diagnostics`), E-BFMI per
+        chain, divergences, step size, mean tree depth and fit time;
+        ``posterior.sample_stats`` the per-draw sampler statistics. Warns with
+        :class:`ConvergenceWarning` when R-hat > 1.01 (of the predictions, and for a
+        network of the sites that do not depend on the order of hidden units), bulk or
+        tail ESS < 100 per chain, E-BFMI < 0.3 or there were divergences; with
+        :class:`WeightSymmetryNote` when only the weights' R-hat is high (the
+        network's symmetries, not a problem).
 
     Example
     -------
@@ -342,6 +437,7 @@ def fit_nuts(
     is_mlp = isinstance(model, BayesianMLP)
     model, _ = own_copies(model)  # the posterior owns its model
     model, x, y = prepare(model, x, y, dtype=dtype, device=device)
+    training_data = (x, y)  # in your units: kept in memory for to_inference_data / compare
     scaler, x, y = standardize_data(model, x, y, standardize)
     settings = dict(
         num_samples=num_samples,
@@ -386,6 +482,8 @@ def fit_nuts(
     samples = {k: torch.cat([c[k] for c in per_chain]) for k in per_chain[0]}
     grouped = {k: torch.stack([c[k] for c in per_chain]) for k in per_chain[0]}
     summary = mcmc_summary(grouped)
+    sample_stats = {k: torch.stack([r["stats"][k] for r in results]) for k in SAMPLE_STATS}
+    energy_fraction = [float(v) for v in e_bfmi(sample_stats["energy"])] if num_samples > 1 else []
     divergences = sum(c["divergences"] for c in chain_info)
     if not is_mlp:  # the model's state after the chains: its pyro.params, if any
         with param_scope(param_state):
@@ -400,36 +498,153 @@ def fit_nuts(
         example_data=None if is_mlp else (x[:2], y[:2]),
         latent_shapes=None if is_mlp else latent_site_shapes(trace),
         obs_site=obs_site,
+        sample_stats=sample_stats,
         diagnostics={
             "sites": summary,
             "chains": chain_info,
             "divergences": divergences,
+            "e_bfmi": energy_fraction,
             "num_samples": num_samples,
             "warmup_steps": warmup_steps,
             "failed_chains": [str(failure) for failure in failures],
             "fit_seconds": seconds,
             "seed": seed,
             "warnings": [],
+            "notes": [],
         },
     )
+    posterior.training_data = training_data
+    posterior.diagnostics["function_space"] = function_space_diagnostics(posterior, *training_data)
     problems = [f"chain failed and was left out: {failure}" for failure in failures]
-    rated = [
-        (name, site["r_hat_max"])
-        for name, site in _rhat_sites(model, summary).items()
-        if site["r_hat_max"] is not None  # unknown with fewer than 4 draws per chain
-    ]
-    worst = max(rated, key=lambda item: item[1], default=None)
-    if worst is not None and worst[1] > 1.01:
+    problems += _convergence_problems(posterior, model, num_chains)
+    for message in problems:
+        posterior.diagnostics["warnings"].append(message)
+        warnings.warn(message, ConvergenceWarning, stacklevel=2)
+    for message in posterior.diagnostics["notes"]:
+        warnings.warn(message, WeightSymmetryNote, stacklevel=2)
+    return posterior
+
+
+def function_space_diagnostics(
+    posterior: Posterior, x, y=None, *, num_rows: int = FUNCTION_SPACE_ROWS
+) -> dict:
+    """Convergence of the predictions: R-hat and ESS of the predictive mean at a few inputs.
+
+    The network output (the likelihood's mean; class probabilities for classification)
+    at ``num_rows`` evenly chosen rows of ``x`` (your units), per draw, grouped by chain.
+    Unlike the weights' R-hat this does not see the network's symmetries: chains in
+    permuted copies of one mode predict alike. For a user-written model the mean of
+    its observed site is used.
+
+    Returns a JSON-able dict: ``rows`` (indices into ``x``), ``r_hat_max``
+    (rank-normalised split R-hat; one chain is split in halves), ``ess_bulk_min``,
+    ``ess_tail_min``, ``r_hat`` and ``ess_bulk`` per row (worst output), or
+    ``{"skipped": reason}`` when the predictions could not be computed.
+    """
+    from ..predictive import predict
+
+    num_inputs = int(x.shape[0])
+    rows = sorted({int(i) for i in torch.linspace(0, num_inputs - 1, min(num_rows, num_inputs))})
+    try:
+        prediction = predict(posterior, x[rows], num_draws=None)
+        values = (
+            prediction.probs_draws if prediction.task == "classification" else prediction.mean_draws
+        )
+    except Exception as error:  # a user model whose predictions fail: skip, say why
+        return {"skipped": f"predictions failed ({type(error).__name__}: {error})"}
+    values = torch.as_tensor(values).detach().double().cpu()
+    values = values.reshape(posterior.num_chains, -1, len(rows), *values.shape[2:])
+    values = values.reshape(values.shape[:3] + (-1,))  # (C, S, rows, outputs)
+    if values.shape[1] < 4:
+        return {"rows": rows, "r_hat_max": None, "ess_bulk_min": None, "ess_tail_min": None}
+    r_hat = rank_normalized_rhat(values.numpy(), min_chains=1)
+    bulk, tail = ess_bulk(values.numpy()), ess_tail(values.numpy())
+    constant = (values.amax(1) == values.amin(1)).all(0).numpy()  # e.g. a saturated class
+    r_hat = np.where(constant, 1.0, np.nan_to_num(r_hat, nan=np.inf))
+    bulk = np.where(constant, np.inf, bulk)
+    tail = np.where(constant, np.inf, tail)
+    return {
+        "rows": rows,
+        "r_hat_max": float(r_hat.max()),
+        "ess_bulk_min": float(bulk.min()),
+        "ess_tail_min": float(tail.min()),
+        "r_hat": [float(v) for v in r_hat.max(-1)],
+        "ess_bulk": [float(v) for v in bulk.min(-1)],
+    }
+
+
+def _worst(summary: dict, key: str, largest: bool):
+    """``(site, value)`` with the largest (or smallest) known ``key``, or None."""
+    rated = [(name, site[key]) for name, site in summary.items() if site.get(key) is not None]
+    pick = max if largest else min
+    return pick(rated, key=lambda item: item[1], default=None)
+
+
+def _convergence_problems(posterior: Posterior, model, num_chains: int) -> list[str]:
+    """The warnings of fit_nuts (and the symmetry note, in ``diagnostics["notes"]``).
+
+    R-hat > 1.01 or bulk/tail ESS < 100 per chain, of the predictions (function space)
+    and of the sites that do not depend on the order of hidden units; E-BFMI < 0.3;
+    divergences. A high R-hat of the weights alone is a note, not a warning, when the
+    predictions have converged.
+    """
+    diagnostics = posterior.diagnostics
+    summary = diagnostics["sites"]
+    function = diagnostics["function_space"]
+    problems = []
+    function_rhat = function.get("r_hat_max")
+    if function_rhat is not None and function_rhat > R_HAT_LIMIT:
         problems.append(
-            f"R-hat of {worst[0]!r} is {worst[1]:.3f} (> 1.01): the chains have "
+            f"R-hat of the predictions (the predictive mean, or class probabilities, at "
+            f"{len(function['rows'])} training inputs) is {function_rhat:.3f} "
+            f"(> {R_HAT_LIMIT}): the chains disagree "
+            "about the function itself; run longer (warmup_steps, num_samples) or more chains"
+        )
+    invariant = _rhat_sites(model, summary)
+    worst = _worst(invariant, "r_hat_max", largest=True)
+    if worst is not None and worst[1] > R_HAT_LIMIT:
+        problems.append(
+            f"R-hat of {worst[0]!r} is {worst[1]:.3f} (> {R_HAT_LIMIT}): the chains have "
             "not mixed; run longer (warmup_steps, num_samples) or more chains"
         )
+    weights = _worst(summary, "r_hat_max", largest=True)
+    converged = function_rhat is not None and function_rhat <= R_HAT_LIMIT
+    if weights is not None and weights[1] > R_HAT_LIMIT and converged and invariant is not summary:
+        diagnostics["notes"].append(
+            f"R-hat of the weights is up to {weights[1]:.3f} ({weights[0]!r}) but R-hat of "
+            f"the predictions is {function_rhat:.3f}: this only reflects the network's "
+            "symmetries (chains holding the same function with hidden units permuted or "
+            "sign-flipped) and is not a problem for predictions"
+        )
+    needed = ESS_PER_CHAIN * num_chains
+    function_ess = [function.get(key) for key in ("ess_bulk_min", "ess_tail_min")]
+    function_ess = [value for value in function_ess if value is not None]
+    if function_ess and min(function_ess) < needed:
+        problems.append(
+            f"ESS of the predictions is {min(function_ess):.0f} (bulk/tail; < {needed}, "
+            f"{ESS_PER_CHAIN} per chain): their means and intervals are noisy; draw more "
+            "(num_samples) or more chains"
+        )
+    for key, kind in (("ess_bulk_min", "bulk"), ("ess_tail_min", "tail")):
+        low = _worst(invariant, key, largest=False)
+        if low is not None and low[1] < needed:
+            problems.append(
+                f"{kind} ESS of {low[0]!r} is {low[1]:.0f} (< {needed}, {ESS_PER_CHAIN} per "
+                f"chain): its {'mean is' if kind == 'bulk' else 'intervals are'} unreliable; "
+                "draw more (num_samples) or more chains"
+            )
+    low_bfmi = [i for i, value in enumerate(diagnostics["e_bfmi"]) if value < E_BFMI_LIMIT]
+    if low_bfmi:
+        values = ", ".join(f"{diagnostics['e_bfmi'][i]:.2f}" for i in low_bfmi)
+        problems.append(
+            f"E-BFMI of chain(s) {low_bfmi} is {values} (< {E_BFMI_LIMIT}): the sampler "
+            "moves through the energy levels too slowly and may miss the tails; "
+            "reparameterise or use a tighter (or less heavy-tailed) prior"
+        )
+    divergences = diagnostics["divergences"]
     if divergences:
         problems.append(
             f"{divergences} divergent transition(s): the sampler missed parts of the posterior; "
             "raise target_accept_prob (e.g. 0.95) or use a tighter prior"
         )
-    for message in problems:
-        posterior.diagnostics["warnings"].append(message)
-        warnings.warn(message, ConvergenceWarning, stacklevel=2)
-    return posterior
+    return problems

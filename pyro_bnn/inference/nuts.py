@@ -72,6 +72,12 @@ class NUTSResult:
         Mean acceptance statistic after warm-up.
     num_grad_evals : int
         Gradient evaluations in total (step-size search, warm-up and sampling).
+    accept_probs : (num_samples,)
+        Acceptance statistic of each draw (the mean Metropolis acceptance over the
+        trajectory, Stan's ``accept_stat__``).
+    energy : (num_samples,)
+        Hamiltonian at each draw, ``-log_density + r . M^-1 r / 2`` with the momentum
+        the draw was chosen with (Stan's ``energy__``; for E-BFMI).
     """
 
     samples: torch.Tensor
@@ -85,6 +91,8 @@ class NUTSResult:
     num_warmup_divergences: int
     accept_prob: float
     num_grad_evals: int
+    accept_probs: torch.Tensor | None = None
+    energy: torch.Tensor | None = None
 
 
 class _Chain:
@@ -251,7 +259,7 @@ class _Chain:
 
         Returns ``(valid, end_state, proposal, log_weight, rho, v_begin, v_end, r_begin,
         r_end)`` where ``end_state = (z, r, grad, log_density)`` is the last point
-        integrated, ``proposal = (z, log_density, grad)`` the multinomial draw from the
+        integrated, ``proposal = (z, log_density, grad, r)`` the multinomial draw from the
         subtree, ``rho`` the summed momenta. ``valid`` is False on divergence or U-turn.
         """
         if depth == 0:  # one leapfrog step (as in leapfrog(), inlined: the hot loop)
@@ -270,7 +278,7 @@ class _Chain:
                 self.divergent = True
             self.sum_accept += 1.0 if log_weight > 0 else math.exp(log_weight)
             state = (z, r, grad, log_density)
-            return not self.divergent, state, (z, log_density, grad), log_weight, r, v, v, r, r
+            return not self.divergent, state, (z, log_density, grad, r), log_weight, r, v, v, r, r
         init = self.build_tree(z, r, grad, log_density, depth - 1, step, energy0)
         if not init[0]:
             return init
@@ -300,7 +308,10 @@ class _Chain:
         return valid, state, proposal, log_weight, rho, v_begin, v_end, r_begin, r_end
 
     def transition(self, z, log_density, grad, step_size):
-        """One NUTS transition from ``z`` -> (z, log_density, grad, depth, accept_prob)."""
+        """One NUTS transition from ``z`` -> (z, log_density, grad, depth, accept_prob).
+
+        Also sets ``self.draw_energy``: the Hamiltonian at the chosen point, with its momentum.
+        """
         self.num_leapfrog, self.sum_accept, self.divergent = 0, 0.0, False
         if not self.dense_mass:  # (backward, forward)
             self._drift = (-step_size * self._imm, step_size * self._imm)
@@ -308,7 +319,7 @@ class _Chain:
         v0 = self.velocity(r0)
         energy0 = self.energy(log_density, r0, v0)
         forward = backward = (z, r0, grad, log_density)
-        sample = (z, log_density, grad)
+        sample = (z, log_density, grad, r0)
         # momenta / velocities at the ends of the backward and forward halves
         r_bb = r_bf = r_fb = r_ff = r0
         v_bb = v_bf = v_fb = v_ff = v0
@@ -339,7 +350,8 @@ class _Chain:
                 break
         self.num_grad_evals += self.num_leapfrog
         accept_prob = self.sum_accept / self.num_leapfrog
-        return (*sample, depth, accept_prob)
+        self.draw_energy = self.energy(sample[1], sample[3], self.velocity(sample[3]))
+        return (*sample[:3], depth, accept_prob)
 
 
 def _logaddexp(a: float, b: float) -> float:
@@ -470,6 +482,8 @@ def _run(chain: _Chain, initial, num_samples, warmup_steps, target_accept_prob, 
     tree_depths = torch.empty(num_samples, dtype=torch.long)
     num_steps = torch.empty(num_samples, dtype=torch.long)
     divergent = torch.zeros(num_samples, dtype=torch.bool)
+    accept_probs = torch.empty(num_samples, dtype=torch.float64)
+    energy = torch.empty(num_samples, dtype=torch.float64)
     accept_sum, warmup_divergences = 0.0, 0
     bar = _progress_bar(total) if progress else None
 
@@ -489,6 +503,8 @@ def _run(chain: _Chain, initial, num_samples, warmup_steps, target_accept_prob, 
             tree_depths[i] = depth
             num_steps[i] = chain.num_leapfrog
             divergent[i] = chain.divergent
+            accept_probs[i] = accept_prob
+            energy[i] = chain.draw_energy
             accept_sum += accept_prob
         if bar is not None:
             bar.update()
@@ -509,6 +525,8 @@ def _run(chain: _Chain, initial, num_samples, warmup_steps, target_accept_prob, 
         num_warmup_divergences=int(warmup_divergences),
         accept_prob=accept_sum / num_samples,
         num_grad_evals=chain.num_grad_evals,
+        accept_probs=accept_probs,
+        energy=energy,
     )
 
 

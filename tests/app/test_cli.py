@@ -35,7 +35,7 @@ FAST = [
     "--set",
     "plots.function_draws=3",
 ]
-COMMANDS = ["fit", "predict", "evaluate", "plot", "models", "benchmark"]
+COMMANDS = ["fit", "predict", "evaluate", "compare", "plot", "models", "benchmark"]
 
 
 def entry_point() -> list[str]:
@@ -292,6 +292,43 @@ def test_evaluate_on_the_test_part_and_on_a_csv(capsys, gap_run, tmp_path):
     code, _, err = run_cli(capsys, "evaluate", gap_run, "--data", bad)
     assert code == 2
     assert_one_line_error(err, "no_target.csv", "no target column 'y'")
+
+
+# --------------------------------------------------------------------------- compare
+
+
+def test_compare_ranks_runs_of_the_same_data_by_loo(capsys, gap_run, tmp_path):
+    pytest.importorskip("arviz")
+    wide = tmp_path / "gap_wide"
+    assert (
+        main(["fit", GAP, "--out", str(wide), "--quiet", *FAST, "--set", "model.hidden=[8]"]) == 0
+    )
+    capsys.readouterr()  # the fit's own output
+    out = tmp_path / "comparison.json"
+    code, stdout, _ = run_cli(capsys, "compare", gap_run, wide, "--out", out)
+    assert code == 0
+    lines = stdout.splitlines()
+    assert "elpd_loo" in lines[0] and "p_loo" in lines[0]
+    assert {lines[1].split()[0], lines[2].split()[0]} == {"gap", "gap_wide"}
+    assert "Pareto k" in stdout  # the note, in words
+    result = json.loads(out.read_text())
+    assert set(result["table"]) == {"gap", "gap_wide"} and set(result["pareto_k"]) == {
+        "gap",
+        "gap_wide",
+    }
+    best = min(result["table"], key=lambda name: result["table"][name]["rank"])
+    assert lines[1].split()[0] == best
+
+
+def test_compare_refuses_one_run_and_runs_of_different_data(capsys, gap_run, tmp_path):
+    code, _, err = run_cli(capsys, "compare", gap_run)
+    assert code == 2
+    assert_one_line_error(err, "at least two run directories")
+    other = tmp_path / "gap_other"
+    assert main(["fit", GAP, "--out", str(other), "--quiet", *FAST, "--set", "data.seed=5"]) == 0
+    code, _, err = run_cli(capsys, "compare", gap_run, other)
+    assert code == 2
+    assert_one_line_error(err, "different training data")
 
 
 # --------------------------------------------------------------------------- plot

@@ -9,8 +9,14 @@ import pytest
 import torch
 
 import pyro_bnn as pb
+from pyro_bnn.inference.diagnostics import mcmc_summary
 from pyro_bnn.inference.flat import FlatModel
-from pyro_bnn.inference.mcmc import ConvergenceWarning
+from pyro_bnn.inference.mcmc import (
+    SAMPLE_STATS,
+    ConvergenceWarning,
+    _convergence_problems,
+    function_space_diagnostics,
+)
 
 
 @pytest.mark.parametrize("sampler", ["lean", "pyro"])
@@ -150,7 +156,9 @@ def test_short_chain_warns_in_plain_words(gap_data):
             init="prior",
         )
     messages = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
-    assert messages and all(("R-hat" in m) or ("divergent" in m) for m in messages)
+    words = ("R-hat", "divergent", "ESS", "E-BFMI")
+    assert messages and all(any(word in m for word in words) for m in messages)
+    assert any("R-hat of the predictions" in m or "ESS of the predictions" in m for m in messages)
     assert post.diagnostics["warnings"] == messages
 
 
@@ -203,3 +211,104 @@ def test_a_single_draw_is_a_valid_fit(gap_data):
     assert post.draws["sigma"].shape == (1,)
     for site in post.diagnostics["sites"].values():
         assert site["ess_min"] is None and site["r_hat_max"] is None  # unknown, not 0 / 1.0
+
+
+@pytest.mark.filterwarnings("ignore::pyro_bnn.ConvergenceWarning")
+def test_sampler_statistics_are_kept_per_draw(tmp_path, linear_oracle):
+    o = linear_oracle
+    post = pb.fit_nuts(
+        o.model(), o.x, o.y, standardize=False, num_samples=200, warmup_steps=150,
+        num_chains=2, progress=False,
+    )  # fmt: skip
+    stats = post.sample_stats
+    assert set(stats) == set(SAMPLE_STATS)
+    assert all(value.shape == (2, 200) for value in stats.values())
+    assert int(stats["diverging"].sum()) == post.diagnostics["divergences"]
+    # d completed doublings: 2**d - 1 leapfrog steps, plus part of a rejected last subtree
+    depth, steps = stats["tree_depth"], stats["n_steps"]
+    assert ((2**depth - 1 <= steps) & (steps <= 2 ** (depth + 1) - 1)).all()
+    assert ((stats["acceptance_rate"] >= 0) & (stats["acceptance_rate"] <= 1)).all()
+    assert (stats["energy"] >= -stats["lp"]).all()  # H = -log density + kinetic >= -lp
+    assert len(post.diagnostics["e_bfmi"]) == 2 and min(post.diagnostics["e_bfmi"]) > 0.3
+    assert post.diagnostics["function_space"]["r_hat_max"] < 1.05
+    assert len(post.diagnostics["function_space"]["rows"]) == 10
+    assert post.training_data is not None and post.training_data[0].shape == o.x.shape
+
+
+def test_pyro_nuts_of_a_user_model_records_statistics_too():
+    def model(x, y=None):
+        loc = pyro.sample("loc", dist.Normal(0.0, 10.0))
+        with pyro.plate("data", x.shape[0]):
+            return pyro.sample("obs", dist.Normal(loc, 1.0), obs=y)
+
+    y = 2.0 + np.random.default_rng(0).normal(size=30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        post = pb.fit_nuts(
+            model, np.zeros((30, 1)), y, num_samples=40, warmup_steps=30, progress=False
+        )
+    stats = post.sample_stats
+    assert all(stats[name].shape == (1, 40) for name in SAMPLE_STATS)
+    assert torch.isfinite(stats["lp"]).all() and torch.isfinite(stats["energy"]).all()
+    assert (stats["step_size"] == stats["step_size"][0, 0]).all()  # fixed after warm-up
+    assert ((stats["acceptance_rate"] > -1e-9) & (stats["acceptance_rate"] < 1 + 1e-9)).all()
+    assert (stats["n_steps"] >= 1).all()
+    function = post.diagnostics["function_space"]  # the observed site's mean per draw
+    assert function["r_hat_max"] is not None and function["ess_bulk_min"] > 0
+
+
+def _two_chain_posterior(second_function_differs: bool):
+    """Two chains of a 1-4-1 tanh network: the second holds the first chain's function with
+    its hidden units permuted (weights far apart, same predictions), or a different one."""
+    rng = np.random.default_rng(0)
+    model = pb.BayesianMLP(1, 1, hidden=(4,))
+    center = {
+        "layers.0.weight": rng.normal(size=(4, 1)) * 2,
+        "layers.0.bias": rng.normal(size=4),
+        "layers.1.weight": rng.normal(size=(1, 4)),
+        "layers.1.bias": rng.normal(size=1),
+        "sigma": np.array(0.3),
+    }
+    permutation = [2, 0, 3, 1]
+    permuted = dict(center)
+    permuted["layers.0.weight"] = center["layers.0.weight"][permutation]
+    permuted["layers.0.bias"] = center["layers.0.bias"][permutation]
+    permuted["layers.1.weight"] = center["layers.1.weight"][:, permutation]
+    if second_function_differs:
+        permuted["layers.1.bias"] = center["layers.1.bias"] + 1.0
+    draws = 400
+
+    def chain(values):
+        return {k: v + 0.02 * rng.normal(size=(draws, *np.shape(v))) for k, v in values.items()}
+
+    chains = [chain(center), chain(permuted)]
+    samples = {
+        k: torch.tensor(np.concatenate([c[k] for c in chains]), dtype=torch.float32) for k in center
+    }
+    post = pb.Posterior(model, "nuts", samples=samples, num_chains=2)
+    x = torch.linspace(-3, 3, 40, dtype=torch.float32)[:, None]
+    post.diagnostics.update(
+        sites=mcmc_summary(post.chains()), e_bfmi=[1.0, 1.0], divergences=0, notes=[]
+    )
+    post.diagnostics["function_space"] = function_space_diagnostics(post, x)
+    return post, model
+
+
+def test_permuted_hidden_units_are_labelled_a_symmetry_not_a_problem():
+    post, model = _two_chain_posterior(second_function_differs=False)
+    sites = post.diagnostics["sites"]
+    assert sites["layers.0.weight"]["r_hat_max"] > 1.5  # weight space: chains far apart
+    assert post.diagnostics["function_space"]["r_hat_max"] < 1.01  # same predictions
+    problems = _convergence_problems(post, model, num_chains=2)
+    assert not [p for p in problems if "R-hat" in p]
+    (note,) = post.diagnostics["notes"]
+    assert "symmetries" in note and "not a problem" in note
+
+
+def test_chains_with_different_functions_get_a_real_warning():
+    post, model = _two_chain_posterior(second_function_differs=True)
+    assert post.diagnostics["function_space"]["r_hat_max"] > 1.5
+    problems = _convergence_problems(post, model, num_chains=2)
+    assert any("R-hat of the predictions" in p for p in problems)
+    assert any("'layers.1.bias'" in p for p in problems)  # the output bias moved too
+    assert not post.diagnostics["notes"]

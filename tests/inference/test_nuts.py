@@ -413,3 +413,20 @@ def test_cpu_sampler_calls_the_numpy_hook_directly():
     result = sample_nuts(None, torch.zeros(3), 50, 20, seed=0, value_and_grad_fn=NumpyOnly())
     assert NumpyOnly.calls == result.num_grad_evals > 0
     _assert_mean_within_mc_error(result.samples, torch.zeros(3), "mean")
+
+
+def test_per_draw_energy_and_acceptance_are_recorded():
+    """Energy = -log density + kinetic energy; E[kinetic] = dim / 2 at stationarity."""
+    dim = 6
+    result = sample_nuts(lambda z: -0.5 * (z**2).sum(), torch.zeros(dim), 1000, 200, seed=1)
+    assert result.energy.shape == result.accept_probs.shape == (1000,)
+    kinetic = result.energy + result.log_density
+    assert (kinetic >= 0).all()
+    assert (
+        abs(float(kinetic.mean()) - dim / 2) < 0.3
+    )  # kinetic energy sd sqrt(3): the mean's sd ~0.06
+    assert math.isclose(float(result.accept_probs.mean()), result.accept_prob, rel_tol=1e-9)
+    # a standard normal: the energy moves freely (E-BFMI near 1, well above 0.3)
+    from pyro_bnn.inference.diagnostics import e_bfmi
+
+    assert e_bfmi(result.energy)[0] > 0.6
