@@ -167,7 +167,8 @@ def laplace_at_mode(
         The mode found by the optimiser.
     newton_steps : int
         At most this many Newton steps ``z + H^-1 grad`` from ``z``, each kept only when
-        the Hessian is positive definite and the step raises the log joint.
+        the Hessian is positive definite and the step raises the log joint (none when
+        it would gain less than 1e-10 nats).
     min_eigenvalue : float, optional
         Floor of the Hessian's eigenvalues (see :func:`gaussian_from_hessian`).
     hessian_fn : callable, optional
@@ -186,7 +187,10 @@ def laplace_at_mode(
             cholesky = torch.linalg.cholesky(matrix.double())
         except RuntimeError:  # not positive definite: no Newton step
             break
-        step = torch.cholesky_solve(gradient.double()[:, None], cholesky)[:, 0].to(z.dtype)
+        step = torch.cholesky_solve(gradient.double()[:, None], cholesky)[:, 0]
+        if 0.5 * float(gradient.double() @ step) < 1e-10:
+            break  # already at the mode (to rounding)
+        step = step.to(z.dtype)
         candidate = z + step
         candidate_value = _value(log_joint, candidate)
         if not (math.isfinite(candidate_value) and candidate_value > value):

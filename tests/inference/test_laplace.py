@@ -1,0 +1,183 @@
+"""guide="laplace": exact on linear regression, user models, save/load, floored Hessians."""
+
+import warnings
+
+import numpy as np
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+from pyro.infer.autoguide import AutoLaplaceApproximation, init_to_value
+
+import pyro_bnn as pb
+from pyro_bnn.inference.laplace import (
+    LaplaceWarning,
+    gaussian_from_hessian,
+    hessian,
+    laplace_at_mode,
+)
+
+
+def _gaussian(post) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of a Laplace posterior's unconstrained Gaussian (float64)."""
+    params = post.params
+    loc = params["AutoMultivariateNormal.loc"].double()
+    tril = (
+        params["AutoMultivariateNormal.scale"].double()[:, None]
+        * params["AutoMultivariateNormal.scale_tril"].double()
+    )
+    return loc.numpy(), (tril @ tril.T).numpy()
+
+
+def _linear_model(prior_scale, sigma):
+    def model(x, y=None):
+        w = pyro.sample("w", dist.Normal(0.0, prior_scale).expand([x.shape[1]]).to_event(1))
+        b = pyro.sample("b", dist.Normal(0.0, prior_scale))
+        with pyro.plate("data", x.shape[0]):
+            return pyro.sample("obs", dist.Normal(x @ w + b, sigma), obs=y)
+
+    return model
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_bayesian_mlp_laplace_is_the_exact_posterior(linear_oracle, dtype):
+    o = linear_oracle  # flat order [w_1, w_2, b] is the oracle's order
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a Newton-polished mode: no convergence warning
+        post = pb.fit_svi(
+            o.model(), o.x, o.y, standardize=False, guide="laplace", num_steps=200,
+            lr=0.02, dtype=dtype, progress=False,
+        )  # fmt: skip
+    assert post.guide_type == "laplace" and not post.is_point_estimate
+    mean, cov = _gaussian(post)
+    tol = 1e-5 if dtype == torch.float32 else 1e-10
+    np.testing.assert_allclose(mean, o.mean, atol=tol * 10)
+    np.testing.assert_allclose(cov, o.cov, atol=tol * np.max(np.diag(o.cov)))
+    info = post.diagnostics["laplace"]
+    assert info["num_floored"] == 0 and info["newton_steps"] >= 1
+    # the Laplace log evidence is exact for a Gaussian posterior
+    assert info["log_evidence"] == pytest.approx(o.log_evidence, abs=1e-3 if tol > 1e-6 else 1e-8)
+    # draws come from that Gaussian
+    draws = o.stack(post.sample(4000, seed=1)).numpy()
+    np.testing.assert_allclose((draws.mean(0) - o.mean) / np.sqrt(np.diag(o.cov)), 0, atol=0.06)
+
+
+def test_user_model_laplace_is_the_exact_posterior(linear_oracle):
+    o = linear_oracle
+    model = _linear_model(o.prior_scale, o.sigma)
+    post = pb.fit_svi(model, o.x, o.y, guide="laplace", num_steps=200, lr=0.05, progress=False)
+    assert post.guide_type == "laplace"
+    mean, cov = _gaussian(post)  # AutoLaplaceApproximation order: w then b
+    np.testing.assert_allclose(mean, o.mean, atol=1e-4)
+    np.testing.assert_allclose(cov, o.cov, atol=1e-5 * np.max(np.diag(o.cov)))
+    assert post.diagnostics["laplace"]["log_evidence"] == pytest.approx(o.log_evidence, abs=1e-3)
+    # only the Gaussian's parameters are kept, not the MAP guide's
+    assert sorted(post.params) == [
+        "AutoMultivariateNormal.loc",
+        "AutoMultivariateNormal.scale",
+        "AutoMultivariateNormal.scale_tril",
+    ]
+    pred = pb.predict(post, o.x[:4], num_draws=4000, seed=0)
+    phi = np.hstack([o.x[:4], np.ones((4, 1))])
+    np.testing.assert_allclose(pred.mean, phi @ o.mean, atol=0.05)
+    np.testing.assert_allclose(pred.epistemic_var, np.einsum("nd,de,ne->n", phi, o.cov, phi),
+                               rtol=0.1)  # fmt: skip
+
+
+def test_pyro_autolaplace_guide_becomes_the_laplace_gaussian(linear_oracle):
+    o = linear_oracle
+    model = _linear_model(o.prior_scale, o.sigma)
+    guide = AutoLaplaceApproximation(model)
+    post = pb.fit_svi(model, o.x, o.y, guide=guide, num_steps=200, lr=0.05, progress=False)
+    assert post.guide_type == "laplace"
+    mean, _ = _gaussian(post)
+    np.testing.assert_allclose(mean, o.mean, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_save_load_round_trip(tmp_path, gap_data, linear_oracle):
+    x, y = gap_data
+    post = pb.fit_svi(
+        pb.BayesianMLP(1, 1, hidden=(4,)), x, y, guide="laplace", num_steps=300, progress=False
+    )
+    post.save(tmp_path / "mlp.pt")
+    loaded = pb.Posterior.load(tmp_path / "mlp.pt")
+    assert loaded.guide_type == "laplace"
+    assert loaded.diagnostics["laplace"] == post.diagnostics["laplace"]
+    a, b = (pb.predict(p, x[:7], num_draws=50, seed=2) for p in (post, loaded))
+    torch.testing.assert_close(a.mean, b.mean, rtol=0, atol=0)
+    torch.testing.assert_close(a.epistemic_var, b.epistemic_var, rtol=0, atol=0)
+
+    o = linear_oracle
+    model = _linear_model(o.prior_scale, o.sigma)
+    user = pb.fit_svi(model, o.x, o.y, guide="laplace", num_steps=100, lr=0.05, progress=False)
+    user.save(tmp_path / "user.pt")
+    loaded = pb.Posterior.load(tmp_path / "user.pt", model=model)
+    a, b = (pb.predict(p, o.x[:5], num_draws=50, seed=2) for p in (user, loaded))
+    np.testing.assert_array_equal(a.mean, b.mean)
+    np.testing.assert_array_equal(a.epistemic_var, b.epistemic_var)
+
+
+def test_saddle_point_hessian_is_floored_with_a_warning():
+    # y = w^2 + noise with y = 1: modes at w = +-1, a saddle of the log joint at w = 0,
+    # where the MAP search starts and (the gradient being 0) stays
+    def model(x, y=None):
+        w = pyro.sample("w", dist.Normal(0.0, 1.0))
+        with pyro.plate("data", x.shape[0]):
+            pyro.sample("obs", dist.Normal(w**2 * torch.ones_like(x[:, 0]), 0.1), obs=y)
+
+    start = init_to_value(values={"w": torch.tensor(0.0)})
+    guide = AutoLaplaceApproximation(model, init_loc_fn=start)
+    with pytest.warns(LaplaceWarning, match="not positive definite .*1 of 1 eigenvalues"):
+        post = pb.fit_svi(
+            model, np.zeros((1, 1)), np.ones(1), guide=guide, num_steps=5, progress=False
+        )
+    info = post.diagnostics["laplace"]
+    assert info["num_floored"] == 1 and info["min_eigenvalue"] < 0
+    assert info["newton_steps"] == 0
+    assert any("not positive definite" in w for w in post.diagnostics["warnings"])
+
+
+def test_gaussian_from_hessian_inverts_and_floors():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(5, 5))
+    matrix = torch.as_tensor(a @ a.T + np.eye(5))
+    tril, log_det, info = gaussian_from_hessian(matrix)
+    np.testing.assert_allclose((tril @ tril.T).numpy(), np.linalg.inv(matrix.numpy()), atol=1e-10)
+    assert log_det == pytest.approx(np.linalg.slogdet(matrix.numpy())[1])
+    assert info["num_floored"] == 0
+    indefinite = torch.diag(torch.tensor([4.0, -1.0, 0.0], dtype=torch.float64))
+    tril, log_det, info = gaussian_from_hessian(indefinite, min_eigenvalue=0.5)
+    np.testing.assert_allclose(torch.diagonal(tril @ tril.T).numpy(), [0.25, 2.0, 2.0])
+    assert info["num_floored"] == 2 and info["floor"] == 0.5
+    with pytest.raises(ValueError, match="min_eigenvalue must be positive"):
+        gaussian_from_hessian(indefinite, min_eigenvalue=0.0)
+    with pytest.raises(FloatingPointError, match="Hessian .* not finite"):
+        gaussian_from_hessian(torch.full((2, 2), float("nan")))
+
+
+def test_newton_steps_reach_the_mode_of_a_quadratic():
+    precision = torch.tensor([[2.0, 0.5], [0.5, 1.0]], dtype=torch.float64)
+    centre = torch.tensor([1.0, -2.0], dtype=torch.float64)
+
+    def log_joint(z):
+        return -0.5 * (z - centre) @ precision @ (z - centre)
+
+    torch.testing.assert_close(hessian(log_joint, centre), precision)
+    result = laplace_at_mode(log_joint, torch.zeros(2, dtype=torch.float64))
+    torch.testing.assert_close(result.loc, centre)
+    torch.testing.assert_close(result.covariance, torch.linalg.inv(precision))
+    assert result.info["newton_steps"] == 1 and result.info["expected_gain"] < 1e-20
+    # without Newton steps the point stays where it was, and the gain says how far off it is
+    stuck = laplace_at_mode(log_joint, torch.zeros(2, dtype=torch.float64), newton_steps=0)
+    assert stuck.info["expected_gain"] == pytest.approx(0.5 * float(centre @ precision @ centre))
+
+
+def test_laplace_needs_data_in_memory(linear_oracle):
+    o = linear_oracle
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.tensor(o.x).float(), torch.tensor(o.y).float()),
+        batch_size=10,
+    )
+    with pytest.raises(ValueError, match="guide='laplace' needs the data in memory"):
+        pb.fit_svi(o.model(), guide="laplace", loader=loader, progress=False)
