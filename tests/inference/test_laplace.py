@@ -181,3 +181,59 @@ def test_laplace_needs_data_in_memory(linear_oracle):
     )
     with pytest.raises(ValueError, match="guide='laplace' needs the data in memory"):
         pb.fit_svi(o.model(), guide="laplace", loader=loader, progress=False)
+
+
+@pytest.mark.filterwarnings("ignore::pyro_bnn.inference.laplace.LaplaceWarning")
+def test_linearized_predictive_is_the_first_order_network(gap_data):
+    x, y = gap_data
+    post = pb.fit_svi(
+        pb.BayesianMLP(1, 1, hidden=(5,), activation="tanh"), x, y, guide="laplace",
+        num_steps=200, progress=False, check_convergence=False,
+    )  # fmt: skip
+    from pyro_bnn.predictive.network import _LinearizedForward, guide_centre
+
+    model = post.model
+    centre = guide_centre(post)
+    draws = post.sample(3, seed=4)
+    xs = torch.as_tensor(post.scaler.transform_x(x[:6]), dtype=torch.float32)
+    linear = _LinearizedForward(model, draws, centre)(xs)  # (3, 6, 1)
+    names = list(centre)
+    for s in range(3):
+        tangent = tuple(draws[k][s] - centre[k] for k in names)
+
+        def net(*values):
+            return model.network(dict(zip(names, values, strict=True)), xs)
+
+        value, jvp = torch.autograd.functional.jvp(net, tuple(centre[k] for k in names), tangent)
+        torch.testing.assert_close(linear[s], value + jvp, rtol=1e-5, atol=1e-5)
+    # the default for a Laplace posterior; switched off it runs the network at each draw
+    default = pb.predict(post, x[:6], num_draws=50, seed=1)
+    on = pb.predict(post, x[:6], num_draws=50, seed=1, linearized=True)
+    off = pb.predict(post, x[:6], num_draws=50, seed=1, linearized=False)
+    np.testing.assert_array_equal(default.mean, on.mean)
+    assert not np.allclose(on.epistemic_var, off.epistemic_var)
+
+
+def test_linearized_equals_sampled_without_hidden_layers(linear_oracle):
+    o = linear_oracle
+    post = pb.fit_svi(o.model(), o.x, o.y, standardize=False, guide="laplace", num_steps=100,
+                      progress=False, check_convergence=False)  # fmt: skip
+    on = pb.predict(post, o.x[:5], num_draws=100, seed=3, linearized=True)
+    off = pb.predict(post, o.x[:5], num_draws=100, seed=3, linearized=False)
+    np.testing.assert_allclose(on.mean, off.mean, atol=1e-5)
+    np.testing.assert_allclose(on.epistemic_var, off.epistemic_var, rtol=1e-4)
+
+
+def test_linearized_needs_an_autoguide_and_a_bayesian_mlp(linear_oracle):
+    o = linear_oracle
+    nuts_like = pb.Posterior(
+        o.model(), "nuts", samples={"layers.0.weight": torch.zeros(4, 1, 2),
+                                    "layers.0.bias": torch.zeros(4, 1)},
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="linearized=True needs an SVI posterior"):
+        pb.predict(nuts_like, o.x[:2], linearized=True)
+    model = _linear_model(o.prior_scale, o.sigma)
+    user = pb.fit_svi(model, o.x, o.y, guide="laplace", num_steps=20, progress=False,
+                      check_convergence=False)  # fmt: skip
+    with pytest.raises(ValueError, match="linearized=True needs a BayesianMLP"):
+        pb.predict(user, o.x[:2], linearized=True)
