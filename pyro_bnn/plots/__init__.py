@@ -20,6 +20,9 @@ One module per family, every public name re-exported here:
   :func:`plot_calibration` (regressors).
 - :mod:`~pyro_bnn.plots.diagnostics`: :func:`plot_diagnostics`, the ELBO curve (SVI) or
   trace and rank plots (NUTS).
+- :mod:`~pyro_bnn.plots.checks`: predictive checks, :func:`plot_prior_predictive`
+  (function draws and replicated data from the prior, before a fit) and
+  :func:`plot_ppc` (observed against replicated data after it).
 - :mod:`~pyro_bnn.plots.common`: colours and :func:`save_figure`.
 - :mod:`~pyro_bnn.plots.kinds`: :data:`RUN_PLOT_KINDS`, the plot kinds of a run directory.
 
@@ -45,6 +48,9 @@ _EXPORTS = {
     "plot_reliability": "calibration",
     "plot_calibration": "calibration",
     "plot_diagnostics": "diagnostics",
+    "plot_ppc": "checks",
+    "plot_prior_predictive": "checks",
+    "replicated_data": "checks",
     "save_figure": "common",
     "BAYES_COLOR": "common",
     "POINT_COLOR": "common",
@@ -54,7 +60,15 @@ _EXPORTS = {
 }
 
 
-_SUBMODULES = ("calibration", "classification", "common", "comparison", "diagnostics", "regression")
+_SUBMODULES = (
+    "calibration",
+    "checks",
+    "classification",
+    "common",
+    "comparison",
+    "diagnostics",
+    "regression",
+)
 
 
 def __getattr__(name: str):
@@ -82,6 +96,9 @@ __all__ = [
     "plot_calibration",
     "plot_predicted_vs_observed",
     "plot_diagnostics",
+    "plot_ppc",
+    "plot_prior_predictive",
+    "replicated_data",
     "save_figure",
     "PlotKind",
     "RUN_PLOT_KINDS",
