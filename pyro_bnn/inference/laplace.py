@@ -121,7 +121,8 @@ def gaussian_from_hessian(
     (scale_tril, log_det, info)
         ``scale_tril: (dim, dim)`` lower Cholesky factor of the covariance (in the
         Hessian's dtype), ``log det`` of the floored Hessian, and a dict with
-        ``min_eigenvalue``, ``max_eigenvalue``, ``num_floored`` and ``floor``.
+        ``min_eigenvalue``, ``max_eigenvalue``, ``num_floored`` (below the floor),
+        ``num_nonpositive`` (of those, ``<= 0``) and ``floor``.
     """
     matrix = hessian_matrix.detach().double()
     if not torch.isfinite(matrix).all():
@@ -143,6 +144,7 @@ def gaussian_from_hessian(
         "min_eigenvalue": float(eigenvalues.min()),
         "max_eigenvalue": largest,
         "num_floored": int(floored.sum()),
+        "num_nonpositive": int((eigenvalues <= 0).sum()),
         "floor": float(floor),
     }
     return scale_tril.to(hessian_matrix.dtype), float(torch.log(used).sum()), info
@@ -215,12 +217,17 @@ def laplace_at_mode(
 
 def floor_message(info: dict, dim: int) -> str:
     """The text of the :class:`LaplaceWarning` for a floored Hessian."""
+    negative = info.get("num_nonpositive", info["num_floored"])
+    state = "not positive definite" if negative else "nearly singular"
     return (
-        f"Laplace: the Hessian of the negative log joint at the MAP is not positive definite "
-        f"({info['num_floored']} of {dim} eigenvalues below {info['floor']:.3g}, the smallest "
-        f"{info['min_eigenvalue']:.3g}, the largest {info['max_eigenvalue']:.3g}); they were "
-        "raised to that floor, so the posterior is very wide in those directions. The MAP "
-        "may be a saddle or not reached: raise num_steps, or use guide='mvn' or fit_nuts."
+        f"Laplace: the Hessian of the negative log joint at the MAP is {state} "
+        f"({info['num_floored']} of {dim} eigenvalues below {info['floor']:.3g}, {negative} of "
+        f"them <= 0; the smallest {info['min_eigenvalue']:.3g}, the largest "
+        f"{info['max_eigenvalue']:.3g}); they were raised to that floor, so the posterior is "
+        "wide in those directions. The MAP may be a saddle or not reached (raise num_steps), "
+        "or the weights are not identified there; the linearised predictive (the default of "
+        "predict for a Laplace fit of a BayesianMLP) is robust to this, draws of the network "
+        "itself are not. Alternatives: guide='mvn' or fit_nuts."
     )
 
 

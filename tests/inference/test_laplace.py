@@ -133,7 +133,7 @@ def test_saddle_point_hessian_is_floored_with_a_warning():
             model, np.zeros((1, 1)), np.ones(1), guide=guide, num_steps=5, progress=False
         )
     info = post.diagnostics["laplace"]
-    assert info["num_floored"] == 1 and info["min_eigenvalue"] < 0
+    assert info["num_floored"] == info["num_nonpositive"] == 1 and info["min_eigenvalue"] < 0
     assert info["newton_steps"] == 0
     assert any("not positive definite" in w for w in post.diagnostics["warnings"])
 
@@ -149,7 +149,7 @@ def test_gaussian_from_hessian_inverts_and_floors():
     indefinite = torch.diag(torch.tensor([4.0, -1.0, 0.0], dtype=torch.float64))
     tril, log_det, info = gaussian_from_hessian(indefinite, min_eigenvalue=0.5)
     np.testing.assert_allclose(torch.diagonal(tril @ tril.T).numpy(), [0.25, 2.0, 2.0])
-    assert info["num_floored"] == 2 and info["floor"] == 0.5
+    assert info["num_floored"] == 2 and info["num_nonpositive"] == 2 and info["floor"] == 0.5
     with pytest.raises(ValueError, match="min_eigenvalue must be positive"):
         gaussian_from_hessian(indefinite, min_eigenvalue=0.0)
     with pytest.raises(FloatingPointError, match="Hessian .* not finite"):
