@@ -46,3 +46,22 @@ def test_a_failing_plot_is_logged_not_raised(regression_run, tmp_path, monkeypat
     assert written == [] and log.messages == [
         "the calibration plot failed: RuntimeError: no figure"
     ]
+
+
+@pytest.mark.slow
+def test_a_model_file_fits_laplace_and_draws_the_checks(tmp_path):
+    from pyro_bnn.app.fit import fit_run
+
+    from .helpers import TINY_REGRESSION, tiny
+
+    spec = tiny(
+        TINY_REGRESSION,
+        **{"inference.guide": "laplace", "plots.enabled": True,
+           "plots.kinds": ["ppc", "prior_predictive"]},
+    )  # fmt: skip
+    run = fit_run(spec, tmp_path / "laplace", quiet=True)
+    assert run.posterior.guide_type == "laplace"
+    assert sorted(p.name for p in (tmp_path / "laplace" / "plots").glob("*.png")) == [
+        "ppc.png",
+        "prior_predictive.png",
+    ]
