@@ -237,3 +237,14 @@ def test_linearized_needs_an_autoguide_and_a_bayesian_mlp(linear_oracle):
                       check_convergence=False)  # fmt: skip
     with pytest.raises(ValueError, match="linearized=True needs a BayesianMLP"):
         pb.predict(user, o.x[:2], linearized=True)
+
+
+def test_diagnostics_plot_names_the_map_search(linear_oracle):
+    from pyro_bnn import plots
+
+    o = linear_oracle
+    post = pb.fit_svi(o.model(), o.x, o.y, standardize=False, guide="laplace", num_steps=60,
+                      progress=False, check_convergence=False)  # fmt: skip
+    ax = plots.plot_diagnostics(post).axes[0]
+    assert ax.get_ylabel() == "log joint (nats)"
+    assert ax.get_title().startswith("Laplace (MAP search) log joint")
