@@ -248,3 +248,35 @@ def test_diagnostics_plot_names_the_map_search(linear_oracle):
     ax = plots.plot_diagnostics(post).axes[0]
     assert ax.get_ylabel() == "log joint (nats)"
     assert ax.get_title().startswith("Laplace (MAP search) log joint")
+
+
+def test_flat_hessian_equals_pyro_autolaplace_hessian():
+    """The fast path's Hessian is that of Pyro's AutoLaplaceApproximation loss, log|J| included."""
+    from pyro.ops.hessian import hessian as pyro_hessian
+
+    from pyro_bnn.inference.flat import FlatModel
+    from pyro_bnn.inference.laplace import flat_hessian
+    from pyro_bnn.isolation import param_scope
+
+    torch.manual_seed(0)
+    model = pb.BayesianMLP(2, 1, hidden=(3,), likelihood=pb.Gaussian(sigma_prior_scale=0.5))
+    model.to(dtype=torch.float64)
+    x = torch.randn(9, 2, dtype=torch.float64)
+    y = torch.randn(9, dtype=torch.float64)
+    flat = FlatModel(model, x, y)
+    z = 0.5 * torch.randn(flat.dim, dtype=torch.float64)
+    with param_scope(), pyro.poutine.block():
+        guide = AutoLaplaceApproximation(model)
+        guide(x, y)
+        with torch.no_grad():
+            guide.loc.copy_(z)
+        guide_trace = pyro.poutine.trace(guide).get_trace(x, y)
+        model_trace = pyro.poutine.trace(pyro.poutine.replay(model, trace=guide_trace)).get_trace(
+            x, y
+        )
+        loss = guide_trace.log_prob_sum() - model_trace.log_prob_sum()
+        expected = pyro_hessian(loss, guide.loc)
+        assert [n for n, _ in guide.prototype_trace.iter_stochastic_nodes()] == flat.names
+    torch.testing.assert_close(flat_hessian(flat, z), expected, rtol=1e-8, atol=1e-8)
+    # in row chunks (here one row at a time) it is the same matrix
+    torch.testing.assert_close(flat_hessian(flat, z, max_elements=1), expected)
