@@ -280,3 +280,32 @@ def test_flat_hessian_equals_pyro_autolaplace_hessian():
     torch.testing.assert_close(flat_hessian(flat, z), expected, rtol=1e-8, atol=1e-8)
     # in row chunks (here one row at a time) it is the same matrix
     torch.testing.assert_close(flat_hessian(flat, z, max_elements=1), expected)
+
+
+def test_fitted_laplace_is_pyro_autolaplace_at_its_mode(linear_oracle):
+    """With a learned (constrained) noise: the mode and the precision are Pyro's definition's."""
+    from pyro.ops.hessian import hessian as pyro_hessian
+
+    from pyro_bnn.isolation import param_scope
+
+    o = linear_oracle
+    model = pb.BayesianMLP(2, 1, hidden=(), prior=pb.IIDNormal(1.0),
+                           likelihood=pb.Gaussian(sigma_prior_scale=1.0))  # fmt: skip
+    post = pb.fit_svi(model, o.x, o.y, standardize=False, guide="laplace", num_steps=400,
+                      lr=0.02, dtype=torch.float64, progress=False)  # fmt: skip
+    loc, cov = _gaussian(post)
+    x, y = torch.as_tensor(o.x), torch.as_tensor(o.y)
+    with param_scope(), pyro.poutine.block():
+        guide = AutoLaplaceApproximation(post.model)
+        guide(x, y)
+        with torch.no_grad():
+            guide.loc.copy_(torch.as_tensor(loc))
+        guide_trace = pyro.poutine.trace(guide).get_trace(x, y)
+        replayed = pyro.poutine.replay(post.model, trace=guide_trace)
+        loss = (
+            guide_trace.log_prob_sum() - pyro.poutine.trace(replayed).get_trace(x, y).log_prob_sum()
+        )
+        (gradient,) = torch.autograd.grad(loss, guide.loc, retain_graph=True)
+        precision = pyro_hessian(loss, guide.loc)
+    assert float(gradient.abs().max()) < 1e-6  # the mode of Pyro's objective (log|J| included)
+    np.testing.assert_allclose(cov, np.linalg.inv(precision.detach().numpy()), rtol=1e-6)
