@@ -251,7 +251,11 @@ def test_diagnostics_plot_names_the_map_search(linear_oracle):
 
 
 def test_flat_hessian_equals_pyro_autolaplace_hessian():
-    """The fast path's Hessian is that of Pyro's AutoLaplaceApproximation loss, log|J| included."""
+    """The fast path's Hessian is that of Pyro's AutoLaplaceApproximation loss (learned sigma).
+
+    (``log |J|`` of sigma's exp transform is linear, so it moves the mode, not the Hessian:
+    the next test checks the mode.)
+    """
     from pyro.ops.hessian import hessian as pyro_hessian
 
     from pyro_bnn.inference.flat import FlatModel
