@@ -313,3 +313,26 @@ def test_fitted_laplace_is_pyro_autolaplace_at_its_mode(linear_oracle):
         precision = pyro_hessian(loss, guide.loc)
     assert float(gradient.abs().max()) < 1e-6  # the mode of Pyro's objective (log|J| included)
     np.testing.assert_allclose(cov, np.linalg.inv(precision.detach().numpy()), rtol=1e-6)
+
+
+def test_minibatch_map_is_polished_to_the_exact_mode(linear_oracle):
+    o = linear_oracle  # Adam on minibatches of 10 rows, then full-batch Newton steps
+    post = pb.fit_svi(o.model(), o.x, o.y, standardize=False, guide="laplace", num_steps=300,
+                      batch_size=10, lr=0.02, progress=False, check_convergence=False)  # fmt: skip
+    mean, cov = _gaussian(post)
+    np.testing.assert_allclose(mean, o.mean, atol=1e-4)
+    np.testing.assert_allclose(cov, o.cov, atol=1e-5 * np.max(np.diag(o.cov)))
+
+
+@pytest.mark.filterwarnings("ignore::pyro_bnn.inference.laplace.LaplaceWarning")
+def test_classifier_laplace_predicts_probabilities():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 2))
+    y = (x[:, 0] + 0.3 * rng.normal(size=60) > 0).astype(np.int64) + (x[:, 1] > 1)
+    model = pb.BayesianMLP(2, 3, hidden=(4,), likelihood=pb.Categorical())
+    post = pb.fit_svi(model, x, y, guide="laplace", num_steps=300, progress=False,
+                      check_convergence=False)  # fmt: skip
+    pred = pb.predict(post, x[:5], num_draws=100)
+    assert pred.probs.shape == (5, 3)
+    np.testing.assert_allclose(pred.probs.sum(1), 1, atol=1e-6)
+    assert (pred.mutual_information >= 0).all()

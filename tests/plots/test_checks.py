@@ -155,3 +155,20 @@ def test_checks_bad_input(classification, gap_data):
         plots.plot_prior_predictive(pb.BayesianMLP(1, 1), x, num_draws=1)
     with pytest.raises(TypeError, match="model must be a Pyro model"):
         plots.plot_prior_predictive("model", x)
+
+
+def test_ppc_of_a_user_model_laplace_fit(linear_oracle):
+    import pyro
+    import pyro.distributions as dist
+
+    def model(x, y=None):
+        w = pyro.sample("w", dist.Normal(0.0, 1.0).expand([2]).to_event(1))
+        with pyro.plate("data", x.shape[0]):
+            return pyro.sample("obs", dist.Normal(x @ w + 0.3, 0.5), obs=y)
+
+    o = linear_oracle
+    post = pb.fit_svi(model, o.x, o.y, guide="laplace", num_steps=100, lr=0.05, progress=False,
+                      check_convergence=False)  # fmt: skip
+    fig = pb.plot_ppc(post, o.x, o.y, num_replicates=15, statistic="max")
+    assert len(fig.axes) == 2 and len(fig.axes[0].patches) == 16
+    assert fig.axes[1].lines[0].get_xdata()[0] == pytest.approx(o.y.max())
