@@ -62,6 +62,7 @@ def test_bayesian_mlp_laplace_is_the_exact_posterior(linear_oracle, dtype):
     np.testing.assert_allclose((draws.mean(0) - o.mean) / np.sqrt(np.diag(o.cov)), 0, atol=0.06)
 
 
+@pytest.mark.slow
 def test_user_model_laplace_is_the_exact_posterior(linear_oracle):
     o = linear_oracle
     model = _linear_model(o.prior_scale, o.sigma)
@@ -77,11 +78,12 @@ def test_user_model_laplace_is_the_exact_posterior(linear_oracle):
         "AutoMultivariateNormal.scale",
         "AutoMultivariateNormal.scale_tril",
     ]
-    pred = pb.predict(post, o.x[:4], num_draws=4000, seed=0)
+    pred = pb.predict(post, o.x[:4], num_draws=1000, seed=0)
     phi = np.hstack([o.x[:4], np.ones((4, 1))])
     np.testing.assert_allclose(pred.mean, phi @ o.mean, atol=0.05)
+    # 1000 draws: the variances' Monte Carlo error is about 4.5%
     np.testing.assert_allclose(pred.epistemic_var, np.einsum("nd,de,ne->n", phi, o.cov, phi),
-                               rtol=0.1)  # fmt: skip
+                               rtol=0.2)  # fmt: skip
 
 
 def test_pyro_autolaplace_guide_becomes_the_laplace_gaussian(linear_oracle):
