@@ -88,19 +88,33 @@ def _plot_uncertainty(run: Run):
         if data.x_test is not None:
             x_all = np.concatenate([x_all, data.x_test[:, 0]])
         x_grid = _grid_1d(x_all, spec.predict["margin"], spec.predict["grid"])
+        from matplotlib.figure import Figure
+
         pred = run.predict(x_grid[:, None])
-        figure = plots.plot_regression(
+        point = run.posterior.is_point_estimate
+        figure = Figure(figsize=(7, 4.5 if point else 6.8), layout="constrained")
+        if point:
+            top, bottom = figure.subplots(1, 1), None
+        else:
+            top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=[2.2, 1])
+        plots.plot_regression(
             pred,
             x_grid,
             x_train=data.x_train[:, 0],
             y_train=data.y_train,
+            ax=top,
             level=spec.predict["level"],
             num_function_draws=spec.plots["function_draws"],
             title=title,
         )
-        ax = figure.axes[0]
-        ax.set_xlabel(data.feature_names[0])
-        ax.set_ylabel(data.target_name)
+        top.set_ylabel(data.target_name)
+        if bottom is None:
+            top.set_xlabel(data.feature_names[0])
+            return figure
+        # the claim of a Bayesian fit: epistemic std grows where there is no data
+        plots.plot_epistemic_std(pred, x_grid, x_train=data.x_train[:, 0], ax=bottom)
+        top.set_xlabel("")
+        bottom.set_xlabel(data.feature_names[0])
         return figure
     if data.task == "classification" and data.num_features == 2:
         grid = plots.grid_2d(

@@ -9,7 +9,8 @@ nothing is shown twice in a notebook and nothing leaks in a loop). Save with
 One module per family, every public name re-exported here:
 
 - :mod:`~pyro_bnn.plots.regression`: :func:`plot_regression` (data, predictive mean,
-  epistemic and total bands, function draws, an optional MAP overlay) and
+  epistemic and total bands, function draws, an optional MAP overlay),
+  :func:`plot_epistemic_std` (epistemic std against x, no-data stretches shaded) and
   :func:`plot_predicted_vs_observed` (many inputs).
 - :mod:`~pyro_bnn.plots.classification`: :func:`plot_classification`, maps of class
   probability, predictive entropy and mutual information over a 2-D grid
@@ -44,6 +45,9 @@ _EXPORTS = {
     "CLASSIFICATION_KINDS": "classification",
     "plot_regression": "regression",
     "plot_predicted_vs_observed": "regression",
+    "plot_epistemic_std": "regression",
+    "epistemic_std_ratio": "regression",
+    "data_gaps": "regression",
     "plot_point_vs_bayes": "comparison",
     "plot_reliability": "calibration",
     "plot_calibration": "calibration",
@@ -95,6 +99,9 @@ __all__ = [
     "plot_reliability",
     "plot_calibration",
     "plot_predicted_vs_observed",
+    "plot_epistemic_std",
+    "epistemic_std_ratio",
+    "data_gaps",
     "plot_diagnostics",
     "plot_ppc",
     "plot_prior_predictive",

@@ -23,7 +23,11 @@ from .common import (
     _percent,
 )
 
-__all__ = ["plot_regression", "plot_predicted_vs_observed"]
+__all__ = [
+    "plot_regression",
+    "plot_epistemic_std",
+    "epistemic_std_ratio",
+    "data_gaps", "plot_predicted_vs_observed"]
 
 
 def _regression_summaries(prediction: Any, level: float) -> dict[str, np.ndarray]:
@@ -174,6 +178,99 @@ def plot_regression(
     ax.set_ylabel("y")
     ax.set_title(title or "Posterior predictive: mean, epistemic and total uncertainty")
     ax.legend(loc="best", fontsize="small", framealpha=0.85)
+    return figure
+
+
+def data_gaps(x_train: Any, x_min: float, x_max: float, min_width: float = 0.1) -> list:
+    """Stretches of ``[x_min, x_max]`` with no training input, as ``(start, end)`` pairs.
+
+    A stretch counts when it is wider than ``min_width`` times the training inputs'
+    range and three times their median spacing: the space between two neighbouring
+    training inputs, and the space beyond the first and the last one. Used to shade
+    "no data" regions in 1-D plots.
+    """
+    x = np.sort(_one_feature(x_train, "x_train", "data_gaps"))
+    if x.size == 0:
+        raise ValueError("data_gaps needs at least one training input")
+    if not 0 < min_width < 1:
+        raise ValueError(f"min_width must be in (0, 1), got {min_width}")
+    spacing = float(np.median(np.diff(x))) if x.size > 1 else 0.0
+    width = max(min_width * float(x[-1] - x[0]), 3 * spacing, 1e-12)
+    edges = np.concatenate([[min(x_min, x[0])], x, [max(x_max, x[-1])]])
+    gaps = []
+    for start, end in zip(edges[:-1], edges[1:], strict=True):
+        start, end = max(float(start), x_min), min(float(end), x_max)
+        if end - start > width:
+            gaps.append((start, end))
+    return gaps
+
+
+def epistemic_std_ratio(prediction: Any, x_grid: Any, x_train: Any, min_width: float = 0.1):
+    """Mean epistemic std where there is no training data over the mean where there is.
+
+    ``(ratio, std_gap, std_data)`` on the inputs of ``prediction`` (``x_grid``), with
+    the gaps of :func:`data_gaps`; ``None`` when the grid has no point in a gap.
+    """
+    x = _one_feature(x_grid, "x_grid", "epistemic_std_ratio")
+    std = _numpy(prediction.epistemic_std, "prediction.epistemic_std").reshape(x.shape)
+    in_gap = np.zeros(x.shape, dtype=bool)
+    for start, end in data_gaps(x_train, float(x.min()), float(x.max()), min_width):
+        in_gap |= (x > start) & (x < end)
+    if not in_gap.any() or in_gap.all():
+        return None
+    std_gap, std_data = float(std[in_gap].mean()), float(std[~in_gap].mean())
+    return std_gap / std_data, std_gap, std_data
+
+
+def plot_epistemic_std(
+    prediction: Any,
+    x_grid: Any,
+    x_train: Any = None,
+    ax: Axes | None = None,
+    point_std: bool = False,
+    title: str | None = None,
+    min_gap_width: float = 0.1,
+) -> Figure:
+    """Epistemic standard deviation against one input, regions with no training data shaded.
+
+    The std of the mean function over posterior draws: what more data would shrink.
+    With ``x_train`` the stretches without training inputs (:func:`data_gaps`, wider
+    than ``min_gap_width`` of the data's range) are shaded and the legend gives the
+    ratio of the mean epistemic std there to the mean on the data. ``point_std`` is
+    accepted for point estimates and draws the (zero) line instead of refusing.
+    """
+    _check_task(prediction, "regression", "plot_epistemic_std", "use plot_classification")
+    x = _one_feature(x_grid, "x_grid", "plot_epistemic_std")
+    if _is_point_estimate(prediction) and not point_std:
+        raise ValueError(
+            "a point estimate has no epistemic uncertainty (its std is 0 everywhere); "
+            "plot a posterior, or pass point_std=True to draw the zero line"
+        )
+    std = _numpy(prediction.epistemic_std, "prediction.epistemic_std").reshape(-1)
+    if std.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"x_grid has {x.shape[0]} points but the prediction has {std.shape[0]}; "
+            "predict on x_grid"
+        )
+    if ax is None:
+        figure, axes = _new_figure(figsize=(7, 2.8))
+        ax = axes[0, 0]
+    else:
+        figure = ax.figure
+    order = np.argsort(x)
+    label = "epistemic std (mean function)"
+    if x_train is not None:
+        for i, (start, end) in enumerate(data_gaps(x_train, float(x.min()), float(x.max()))):
+            ax.axvspan(start, end, color="0.85", linewidth=0, label="no training data" if i == 0 else None)
+        ratio = epistemic_std_ratio(prediction, x, x_train, min_gap_width)
+        if ratio is not None:
+            label += f": {ratio[0]:.1f}x larger off the data ({ratio[1]:.3g} vs {ratio[2]:.3g})"
+    ax.plot(x[order], std[order], color=BAYES_COLOR, linewidth=2, label=label)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("x")
+    ax.set_ylabel("epistemic std")
+    ax.set_title(title or "Epistemic uncertainty: what more data would shrink")
+    ax.legend(loc="upper left", fontsize="small", framealpha=0.85)
     return figure
 
 

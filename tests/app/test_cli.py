@@ -25,6 +25,8 @@ GAP = str(REPO / "models" / "regression_gap.toml")
 TWO_MOONS = str(REPO / "models" / "two_moons.toml")
 FAST = [
     "--set",
+    "inference.method=svi",
+    "--set",
     "inference.num_steps=30",
     "--set",
     "predict.num_draws=30",

@@ -65,3 +65,12 @@ def test_a_model_file_fits_laplace_and_draws_the_checks(tmp_path):
         "ppc.png",
         "prior_predictive.png",
     ]
+
+
+def test_a_1d_regression_run_shows_bands_and_epistemic_std_with_the_gaps_shaded(regression_run):
+    figure = figures._plot_uncertainty(regression_run)
+    bands, std = figure.axes
+    data = regression_run.data
+    assert bands.get_ylabel() == data.target_name and std.get_xlabel() == data.feature_names[0]
+    assert std.get_ylabel() == "epistemic std"
+    assert "epistemic std (mean function)" in std.get_legend().get_texts()[-1].get_text()

@@ -101,3 +101,44 @@ def test_plot_predicted_vs_observed_points_bars_and_coverage(regression, classif
         plots.plot_predicted_vs_observed(classification["on_data"], classification["y"])
     with pytest.raises(ValueError, match="y has 3 values but the prediction has 40"):
         plots.plot_predicted_vs_observed(pred, y[:3])
+
+
+def test_data_gaps_finds_the_hole_and_the_ends():
+    x_train = np.concatenate([np.linspace(-4, -1, 30), np.linspace(1, 4, 30)])
+    gaps = plots.data_gaps(x_train, -6.0, 6.0)
+    assert gaps == [(-6.0, -4.0), (-1.0, 1.0), (4.0, 6.0)]
+    # a grid inside the data range: only the hole; a narrow spacing is not a gap
+    assert plots.data_gaps(x_train, -4.0, 4.0) == [(-1.0, 1.0)]
+    assert plots.data_gaps(np.linspace(0, 1, 11), 0.0, 1.0) == []
+    with pytest.raises(ValueError, match="min_width"):
+        plots.data_gaps(x_train, -6.0, 6.0, min_width=0)
+
+
+def test_epistemic_std_ratio_is_the_mean_std_off_over_on_the_data(regression):
+    pred, x_grid, x_train = regression["bayes"], regression["x_grid"], regression["x"]
+    ratio, std_gap, std_data = plots.epistemic_std_ratio(pred, x_grid, x_train)
+    x = x_grid[:, 0]
+    std = np.asarray(pred.epistemic_std).reshape(-1)
+    in_gap = np.zeros(x.shape, dtype=bool)
+    for start, end in plots.data_gaps(x_train, x.min(), x.max()):
+        in_gap |= (x > start) & (x < end)
+    assert 0 < in_gap.sum() < x.size
+    assert std_gap == pytest.approx(std[in_gap].mean(), rel=1e-6)
+    assert std_data == pytest.approx(std[~in_gap].mean(), rel=1e-6)
+    assert ratio == pytest.approx(std_gap / std_data)
+
+
+def test_plot_epistemic_std_draws_the_std_and_shades_the_gaps(regression):
+    pred, x_grid = regression["bayes"], regression["x_grid"]
+    fig = plots.plot_epistemic_std(pred, x_grid, x_train=regression["x"])
+    ax = fig.axes[0]
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), pred.epistemic_std.reshape(-1), rtol=1e-6)
+    gaps = plots.data_gaps(regression["x"], float(x_grid.min()), float(x_grid.max()))
+    assert len(ax.patches) == len(gaps) > 0
+    ratio = plots.epistemic_std_ratio(pred, x_grid, regression["x"])[0]
+    labels = legend_texts(ax.get_legend())
+    assert labels[0] == "no training data" and f"{ratio:.1f}x larger off the data" in labels[1]
+    with pytest.raises(ValueError, match="point estimate has no epistemic"):
+        plots.plot_epistemic_std(regression["point"], x_grid)
+    with pytest.raises(ValueError, match="predict on x_grid"):
+        plots.plot_epistemic_std(pred, x_grid[:10])
