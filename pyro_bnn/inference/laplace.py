@@ -15,7 +15,9 @@ then takes the Hessian ``H`` of the negative log joint there. The posterior is
   :func:`torch.autograd.functional.hessian` (rows of the data in chunks).
 - A user-written model (function or ``PyroModule``) is fitted through Pyro's SVI
   with an ``AutoLaplaceApproximation`` guide; the Hessian is that of the same
-  objective (Pyro's ``laplace_approximation``), with the safeguards below.
+  objective (Pyro's ``laplace_approximation``), with the safeguards below. The
+  model's own ``pyro.param`` values are optimised with the MAP and then held fixed;
+  a plate that subsamples makes the Hessian a (noisy) estimate from its subsample.
 
 After the Adam steps, up to ``newton_steps`` Newton steps polish the mode (kept only
 when they raise the log joint): for a Gaussian posterior (Bayesian linear regression
@@ -225,9 +227,9 @@ def floor_message(info: dict, dim: int) -> str:
         f"them <= 0; the smallest {info['min_eigenvalue']:.3g}, the largest "
         f"{info['max_eigenvalue']:.3g}); they were raised to that floor, so the posterior is "
         "wide in those directions. The MAP may be a saddle or not reached (raise num_steps), "
-        "or the weights are not identified there; the linearised predictive (the default of "
-        "predict for a Laplace fit of a BayesianMLP) is robust to this, draws of the network "
-        "itself are not. Alternatives: guide='mvn' or fit_nuts."
+        "or the weights are not identified there. The linearised predictive (the default of "
+        "predict for a Laplace fit of a BayesianMLP) suffers far less from this than draws "
+        "of the network itself. Alternatives: guide='mvn' or fit_nuts."
     )
 
 
