@@ -23,7 +23,9 @@ After the Adam steps, up to ``newton_steps`` Newton steps polish the mode (kept 
 when they raise the log joint): for a Gaussian posterior (Bayesian linear regression
 with known noise) one step makes the fit exact. A Hessian that is not positive
 definite (a saddle, or a mode Adam has not reached) has its eigenvalues raised to a
-floor, with a :class:`LaplaceWarning` that says how many and by how much.
+floor (``1e-6`` times the largest and, for a ``BayesianMLP``, at least the smallest
+precision of its fixed Normal weight priors), with a :class:`LaplaceWarning` that says
+how many and by how much.
 """
 
 from __future__ import annotations
@@ -106,7 +108,9 @@ def hessian(log_joint: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor) 
 
 
 def gaussian_from_hessian(
-    hessian_matrix: torch.Tensor, min_eigenvalue: float | None = None
+    hessian_matrix: torch.Tensor,
+    min_eigenvalue: float | None = None,
+    prior_precision: float | None = None,
 ) -> tuple[torch.Tensor, float, dict]:
     """Cholesky factor of the inverse of a Hessian, its eigenvalues floored if need be.
 
@@ -115,8 +119,12 @@ def gaussian_from_hessian(
     hessian_matrix : tensor (dim, dim)
         Symmetric Hessian of the negative log joint.
     min_eigenvalue : float, optional
-        Eigenvalues below this are raised to it; default ``1e-6`` times the largest
-        eigenvalue (a positive definite Hessian is then used as it is).
+        Eigenvalues below this are raised to it; default the larger of ``1e-6`` times
+        the largest eigenvalue and ``prior_precision``.
+    prior_precision : float, optional
+        The smallest precision of the prior (no direction of the approximation is then
+        wider than the widest prior direction). A Gaussian prior and a log-concave
+        likelihood never have eigenvalues below it, so exact cases are not changed.
 
     Returns
     -------
@@ -134,7 +142,10 @@ def gaussian_from_hessian(
         )
     eigenvalues, eigenvectors = torch.linalg.eigh(0.5 * (matrix + matrix.T))
     largest = float(eigenvalues.max())
-    floor = RELATIVE_FLOOR * max(largest, 1e-12) if min_eigenvalue is None else min_eigenvalue
+    if min_eigenvalue is None:
+        floor = max(RELATIVE_FLOOR * max(largest, 1e-12), prior_precision or 0.0)
+    else:
+        floor = min_eigenvalue
     if not floor > 0:
         raise ValueError(f"min_eigenvalue must be positive, got {min_eigenvalue!r}")
     floored = eigenvalues < floor
@@ -158,6 +169,7 @@ def laplace_at_mode(
     *,
     newton_steps: int = 2,
     min_eigenvalue: float | None = None,
+    prior_precision: float | None = None,
     hessian_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
     warn: bool = True,
 ) -> LaplaceResult:
@@ -173,7 +185,7 @@ def laplace_at_mode(
         At most this many Newton steps ``z + H^-1 grad`` from ``z``, each kept only when
         the Hessian is positive definite and the step raises the log joint (none when
         it would gain less than 1e-10 nats).
-    min_eigenvalue : float, optional
+    min_eigenvalue, prior_precision : float, optional
         Floor of the Hessian's eigenvalues (see :func:`gaussian_from_hessian`).
     hessian_fn : callable, optional
         ``z -> H`` (the negative log joint's Hessian) instead of :func:`hessian`.
@@ -201,7 +213,7 @@ def laplace_at_mode(
             break
         z, value, taken = candidate, candidate_value, taken + 1
         matrix = hessian_fn(z)
-    scale_tril, log_det, info = gaussian_from_hessian(matrix, min_eigenvalue)
+    scale_tril, log_det, info = gaussian_from_hessian(matrix, min_eigenvalue, prior_precision)
     info["newton_steps"] = taken
     gradient = _gradient(log_joint, z)
     info["gradient_norm"] = float(gradient.norm())
@@ -296,10 +308,15 @@ def fit_flat_laplace(model, x, y, batches, *, lr, lr_decay, num_steps, bar, newt
         with pyro.validation_enabled(False):
             return flat.log_joint(point)
 
+    # the floor: no direction wider than the widest fixed Normal prior of a weight
+    prior_precision = None
+    if flat.normal_index is not None:
+        prior_precision = float(flat.normal_inv_scale.double().square().min())
     result = laplace_at_mode(
         log_joint,
         z,
         newton_steps=newton_steps,
+        prior_precision=prior_precision,
         hessian_fn=lambda point: flat_hessian(flat, point),
         warn=False,
     )

@@ -152,6 +152,11 @@ def test_gaussian_from_hessian_inverts_and_floors():
     tril, log_det, info = gaussian_from_hessian(indefinite, min_eigenvalue=0.5)
     np.testing.assert_allclose(torch.diagonal(tril @ tril.T).numpy(), [0.25, 2.0, 2.0])
     assert info["num_floored"] == 2 and info["num_nonpositive"] == 2 and info["floor"] == 0.5
+    # the prior's precision as the floor: at least that, at least 1e-6 x the largest
+    _, _, info = gaussian_from_hessian(indefinite, prior_precision=0.25)
+    assert info["floor"] == 0.25 and info["num_floored"] == 2
+    _, _, info = gaussian_from_hessian(indefinite * 1e8, prior_precision=0.25)
+    assert info["floor"] == pytest.approx(400.0)
     with pytest.raises(ValueError, match="min_eigenvalue must be positive"):
         gaussian_from_hessian(indefinite, min_eigenvalue=0.0)
     with pytest.raises(FloatingPointError, match="Hessian .* not finite"):
