@@ -8,6 +8,7 @@ predictions with uncertainty with :func:`predict`.
 from . import data, metrics
 from .data import Dataset, Standardizer, load_csv, load_source, load_uci
 from .inference import fit_nuts, fit_svi
+from .inference.laplace import LaplaceWarning
 from .inference.mcmc import ConvergenceWarning, WeightSymmetryNote
 from .inference.svi import MeanFieldCollapseWarning
 from .likelihoods import (
@@ -39,6 +40,11 @@ _LAZY = {
     "streaming": "pyro_bnn.streaming",
     "distributed": "pyro_bnn.distributed",
 }
+# Plotting names at the top level, also loaded on first use (they import matplotlib).
+_LAZY_NAMES = {
+    "plot_ppc": "pyro_bnn.plots",
+    "plot_prior_predictive": "pyro_bnn.plots",
+}
 # The application layer (model files, run directories) moved to pyro_bnn.app; these
 # names still work for one release, with a DeprecationWarning.
 _MOVED_TO_APP = ("load_run", "fit_run", "Run", "load_spec", "ModelSpec", "SpecError")
@@ -49,6 +55,8 @@ def __getattr__(name: str):
 
     if name in _LAZY:
         return importlib.import_module(_LAZY[name])
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(_LAZY_NAMES[name]), name)
     if name in _MOVED_TO_APP:
         import warnings
 
@@ -88,6 +96,9 @@ __all__ = [
     "WeightSymmetryNote",
     "ParetoKWarning",
     "compare",
+    "LaplaceWarning",
+    "plot_ppc",
+    "plot_prior_predictive",
     "data",
     "metrics",
     "plots",

@@ -16,7 +16,7 @@ from .isolation import param_scope
 
 __all__ = ["GUIDES", "make_guide", "initialised_guide", "guide_name"]
 
-GUIDES = ("normal", "lowrank", "mvn", "delta")
+GUIDES = ("normal", "lowrank", "mvn", "delta", "laplace")
 
 
 def _guide_classes() -> dict:
@@ -27,6 +27,9 @@ def _guide_classes() -> dict:
         "lowrank": autoguide.AutoLowRankMultivariateNormal,
         "mvn": autoguide.AutoMultivariateNormal,
         "delta": autoguide.AutoDelta,
+        # the Laplace Gaussian is stored as a full-rank Gaussian guide (fitted by
+        # pyro_bnn.inference.laplace, not by SVI steps)
+        "laplace": autoguide.AutoMultivariateNormal,
     }
 
 
@@ -45,7 +48,9 @@ def make_guide(model: Callable, guide: str, init_loc_fn=None, init_scale: float 
 
     ``"normal"``: :class:`~pyro.infer.autoguide.AutoNormal` (mean field, Bayes by
     Backprop); ``"lowrank"``: AutoLowRankMultivariateNormal; ``"mvn"``: full-rank
-    AutoMultivariateNormal; ``"delta"``: AutoDelta (MAP, a one-draw posterior).
+    AutoMultivariateNormal; ``"delta"``: AutoDelta (MAP, a one-draw posterior);
+    ``"laplace"``: the AutoMultivariateNormal a Laplace fit is stored in (its
+    parameters are set by :mod:`pyro_bnn.inference.laplace`).
     """
     from pyro.infer.autoguide import init_to_sample
 

@@ -38,8 +38,8 @@ def make_plots(
     """Draw the run's plots as PNG files (default ``<run>/plots/``), each written atomically.
 
     Kinds: the names of :data:`pyro_bnn.plots.kinds.RUN_PLOT_KINDS` (``"uncertainty"``,
-    ``"diagnostics"``, ``"calibration"``), drawn on the test part (the training part if
-    there is none).
+    ``"diagnostics"``, ``"calibration"`` drawn on the test part, the training part if
+    there is none; ``"ppc"`` and ``"prior_predictive"`` on the training part).
 
     A plot that fails is reported through ``log`` (or raised when ``log`` is None).
     Returns the written paths.
@@ -200,9 +200,34 @@ def _plot_calibration(run: Run):
     return plots.plot_calibration(pred, y)
 
 
+def _plot_ppc(run: Run):
+    from .. import plots
+
+    data = run.data
+    return plots.plot_ppc(
+        run.posterior, data.x_train, data.y_train, seed=run.spec.inference.get("seed", 0),
+        title=f"{run.spec.description or run.spec.name} (training part)",
+    )  # fmt: skip
+
+
+def _plot_prior_predictive(run: Run):
+    from .. import plots
+
+    data = run.data
+    scaler = run.posterior.scaler  # the prior on the scale the fit used
+    standardize = False if scaler is None else (True if scaler.task == "regression" else "x")
+    return plots.plot_prior_predictive(
+        run.posterior.model, data.x_train, data.y_train, standardize=standardize,
+        obs_site=run.posterior.obs_site, seed=run.spec.inference.get("seed", 0),
+        title=f"{run.spec.description or run.spec.name}: the prior, with the training data",
+    )  # fmt: skip
+
+
 # One drawer per kind of pyro_bnn.plots.kinds.RUN_PLOT_KINDS (which names and describes them).
 _PLOT_DRAWERS: dict[str, Callable[[Run], Any]] = {
     "uncertainty": _plot_uncertainty,
     "diagnostics": _plot_diagnostics,
     "calibration": _plot_calibration,
+    "ppc": _plot_ppc,
+    "prior_predictive": _plot_prior_predictive,
 }

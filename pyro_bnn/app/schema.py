@@ -19,7 +19,7 @@ from ..inference import fit_nuts, fit_svi
 from ..inference.svi import DEFAULT_LR, DEFAULT_LR_DECAY
 from ..likelihoods import Gaussian, HeteroscedasticGaussian, StudentT
 from ..nets import BayesianMLP
-from ..plots.kinds import PLOT_KINDS
+from ..plots.kinds import DEFAULT_PLOT_KINDS, PLOT_KINDS
 from ..priors import LayerwiseNormal
 from ..validation import did_you_mean
 
@@ -383,7 +383,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "plots": {
         "enabled": Key("bool", True, "draw plots into the run directory"),
-        "kinds": Key("choice_list", list(PLOT_KINDS), "which plots", choices=PLOT_KINDS),
+        "kinds": Key("choice_list", list(DEFAULT_PLOT_KINDS), "which plots", choices=PLOT_KINDS),
         "dpi": Key("int", 120, "resolution of the PNG files", minimum=20, maximum=1200),
         "function_draws": Key(
             "int", 20, "posterior function draws shown in 1-D regression plots", minimum=0

@@ -243,6 +243,35 @@ register("svi")(_svi("normal"))
 register("svi-lowrank", tasks=("regression",))(_svi("lowrank"))
 
 
+@register("laplace", tasks=("regression",))
+def _laplace(setup: Setup, x, y, settings: Settings) -> Fitted:
+    """Laplace approximation at the MAP (``fit_svi(guide="laplace")``), SVI's budget and noise.
+
+    ``settings.extra["laplace_noise"]`` (``"learned"`` or ``"validation"``) overrides the
+    noise mode, which is otherwise ``settings.svi_noise``.
+    """
+    mode = settings.extra.get("laplace_noise", settings.svi_noise)
+    sigma, _ = _noise(setup, x, y, settings, mode)
+    full_batch = x.shape[0] <= settings.svi_full_batch_max
+    posterior = fit_svi(
+        setup.network(settings, sigma), x, y,
+        standardize=False,  # already standardized with the split's statistics
+        guide="laplace",
+        num_steps=settings.steps(settings.svi_steps),
+        lr=settings.svi_lr,
+        batch_size=None if full_batch else settings.svi_batch_size,
+        seed=setup.seed,
+        progress=setup.progress,
+    )  # fmt: skip
+    laplace = posterior.diagnostics["laplace"]
+    info = {
+        **_sigma(sigma, posterior),
+        "hessian_floored": laplace["num_floored"],
+        "log_evidence": laplace["log_evidence"],
+    }
+    return Fitted(posterior, info, num_draws=1000)
+
+
 @register("nuts")
 def _nuts(setup: Setup, x, y, settings: Settings) -> Fitted:
     """NUTS (``fit_nuts``); with a ``"validation"`` noise it starts from that MAP fit."""

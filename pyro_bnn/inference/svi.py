@@ -24,10 +24,20 @@ from .common import check_obs_site, model_device, prepare, standardize_data
 from .convergence import elbo_still_improving
 from .flat import FlatModel
 from .flat_guides import FlatGuide
+from .laplace import LaplaceWarning, fit_flat_laplace, floor_message, user_laplace
 from .mcmc import ConvergenceWarning
 from .svi_streaming import check_loader_arguments, epoch_means, loader_batches
 
-__all__ = ["fit_svi", "MeanFieldCollapseWarning", "DEFAULT_LR", "DEFAULT_LR_DECAY"]
+__all__ = [
+    "fit_svi",
+    "MeanFieldCollapseWarning",
+    "LaplaceWarning",
+    "DEFAULT_LR",
+    "DEFAULT_LR_DECAY",
+]
+
+#: Newton steps that polish the MAP of a Laplace fit (each kept only if it helps).
+LAPLACE_NEWTON_STEPS = 2
 
 
 def _epochs(num_rows: int, batch_size: int | None, generator: torch.Generator, device, num_steps):
@@ -190,9 +200,12 @@ def fit_svi(
         from ``loader``.
     guide : str, AutoGuide or callable
         ``"normal"`` (AutoNormal, mean field: Bayes by Backprop), ``"lowrank"``,
-        ``"mvn"`` (full-rank Gaussian), ``"delta"`` (MAP point estimate), or your own
-        guide: any Pyro ``AutoGuide`` instance (e.g.
-        ``AutoLowRankMultivariateNormal(model, rank=2)``) or a guide function.
+        ``"mvn"`` (full-rank Gaussian), ``"delta"`` (MAP point estimate), ``"laplace"``
+        (a Gaussian at the MAP with the inverse Hessian of the negative log joint as
+        covariance, in unconstrained space: see Notes), or your own guide: any Pyro
+        ``AutoGuide`` instance (e.g. ``AutoLowRankMultivariateNormal(model, rank=2)``;
+        an ``AutoLaplaceApproximation`` is turned into its Laplace Gaussian as
+        ``"laplace"`` is) or a guide function.
     num_steps : int
         Optimisation steps (one step = one minibatch).
     lr, lr_decay : float
@@ -265,6 +278,16 @@ def fit_svi(
     autoguide, with the guide's entropy in closed form, without a Pyro trace per
     step. Everything else goes through ``pyro.infer.SVI``.
 
+    ``guide="laplace"`` spends ``num_steps`` (with ``lr``, ``lr_decay``,
+    ``batch_size``) on the MAP of the unconstrained latent vector, polishes it with
+    up to two Newton steps, and takes the full-data Hessian there
+    (:mod:`pyro_bnn.inference.laplace`; a ``BayesianMLP`` on the flat vector, a user
+    model through Pyro's ``AutoLaplaceApproximation``). ``diagnostics["elbo"]`` is then
+    the log joint per step and ``diagnostics["laplace"]`` has the Hessian's extreme
+    eigenvalues and the Laplace log evidence. A Hessian that is not positive
+    definite has its small eigenvalues floored, with a :class:`LaplaceWarning`. The
+    cost is a ``dim x dim`` matrix, as for ``"mvn"``. Exact for a Gaussian posterior.
+
     Example
     -------
     >>> post = fit_svi(model, x, y, guide="normal", num_steps=3000)  # doctest: +SKIP
@@ -280,12 +303,18 @@ def fit_svi(
         model, x, y, loader, batch_size, num_data, num_epochs, num_steps, standardize
     )
     is_mlp = isinstance(model, BayesianMLP)
+    laplace = _is_laplace(guide)
+    if laplace and (loader is not None or distributed is True):
+        raise ValueError(
+            "guide='laplace' needs the data in memory in one process (its Hessian is over "
+            "all rows): pass x, y without loader=, and distributed=False"
+        )
     if batch_size is not None and not is_mlp:
         raise ValueError(
             "batch_size needs a BayesianMLP; a user-written model subsamples in its own plate "
             "(pyro.plate(..., subsample_size=...))"
         )
-    context = dist_tools.setup(distributed, device)
+    context = dist_tools.setup(False if laplace else distributed, device)
     if context is not None:
         device = context.device
         if not is_mlp:
@@ -323,7 +352,13 @@ def fit_svi(
             else:
                 generator = torch.Generator().manual_seed(seed)
                 batches = _epochs(x.shape[0], batch_size, generator, x.device, num_steps)
-            if flat_path:
+            laplace_result = None
+            if flat_path and laplace:
+                fitted_guide, elbo_history, laplace_result = fit_flat_laplace(
+                    model, x, y, batches, lr=lr, lr_decay=lr_decay, num_steps=num_steps,
+                    bar=progress_bar, newton_steps=LAPLACE_NEWTON_STEPS,
+                )  # fmt: skip
+            elif flat_path:
                 if streaming:  # the first batch stands in for x, y until the stream takes over
                     first = next(batches)
                     batches = itertools.chain([first], batches)
@@ -347,15 +382,25 @@ def fit_svi(
                     history=stream_state["history"],
                 )
             else:
-                if named_guide:
+                if laplace and named_guide:
+                    from pyro.infer.autoguide import AutoLaplaceApproximation, init_to_sample
+
+                    guide = AutoLaplaceApproximation(model, init_loc_fn=init_to_sample)
+                elif named_guide:
                     guide = make_guide(model, guide, init_scale=init_scale, rank=rank)
                 fitted_guide, elbo_history = _fit_pyro(
                     model, x, y, guide, batches, optim, loss, lr, lr_decay, num_steps,
                     num_particles, progress_bar,
                 )  # fmt: skip
+                if laplace:
+                    fitted_guide, laplace_result = user_laplace(
+                        model, fitted_guide, (x, y), LAPLACE_NEWTON_STEPS
+                    )
     finally:
         progress_bar.close()
     seconds = time.perf_counter() - start
+    if laplace:
+        name = "laplace"
 
     posterior = _svi_posterior(
         model, fitted_guide, name, elbo_history, param_state=None if flat_path else param_state,
@@ -367,9 +412,16 @@ def fit_svi(
         context=context, streaming=streaming, num_data=num_data,
         epoch_ends=stream_state["epoch_ends"],
     )  # fmt: skip
+    if laplace_result is not None:
+        posterior.diagnostics["laplace"] = dict(laplace_result.info)
+        if laplace_result.info["num_floored"]:
+            dim = laplace_result.loc.shape[0]
+            _warn(posterior, floor_message(laplace_result.info, dim), LaplaceWarning)
     if main and check_convergence:
         shown_lr = None if optim is not None else lr  # your optimiser's rate is yours
         message = elbo_still_improving(elbo_history, num_steps=num_steps, lr=shown_lr, guide=name)
+        if laplace_result is not None and _at_mode(laplace_result.info):
+            message = None  # the Newton-polished point is a mode, whatever Adam's history says
         _warn(posterior, message)
     if check_collapse and main and name in ("normal", "lowrank") and is_mlp:
         if streaming:  # rows of the first epoch stand in for the data
@@ -405,6 +457,22 @@ def _svi_posterior(
         example_data=None if is_mlp else example,
         latent_shapes=None if is_mlp else latent_site_shapes(user_trace),
         obs_site=obs_site,
+    )
+
+
+def _at_mode(info: dict, max_gain: float = 0.01) -> bool:
+    """A Laplace fit sits at a mode: positive definite Hessian, < ``max_gain`` nats left."""
+    return info["num_floored"] == 0 and info["expected_gain"] < max_gain
+
+
+def _is_laplace(guide) -> bool:
+    """Whether ``guide`` asks for the Laplace approximation (the name or Pyro's autoguide)."""
+    from pyro.infer.autoguide import AutoLaplaceApproximation
+
+    return (
+        guide == "laplace"
+        if isinstance(guide, str)
+        else isinstance(guide, AutoLaplaceApproximation)
     )
 
 

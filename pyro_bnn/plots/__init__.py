@@ -21,6 +21,9 @@ One module per family, every public name re-exported here:
   :func:`plot_calibration` (regressors).
 - :mod:`~pyro_bnn.plots.diagnostics`: :func:`plot_diagnostics`, the ELBO curve (SVI) or
   trace and rank plots (NUTS).
+- :mod:`~pyro_bnn.plots.checks`: predictive checks, :func:`plot_prior_predictive`
+  (function draws and replicated data from the prior, before a fit) and
+  :func:`plot_ppc` (observed against replicated data after it).
 - :mod:`~pyro_bnn.plots.common`: colours and :func:`save_figure`.
 - :mod:`~pyro_bnn.plots.kinds`: :data:`RUN_PLOT_KINDS`, the plot kinds of a run directory.
 
@@ -49,6 +52,9 @@ _EXPORTS = {
     "plot_reliability": "calibration",
     "plot_calibration": "calibration",
     "plot_diagnostics": "diagnostics",
+    "plot_ppc": "checks",
+    "plot_prior_predictive": "checks",
+    "replicated_data": "checks",
     "save_figure": "common",
     "BAYES_COLOR": "common",
     "POINT_COLOR": "common",
@@ -58,7 +64,15 @@ _EXPORTS = {
 }
 
 
-_SUBMODULES = ("calibration", "classification", "common", "comparison", "diagnostics", "regression")
+_SUBMODULES = (
+    "calibration",
+    "checks",
+    "classification",
+    "common",
+    "comparison",
+    "diagnostics",
+    "regression",
+)
 
 
 def __getattr__(name: str):
@@ -89,6 +103,9 @@ __all__ = [
     "epistemic_std_ratio",
     "data_gaps",
     "plot_diagnostics",
+    "plot_ppc",
+    "plot_prior_predictive",
+    "replicated_data",
     "save_figure",
     "PlotKind",
     "RUN_PLOT_KINDS",

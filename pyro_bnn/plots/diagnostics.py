@@ -40,11 +40,14 @@ def _plot_elbo(posterior: Any, ax: Axes) -> None:
     ax.set_ylim(low - pad, high + pad)
     clipped = (elbo < low - pad).any()
     ax.set_xlabel("step")
-    ax.set_ylabel("ELBO (nats)")
     guide = posterior.guide_type or "svi"
+    # a Laplace fit records the log joint of its MAP search (the ELBO of a point mass)
+    quantity = "log joint" if guide == "laplace" else "ELBO"
+    ax.set_ylabel(f"{quantity} (nats)")
     final = float(smooth[-1])
     note = " (y-axis clipped: early steps lower)" if clipped else ""
-    ax.set_title(f"SVI ({guide}) ELBO, final ≈ {final:.4g}{note}", fontsize="medium")
+    what = "Laplace (MAP search)" if guide == "laplace" else f"SVI ({guide})"
+    ax.set_title(f"{what} {quantity}, final ≈ {final:.4g}{note}", fontsize="medium")
     ax.legend(loc="lower right", fontsize="small")
 
 

@@ -6,7 +6,9 @@ Example
 -------
 >>> from pyro_bnn.plots.kinds import RUN_PLOT_KINDS
 >>> list(RUN_PLOT_KINDS)
-['uncertainty', 'diagnostics', 'calibration']
+['uncertainty', 'diagnostics', 'calibration', 'ppc', 'prior_predictive']
+>>> DEFAULT_PLOT_KINDS
+('uncertainty', 'diagnostics', 'calibration')
 """
 
 from __future__ import annotations
@@ -14,18 +16,20 @@ from __future__ import annotations
 import textwrap
 from typing import NamedTuple
 
-__all__ = ["PlotKind", "RUN_PLOT_KINDS", "PLOT_KINDS", "describe_plot_kinds"]
+__all__ = ["PlotKind", "RUN_PLOT_KINDS", "PLOT_KINDS", "DEFAULT_PLOT_KINDS", "describe_plot_kinds"]
 
 
 class PlotKind(NamedTuple):
     """One kind of run plot: its name (also the PNG file name), what it shows, what draws it.
 
-    ``functions`` names the :mod:`pyro_bnn.plots` functions the kind is drawn with.
+    ``functions`` names the :mod:`pyro_bnn.plots` functions the kind is drawn with;
+    ``default``: drawn when a model file does not list its ``[plots] kinds``.
     """
 
     name: str
     description: str
     functions: tuple[str, ...]
+    default: bool = True
 
 
 RUN_PLOT_KINDS: dict[str, PlotKind] = {
@@ -48,12 +52,29 @@ RUN_PLOT_KINDS: dict[str, PlotKind] = {
             "calibration curve (regression) or reliability diagram (classification)",
             ("plot_calibration", "plot_reliability"),
         ),
+        PlotKind(
+            "ppc",
+            "posterior predictive check on the training data: observed vs replicated data "
+            "(regression: densities and a test statistic; classification: class frequencies)",
+            ("plot_ppc",),
+            default=False,
+        ),
+        PlotKind(
+            "prior_predictive",
+            "prior predictive check: function draws and replicated data from the prior, "
+            "with the training data",
+            ("plot_prior_predictive",),
+            default=False,
+        ),
     )
 }
 """Every run plot kind by name, in the default drawing order."""
 
 PLOT_KINDS: tuple[str, ...] = tuple(RUN_PLOT_KINDS)
 """The names of :data:`RUN_PLOT_KINDS`."""
+
+DEFAULT_PLOT_KINDS: tuple[str, ...] = tuple(k.name for k in RUN_PLOT_KINDS.values() if k.default)
+"""The kinds a run draws when its model file does not say (the predictive checks are opt-in)."""
 
 
 def describe_plot_kinds(indent: str = "", width: int | None = None) -> str:

@@ -27,6 +27,7 @@ def predict(
     keep_draws: bool = True,
     return_sites: Sequence[str] = (),
     device=None,
+    linearized: bool | None = None,
 ) -> Prediction:
     """Posterior-predictive distribution at new inputs, in the units of the training data.
 
@@ -53,6 +54,14 @@ def predict(
         ``prediction.sites``.
     device
         Where to compute (default: the model's device).
+    linearized : bool, optional
+        BayesianMLP with an SVI autoguide: predict with the network linearised in its
+        weights at the guide's centre, ``f(x; m) + J(x) (theta - m)`` for every draw
+        ``theta`` (the GLM predictive of Immer et al. 2021), instead of the network at
+        each draw. Default (``None``): on for a ``guide="laplace"`` posterior (the
+        Laplace approximation is a Gaussian for the linearised model; the sampled
+        network can be far off where the Hessian is flat), off otherwise. For a
+        network without hidden layers both are the same.
 
     Returns
     -------
@@ -93,10 +102,18 @@ def predict(
                 f"return_sites {unknown} are not sites of this BayesianMLP; its latent sites: "
                 f"{', '.join(posterior.latent_shapes)}"
             )
+        if linearized is None:
+            linearized = posterior.method == "svi" and posterior.guide_type == "laplace"
         prediction = _predict_network(
-            posterior, x, num_draws, seed, chunk_size, keep_draws, tuple(return_sites)
-        )
+            posterior, x, num_draws, seed, chunk_size, keep_draws, tuple(return_sites),
+            linearized=bool(linearized),
+        )  # fmt: skip
     else:
+        if linearized:
+            raise ValueError(
+                "linearized=True needs a BayesianMLP (a user-written model is predicted "
+                "by running it at each draw)"
+            )
         prediction = _predict_user_model(posterior, x, num_draws, seed, tuple(return_sites))
     prediction.as_numpy = as_numpy
     return prediction

@@ -23,9 +23,13 @@ _CHUNK_ELEMENTS = 2**21
 
 
 def _predict_network(
-    posterior, x, num_draws, seed, chunk_size, keep_draws, return_sites=()
+    posterior, x, num_draws, seed, chunk_size, keep_draws, return_sites=(), linearized=False
 ) -> Prediction:
-    """Prediction of a BayesianMLP: all draws at once, chunked over inputs."""
+    """Prediction of a BayesianMLP: all draws at once, chunked over inputs.
+
+    ``linearized``: the network linearised in its weights at the guide's centre
+    (:class:`_LinearizedForward`).
+    """
     model = posterior.model
     like = model._like
     x = check_x(x, model.in_features, dtype=like.dtype, device=like.device)
@@ -37,7 +41,10 @@ def _predict_network(
         chunk_size or max(1, _CHUNK_ELEMENTS // (num_samples * width)), max(1, num_inputs)
     )
     likelihood = model.likelihood
-    forward = _ChunkedForward(model, draws, chunk_size)
+    if linearized:
+        forward = _LinearizedForward(model, draws, guide_centre(posterior))
+    else:
+        forward = _ChunkedForward(model, draws, chunk_size)
     out_size = model.layer_sizes[-1][1]
     # every result is written into tensors allocated once: no per-chunk lists and no
     # concatenation at the end (which would briefly hold all pieces twice)
@@ -152,3 +159,65 @@ class _ChunkedForward:
                 self.activation(result)
             h = result
         return h
+
+
+def guide_centre(posterior) -> dict[str, torch.Tensor]:
+    """The centre of an SVI posterior's guide (its median: the mode of a Laplace fit).
+
+    Raises ``ValueError`` for posteriors without one (MCMC, baselines, your own guide
+    without ``median``).
+    """
+    guide = posterior.guide
+    if posterior.method != "svi" or not hasattr(guide, "median"):
+        raise ValueError(
+            "linearized=True needs an SVI posterior with an autoguide (guide='laplace', "
+            f"'mvn', 'lowrank', 'normal' or 'delta'); this one is {posterior!r}"
+        )
+    like = posterior.model._like
+    with posterior.param_scope(), torch.no_grad():
+        centre = guide.median(*posterior.example_data)
+    return {k: v.detach().to(like) for k, v in centre.items()}
+
+
+def _activation_derivative(activation, a: torch.Tensor) -> torch.Tensor:
+    """``activation'(a)`` elementwise, by one forward-mode derivative."""
+    import torch.autograd.forward_ad as forward_ad
+
+    with forward_ad.dual_level():
+        dual = forward_ad.make_dual(a, torch.ones_like(a))
+        return forward_ad.unpack_dual(activation(dual)).tangent
+
+
+class _LinearizedForward:
+    """``f(x; centre) + J(x) (draw - centre)`` for every draw: the network linearised in its
+    weights at ``centre`` (the GLM predictive of Immer et al. 2021).
+
+    One forward pass at the centre carries the tangents of all draws through the layers
+    (``da = dh W^T + h dW^T + db``, ``dh' = act'(a) da``). Returns ``(S, n, output_size)``.
+    """
+
+    def __init__(self, model: BayesianMLP, draws: dict, centre: dict):
+        from ..nets import ACTIVATIONS
+
+        self.activation = ACTIVATIONS[model.activation]
+        self.layers = []
+        for i in range(len(model.layer_sizes)):
+            weight, bias = centre[f"layers.{i}.weight"], centre[f"layers.{i}.bias"]
+            delta_weight = draws[f"layers.{i}.weight"] - weight
+            delta_bias = draws[f"layers.{i}.bias"] - bias
+            self.layers.append((weight, bias, delta_weight, delta_bias))
+
+    def __call__(self, xc: torch.Tensor) -> torch.Tensor:
+        h, dh = xc, None
+        last = len(self.layers) - 1
+        for i, (weight, bias, delta_weight, delta_bias) in enumerate(self.layers):
+            a = h @ weight.T + bias  # (n, out)
+            da = torch.matmul(h, delta_weight.transpose(-1, -2)) + delta_bias.unsqueeze(-2)
+            if dh is not None:
+                da = da + dh @ weight.T
+            if i < last:
+                dh = _activation_derivative(self.activation, a) * da
+                h = self.activation(a)
+            else:
+                h, dh = a, da
+        return h + dh

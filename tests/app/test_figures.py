@@ -15,6 +15,15 @@ def test_make_plots_writes_the_requested_kinds(regression_run, tmp_path):
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in written)
 
 
+def test_predictive_check_kinds_draw_on_the_training_part(regression_run, tmp_path):
+    written = make_plots(regression_run, kinds=["ppc", "prior_predictive"], out_dir=tmp_path)
+    assert [p.name for p in written] == ["ppc.png", "prior_predictive.png"]
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in written)
+    figure = figures._PLOT_DRAWERS["ppc"](regression_run)
+    assert "training part" in figure._suptitle.get_text()
+    assert len(figure.axes) == 2  # densities, test statistic
+
+
 def test_unknown_kind_names_the_valid_ones(regression_run, tmp_path):
     valid = ", ".join(repr(kind) for kind in PLOT_KINDS)
     with pytest.raises(ValueError, match=f"plot kind must be one of {valid}, got 'ucertainty'"):
@@ -36,6 +45,25 @@ def test_a_failing_plot_is_logged_not_raised(regression_run, tmp_path, monkeypat
     written = make_plots(regression_run, kinds=["calibration"], out_dir=tmp_path, log=log)
     assert written == [] and log.messages == [
         "the calibration plot failed: RuntimeError: no figure"
+    ]
+
+
+@pytest.mark.slow
+def test_a_model_file_fits_laplace_and_draws_the_checks(tmp_path):
+    from pyro_bnn.app.fit import fit_run
+
+    from .helpers import TINY_REGRESSION, tiny
+
+    spec = tiny(
+        TINY_REGRESSION,
+        **{"inference.guide": "laplace", "plots.enabled": True,
+           "plots.kinds": ["ppc", "prior_predictive"]},
+    )  # fmt: skip
+    run = fit_run(spec, tmp_path / "laplace", quiet=True)
+    assert run.posterior.guide_type == "laplace"
+    assert sorted(p.name for p in (tmp_path / "laplace" / "plots").glob("*.png")) == [
+        "ppc.png",
+        "prior_predictive.png",
     ]
 
 

@@ -81,7 +81,7 @@ def test_choice_typo_suggests(tmp_path):
     path = write(tmp_path, MINIMAL + '[inference]\nguide = "lowrnk"\n')
     with pytest.raises(
         SpecError,
-        match=r"guide must be one of 'normal', 'lowrank', 'mvn', 'delta' "
+        match=r"guide must be one of 'normal', 'lowrank', 'mvn', 'delta', 'laplace' "
         r"\(did you mean 'lowrank'\?\)",
     ):
         load_spec(path)

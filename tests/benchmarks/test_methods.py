@@ -35,7 +35,7 @@ def regression_data():
 
 def test_the_registry_names_every_method_once_per_task():
     assert REGRESSION_METHODS == (
-        "svi", "svi-lowrank", "nuts", "map", "mc-dropout", "ensemble", "swag",
+        "svi", "svi-lowrank", "laplace", "nuts", "map", "mc-dropout", "ensemble", "swag",
     )  # fmt: skip
     assert methods_for("classification") == (
         "svi", "nuts", "map", "mc-dropout", "ensemble", "swag",
@@ -96,7 +96,7 @@ def test_fit_predict_predicts_every_input_set_and_collects_warnings(regression_d
         fit_predict("svi-lowrank", replace(setup, task="classification"), x, y, [x], TINY)
 
 
-@pytest.mark.parametrize("method", ["svi-lowrank", "nuts"])
+@pytest.mark.parametrize("method", ["svi-lowrank", "laplace", "nuts"])
 def test_bayesian_methods_run_on_tiny_budgets(method, regression_data):
     x, y = regression_data
     setup = Setup("regression", 2, 1, (8,), seed=0)
@@ -104,6 +104,8 @@ def test_bayesian_methods_run_on_tiny_budgets(method, regression_data):
     assert isinstance(prediction, RegressionPrediction)
     assert np.isfinite(prediction.mean).all() and prediction.mean.shape == (6,)
     assert info["sigma"] > 0
+    if method == "laplace":
+        assert {"hessian_floored", "log_evidence"} <= set(info)
     if method == "nuts":  # "validation" noise: sigma fixed at a MAP fit's validation RMSE
         assert TINY.nuts_noise == "validation"
         assert "divergences" in info and "mean_tree_depth" in info

@@ -248,7 +248,7 @@ def test_mean_field_collapse_is_detected_on_wide_net(gap_data):
         ([[0.0, 1.0]], [1.0], {}, ValueError, "x has 2 feature column.*in_features=1"),
         (np.zeros((0, 1)), np.zeros(0), {}, ValueError, "x is empty"),
         ([["a"], ["b"]], [1.0, 2.0], {}, TypeError, "x must hold numbers"),
-        ([[0.0]], [1.0], {"guide": "laplace"}, ValueError, "unknown guide 'laplace'"),
+        ([[0.0]], [1.0], {"guide": "laplas"}, ValueError, "unknown guide .laplas.*laplace"),
         ([[0.0]], [1.0], {"num_steps": 0}, ValueError, "num_steps must be a positive integer"),
         ([[0.0]], [1.0], {"lr": -1}, ValueError, "lr must be a positive"),
         ([[0.0]], [1.0], {"device": "tpu"}, ValueError, "invalid device 'tpu'"),

@@ -10,7 +10,12 @@ import pytest
 
 from pyro_bnn import plots
 from pyro_bnn.app import cli, figures, schema
-from pyro_bnn.plots.kinds import PLOT_KINDS, RUN_PLOT_KINDS, describe_plot_kinds
+from pyro_bnn.plots.kinds import (
+    DEFAULT_PLOT_KINDS,
+    PLOT_KINDS,
+    RUN_PLOT_KINDS,
+    describe_plot_kinds,
+)
 
 
 def _plot_subparser() -> argparse.ArgumentParser:
@@ -23,9 +28,11 @@ def _plot_subparser() -> argparse.ArgumentParser:
 
 
 def test_spec_cli_and_run_read_the_registry():
-    assert PLOT_KINDS == ("uncertainty", "diagnostics", "calibration")
+    assert PLOT_KINDS == ("uncertainty", "diagnostics", "calibration", "ppc", "prior_predictive")
     assert schema.SCHEMA["plots"]["kinds"].choices == PLOT_KINDS
-    assert schema.SCHEMA["plots"]["kinds"].default == list(PLOT_KINDS)
+    # the predictive checks are drawn when a model file asks for them
+    assert DEFAULT_PLOT_KINDS == ("uncertainty", "diagnostics", "calibration")
+    assert schema.SCHEMA["plots"]["kinds"].default == list(DEFAULT_PLOT_KINDS)
     kind_option = next(a for a in _plot_subparser()._actions if a.dest == "kind")
     assert tuple(kind_option.choices) == PLOT_KINDS
     assert list(figures._PLOT_DRAWERS) == list(RUN_PLOT_KINDS)  # every kind has a drawer
