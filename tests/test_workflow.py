@@ -124,10 +124,26 @@ def test_an_svi_posterior_is_one_chain_of_guide_draws(gap_data):
         pb.BayesianMLP(1, 1, hidden=(3,)), x, y, num_steps=20, progress=False,
         check_collapse=False, check_convergence=False,
     )  # fmt: skip
-    idata = post.to_inference_data(x, y)
+    idata = post.to_inference_data()  # the data the fit saw, kept in memory
     assert idata.posterior["sigma"].shape == (1, post.default_num_draws)
     assert idata.log_likelihood["obs"].shape == (1, post.default_num_draws, len(x))
     assert "sample_stats" not in idata.groups()
+    np.testing.assert_allclose(idata.observed_data["obs"].values, np.asarray(y).reshape(-1))
+
+
+@pytest.mark.parametrize("fit", ["fit_map", "fit_swag", "fit_mc_dropout", "fit_ensemble"])
+def test_every_baseline_keeps_its_training_data_for_loo(fit, gap_data):
+    from pyro_bnn import baselines
+
+    x, y = gap_data
+    kwargs = {"fit_map": {}, "fit_swag": {"num_draws": 5}, "fit_mc_dropout": {},
+              "fit_ensemble": {"num_members": 2}}[fit]  # fmt: skip
+    post = getattr(baselines, fit)(
+        pb.BayesianMLP(1, 1, hidden=(3,)), x, y, num_epochs=2, progress=False, **kwargs
+    )
+    kept_x, kept_y = post.training_data
+    np.testing.assert_allclose(kept_x.numpy(), np.asarray(x, dtype=np.float32).reshape(len(x), -1))
+    np.testing.assert_allclose(kept_y.numpy(), np.asarray(y, dtype=np.float32))
 
 
 def test_without_arviz_the_error_says_how_to_install_it(monkeypatch):

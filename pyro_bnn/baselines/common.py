@@ -84,13 +84,15 @@ def check_mlp(model, function: str) -> BayesianMLP:
 def setup(model: BayesianMLP, x, y, standardize, dtype, device):
     """The fit's own copy of ``model`` on ``dtype``/``device``, validated and scaled data.
 
-    Returns ``(model, x, y, scaler)``; the caller's model is not changed. ``dtype`` and
-    ``device`` default to the model's.
+    Returns ``(model, x, y, scaler, training_data)``; ``training_data`` is the validated
+    ``(x, y)`` in your units, for ``Posterior.training_data`` (LOO, ``to_inference_data``).
+    The caller's model is not changed. ``dtype`` and ``device`` default to the model's.
     """
     model, _ = own_copies(model)
     model, x, y = prepare(model, x, y, dtype=dtype, device=device)
+    training_data = (x, y)
     scaler, x, y = standardize_data(model, x, y, standardize)
-    return model, x, y, scaler
+    return model, x, y, scaler, training_data
 
 
 def architecture(function: str, model, x, y, hidden, activation, num_classes):

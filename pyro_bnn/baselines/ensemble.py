@@ -103,7 +103,7 @@ def fit_ensemble(
     validation_fraction = check_fraction(validation_fraction, "validation_fraction")
     seed = check_seed(seed)
     start = time.perf_counter()
-    model, x, y, scaler = setup(model, x, y, standardize, dtype, device)
+    model, x, y, scaler, training_data = setup(model, x, y, standardize, dtype, device)
     if classification:
         y = y.long()
     likelihood = Categorical() if classification else HeteroscedasticGaussian(min_scale=min_scale)
@@ -164,4 +164,6 @@ def fit_ensemble(
     diagnostics.update(
         num_epochs=epochs, loss=history, fit_seconds=time.perf_counter() - start, seed=seed
     )
-    return BaselineFit(model, "ensemble", samples=draws, scaler=scaler, diagnostics=diagnostics)
+    fit = BaselineFit(model, "ensemble", samples=draws, scaler=scaler, diagnostics=diagnostics)
+    fit.training_data = training_data  # in memory only, not saved
+    return fit

@@ -86,11 +86,13 @@ def fit_map(
     settings = map_settings(num_epochs, lr, batch_size, validation_fraction)
     seed = check_seed(seed)
     start = time.perf_counter()
-    model, x, y, scaler = setup(model, x, y, standardize, dtype, device)
+    model, x, y, scaler, training_data = setup(model, x, y, standardize, dtype, device)
     with local_rng(seed):
         draws, diagnostics = map_draws(model, x, y, seed=seed, progress=progress, **settings)
     diagnostics.update(fit_seconds=time.perf_counter() - start, seed=seed)
-    return BaselineFit(model, "map", samples=draws, scaler=scaler, diagnostics=diagnostics)
+    fit = BaselineFit(model, "map", samples=draws, scaler=scaler, diagnostics=diagnostics)
+    fit.training_data = training_data  # in memory only, not saved
+    return fit
 
 
 def map_settings(num_epochs, lr, batch_size, validation_fraction) -> dict:

@@ -157,7 +157,7 @@ def fit_mc_dropout(
     validation_fraction = check_fraction(validation_fraction, "validation_fraction")
     seed = check_seed(seed)
     start = time.perf_counter()
-    model, x, y, scaler = setup(model, x, y, standardize, dtype, device)
+    model, x, y, scaler, training_data = setup(model, x, y, standardize, dtype, device)
     if classification:
         y = y.long()
     settings = dict(
@@ -192,13 +192,15 @@ def fit_mc_dropout(
         fit_seconds=time.perf_counter() - start,
         seed=seed,
     )
-    return BaselineFit(
+    fit = BaselineFit(
         _dropout_model(model, classification, chosen[1]),
         "mc-dropout",
         samples=draws,
         scaler=scaler,
         diagnostics=diagnostics,
     )
+    fit.training_data = training_data  # in memory only, not saved
+    return fit
 
 
 def _dropout_model(model: BayesianMLP, classification: bool, tau: float) -> BayesianMLP:

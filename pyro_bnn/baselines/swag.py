@@ -81,7 +81,7 @@ def fit_swag(
     num_draws = check_positive_int(num_draws, "num_draws")
     seed = check_seed(seed)
     start = time.perf_counter()
-    model, x, y, scaler = setup(model, x, y, standardize, dtype, device)
+    model, x, y, scaler, training_data = setup(model, x, y, standardize, dtype, device)
     with local_rng(seed):
         point, map_diagnostics = map_draws(model, x, y, seed=seed, progress=progress, **settings)
         draws, history, num_columns = _swag_draws(
@@ -97,7 +97,9 @@ def fit_swag(
         "fit_seconds": time.perf_counter() - start,
         "seed": seed,
     }
-    return BaselineFit(model, "swag", samples=draws, scaler=scaler, diagnostics=diagnostics)
+    fit = BaselineFit(model, "swag", samples=draws, scaler=scaler, diagnostics=diagnostics)
+    fit.training_data = training_data  # in memory only, not saved
+    return fit
 
 
 def _swag_draws(

@@ -324,13 +324,14 @@ def fit_svi(
                 "(distributed=False)"
             )
     model, guide = own_copies(model, guide)  # the posterior owns its model and guide
-    scaler = None
+    scaler = training_data = None
     if streaming:
         if dtype is not None and dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         model.to(device=model_device(model, device), dtype=dtype or model._like.dtype)
     else:
         model, x, y = prepare(model, x, y, dtype=dtype, device=device)
+        training_data = (x, y)  # in your units, in memory only: LOO and to_inference_data
         scaler, x, y = standardize_data(model, x, y, standardize)
     user_trace = None if is_mlp else check_obs_site(model, x, y, obs_site)
     if context is not None and not streaming:
@@ -412,6 +413,7 @@ def fit_svi(
         context=context, streaming=streaming, num_data=num_data,
         epoch_ends=stream_state["epoch_ends"],
     )  # fmt: skip
+    posterior.training_data = training_data
     if laplace_result is not None:
         posterior.diagnostics["laplace"] = dict(laplace_result.info)
         if laplace_result.info["num_floored"]:
