@@ -66,6 +66,22 @@ def _regression_summaries(prediction: Any, level: float) -> dict[str, np.ndarray
     return {"mean": mean, "low": low, "high": high, "e_low": e_low, "e_high": e_high}
 
 
+def _check_on_grid(x: np.ndarray, num_predicted: int) -> None:
+    if num_predicted != x.shape[0]:
+        raise ValueError(
+            f"x_grid has {x.shape[0]} points but the prediction has {num_predicted}; "
+            "predict on x_grid"
+        )
+
+
+def _figure_and_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    """``ax`` and its figure, or a new figure of ``figsize`` with one axes."""
+    if ax is not None:
+        return ax.figure, ax
+    figure, axes = _new_figure(figsize=figsize)
+    return figure, axes[0, 0]
+
+
 def plot_regression(
     prediction: Any,
     x_grid: Any,
@@ -119,16 +135,8 @@ def plot_regression(
         raise ValueError(f"num_function_draws must be >= 0, got {num_function_draws}")
     x = _one_feature(x_grid, "x_grid", "plot_regression")
     summary = _regression_summaries(prediction, level)
-    if summary["mean"].shape[0] != x.shape[0]:
-        raise ValueError(
-            f"x_grid has {x.shape[0]} points but the prediction has {summary['mean'].shape[0]}; "
-            "predict on x_grid"
-        )
-    if ax is None:
-        figure, axes = _new_figure(figsize=(7, 4.5))
-        ax = axes[0, 0]
-    else:
-        figure = ax.figure
+    _check_on_grid(x, summary["mean"].shape[0])
+    figure, ax = _figure_and_axes(ax, figsize=(7, 4.5))
     order = np.argsort(x)
     xs = x[order]
     is_point = _is_point_estimate(prediction)
@@ -249,16 +257,8 @@ def plot_epistemic_std(
             "plot a posterior, or pass point_std=True to draw the zero line"
         )
     std = _numpy(prediction.epistemic_std, "prediction.epistemic_std").reshape(-1)
-    if std.shape[0] != x.shape[0]:
-        raise ValueError(
-            f"x_grid has {x.shape[0]} points but the prediction has {std.shape[0]}; "
-            "predict on x_grid"
-        )
-    if ax is None:
-        figure, axes = _new_figure(figsize=(7, 2.8))
-        ax = axes[0, 0]
-    else:
-        figure = ax.figure
+    _check_on_grid(x, std.shape[0])
+    figure, ax = _figure_and_axes(ax, figsize=(7, 2.8))
     order = np.argsort(x)
     label = "epistemic std (mean function)"
     if x_train is not None:
