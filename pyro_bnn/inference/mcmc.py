@@ -193,10 +193,11 @@ def _model_chain(chain, chain_seed, model, x, y, param_state, init_values, setti
     )
     with param_scope(param_state):
         mcmc.run(x, y)
+    stats = kernel.stats_tensors()
     return {
         "draws": mcmc.get_samples(),
-        "info": _pyro_chain_info(mcmc, kernel, None),
-        "stats": kernel.stats_tensors(),
+        "info": _pyro_chain_info(mcmc, kernel, float(stats["tree_depth"].double().mean())),
+        "stats": stats,
     }
 
 

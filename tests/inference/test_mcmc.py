@@ -253,6 +253,8 @@ def test_pyro_nuts_of_a_user_model_records_statistics_too():
     assert (stats["step_size"] == stats["step_size"][0, 0]).all()  # fixed after warm-up
     assert ((stats["acceptance_rate"] > -1e-9) & (stats["acceptance_rate"] < 1 + 1e-9)).all()
     assert (stats["n_steps"] >= 1).all()
+    mean_depth = post.diagnostics["chains"][0]["mean_tree_depth"]
+    assert mean_depth == pytest.approx(float(stats["tree_depth"].double().mean()))
     function = post.diagnostics["function_space"]  # the observed site's mean per draw
     assert function["r_hat_max"] is not None and function["ess_bulk_min"] > 0
 
