@@ -146,3 +146,101 @@ def test_numbers_the_text_quotes_are_in_the_committed_outputs(path):
             if not any(abs(v).quantize(places, ROUND_HALF_UP) == abs(value) for v in shown):
                 unbacked.append(quoted)
     assert not unbacked, f"{path.name} quotes numbers no output shows: {unbacked}"
+
+
+# --- The headline claims each notebook's text makes, checked against its committed outputs.
+# The text is written from these outputs; if a re-run moves a number across the line a
+# claim draws, the test says which claim to rewrite.
+
+
+def _outputs(name: str) -> str:
+    """All text outputs (stdout and plain-text results) of a committed notebook."""
+    texts = []
+    for cell in _code_cells(_read(TUTORIALS / name)):
+        for output in cell.get("outputs", []):
+            text = output.get("text", "") or output.get("data", {}).get("text/plain", "")
+            texts.append(text if isinstance(text, str) else "".join(text))
+    return "\n".join(texts)
+
+
+def _sources(name: str) -> str:
+    return "\n".join(_source(cell) for cell in _read(TUTORIALS / name)["cells"])
+
+
+def _floats(pattern: str, text: str) -> list[float]:
+    """Every match of ``pattern`` (its groups) as floats; fails if there is none."""
+    found = re.findall(pattern, text)
+    assert found, f"no output matches {pattern!r}"
+    return [float(v) for match in found for v in (match if isinstance(match, tuple) else (match,))]
+
+
+def _row(label: str, text: str) -> list[float]:
+    """The numbers of the output line that starts with ``label``."""
+    for line in text.splitlines():
+        if line.strip().startswith(label):
+            return [float(v) for v in re.findall(r"-?\d+\.\d+", line[line.index(label) + len(label):])]
+    raise AssertionError(f"no output line starts with {label!r}")
+
+
+def test_01_star_probabilities_and_fading_match_the_text():
+    out = _outputs("01_why_bayesian.ipynb")
+    map_class1 = _floats(r"MAP\s+p\(class 0\) = [\d.]+, p\(class 1\) = ([\d.]+)", out)
+    bayes_class1 = _floats(r"Bayesian\s+p\(class 0\) = [\d.]+, p\(class 1\) = ([\d.]+)", out)
+    assert all(p >= 0.99 for p in map_class1)  # "~0.99 sure at both stars"
+    assert 0.85 < bayes_class1[0] < 0.95  # (5, 7): "keeps a clear lean" (0.91)
+    assert 0.55 < bayes_class1[1] < 0.75  # (2, 12): nearer a coin flip than MAP (0.65)
+    readme = (TUTORIALS / "README.md").read_text(encoding="utf-8")
+    assert f"{bayes_class1[0]:.2f} at the data set's own query point" in readme
+    assert f"{bayes_class1[1]:.2f}/{1 - bayes_class1[1]:.2f} at (2, 12)" in readme
+    r_hat = _floats(r"R-hat ([\d.]+), ([\d.]+);", out)
+    assert max(r_hat) < 1.01  # "R-hat 1.00"
+    # The table of p(class 1) along five vertical lines at heights 0, 4, 8, 12.
+    map_rows = [_row(f"MAP       x2 = {h:4d}", out) for h in (0, 4, 8, 12)]
+    bayes_rows = [_row(f"Bayesian  x2 = {h:4d}", out) for h in (0, 4, 8, 12)]
+    for column in range(5):  # MAP: a straight wall, the same at every height
+        assert abs(map_rows[3][column] - map_rows[0][column]) <= 0.05
+    for column in range(5):  # Bayesian: closer to 0.5 at x2 = 12 than on the data ...
+        assert abs(bayes_rows[3][column] - 0.5) <= abs(bayes_rows[0][column] - 0.5)
+    assert abs(bayes_rows[3][2] - 0.5) < 0.05  # ... a coin flip only at x1 = 0
+    assert abs(bayes_rows[3][0] - 0.5) > 0.2 and abs(bayes_rows[3][4] - 0.5) > 0.2
+
+
+def test_03_ood_aurocs_entropy_and_ece_match_the_text():
+    out = _outputs("03_bnn_classification.ipynb")
+    mutual_information = _row("Bayesian: mutual information", out)
+    default_prior = _row("Bayesian, default prior: MI", out)
+    assert mutual_information == sorted(mutual_information)  # better the further out
+    assert min(mutual_information) > 0.6
+    assert all(a > b for a, b in zip(mutual_information, default_prior))  # the prior decides
+    assert max(_row("MAP: entropy", out)) < 0.5 and max(_row("Bayesian: entropy", out)) < 0.5
+    assert max(_row("deep ensemble (5): MI", out)) < 0.5  # worse than chance
+    # Entropy far away depends on the direction: below the test data's median in the
+    # upper-left and lower-right corners, above it in the other two.
+    median_entropy = _row("test data, median", out)[0]
+    entropy = {corner.split(" (")[0]: _row(corner, out)[1] for corner in
+               ("upper left (-4, 3)", "upper right (5, 3)", "lower left (-4, -2.5)",
+                "lower right (5, -2.5)")}
+    assert entropy["upper left"] < median_entropy and entropy["lower right"] < median_entropy
+    assert entropy["upper right"] > median_entropy and entropy["lower left"] > median_entropy
+    assert max(_floats(r"median ([\d.]+), worst", out)) < 1.01  # R-hat of the predictions
+    # One ECE bin count in the table and the reliability figure, and the text states it.
+    source = _sources("03_bnn_classification.ipynb")
+    assert "metrics.evaluate(pred, moons_test.y, num_bins=10)" in source
+    assert "plots.plot_reliability(pred, moons_test.y, num_bins=10" in source
+    assert "10 equal-width bins" in source
+
+
+def test_04_numbers_match_the_text():
+    out = _outputs("04_variational_inference.ipynb")
+    source = _sources("04_variational_inference.ipynb")
+    assert "hand_elbo" not in source
+    assert "exact posterior for a data set of 10 points" not in source
+    for name in ("w1", "w2", "b"):
+        optimum, _, fitted, unscaled = _row(f"{name}  ", out.split("batch 10")[1])[:4]
+        assert abs(fitted - optimum) < 0.01  # minibatches reach the mean-field optimum
+        assert unscaled > 2 * optimum  # "more than twice too wide"
+    gaps = _floats(r"\(gap ([\d.]+)", out)
+    assert gaps[0] < 0.3 < gaps[1]  # full rank within noise of the evidence; mean field not
+    # One ESS per parameter, the one the diagnostics figure shows for w1.
+    ess = dict(re.findall(r"^(w1|w2|b)\s+R-hat [\d.]+\s+ESS (\d+)", out, re.M))
+    assert set(ess) == {"w1", "w2", "b"}
