@@ -178,7 +178,8 @@ def _row(label: str, text: str) -> list[float]:
     """The numbers of the output line that starts with ``label``."""
     for line in text.splitlines():
         if line.strip().startswith(label):
-            return [float(v) for v in re.findall(r"-?\d+\.\d+", line[line.index(label) + len(label):])]
+            rest = line[line.index(label) + len(label) :]
+            return [float(v) for v in re.findall(r"-?\d+\.\d+", rest)]
     raise AssertionError(f"no output line starts with {label!r}")
 
 
@@ -211,15 +212,22 @@ def test_03_ood_aurocs_entropy_and_ece_match_the_text():
     default_prior = _row("Bayesian, default prior: MI", out)
     assert mutual_information == sorted(mutual_information)  # better the further out
     assert min(mutual_information) > 0.6
-    assert all(a > b for a, b in zip(mutual_information, default_prior))  # the prior decides
+    # the prior decides
+    assert all(a > b for a, b in zip(mutual_information, default_prior, strict=True))
     assert max(_row("MAP: entropy", out)) < 0.5 and max(_row("Bayesian: entropy", out)) < 0.5
     assert max(_row("deep ensemble (5): MI", out)) < 0.5  # worse than chance
     # Entropy far away depends on the direction: below the test data's median in the
     # upper-left and lower-right corners, above it in the other two.
     median_entropy = _row("test data, median", out)[0]
-    entropy = {corner.split(" (")[0]: _row(corner, out)[1] for corner in
-               ("upper left (-4, 3)", "upper right (5, 3)", "lower left (-4, -2.5)",
-                "lower right (5, -2.5)")}
+    entropy = {
+        corner.split(" (")[0]: _row(corner, out)[1]
+        for corner in (
+            "upper left (-4, 3)",
+            "upper right (5, 3)",
+            "lower left (-4, -2.5)",
+            "lower right (5, -2.5)",
+        )
+    }
     assert entropy["upper left"] < median_entropy and entropy["lower right"] < median_entropy
     assert entropy["upper right"] > median_entropy and entropy["lower left"] > median_entropy
     assert max(_floats(r"median ([\d.]+), worst", out)) < 1.01  # R-hat of the predictions
