@@ -107,6 +107,12 @@ NOT_OUTPUTS = {
     "01_why_bayesian.ipynb": {"0.07": "the gap between two printed correlations"},
     "03_bnn_classification.ipynb": {"0.69": "log 2, the largest entropy of two classes"},
     "04_variational_inference.ipynb": {"1.01": "the usual R-hat threshold"},
+    "05_uncertainty_on_real_data.ipynb": {
+        "0.05": "the calibration error's levels 0.05, 0.10, ..., 0.95",
+        "0.10": "the calibration error's levels",
+        "0.95": "the calibration error's levels",
+        "0.01": "0.1 squared, in the calibration error's definition",
+    },
 }
 QUOTED_NUMBER = re.compile(r"(?<![\w.$])[-−]?\d+\.\d{2,}(?![\w])")
 ANY_NUMBER = re.compile(r"[-−]?\d+\.\d+(?:[eE][-+]?\d+)?")
@@ -252,3 +258,33 @@ def test_04_numbers_match_the_text():
     # One ESS per parameter, the one the diagnostics figure shows for w1.
     ess = dict(re.findall(r"^(w1|w2|b)\s+R-hat [\d.]+\s+ESS (\d+)", out, re.M))
     assert set(ess) == {"w1", "w2", "b"}
+
+
+def test_05_uses_bundled_data_and_its_numbers_match_the_text():
+    out = _outputs("05_uncertainty_on_real_data.ipynb")
+    source = _sources("05_uncertainty_on_real_data.ipynb")
+    assert "shared" not in source and 'load_uci("yacht", split=0)' in source
+    assert "column_6" not in out  # the target is named
+    assert "calibration error" in source and "Kuleshov" in source  # defined in the text
+    # MC dropout: the validation chose a point inside its grid, not at an edge.
+    rate, tau, rates, tau_low, tau_high = re.search(
+        r"chose dropout rate ([\d.]+) and tau ([\d.]+) "
+        r".*rates \[([^\]]+)\], tau ([\d.]+) to ([\d.]+)",
+        out,
+    ).groups()
+    assert float(tau_low) < float(tau) < float(tau_high)
+    assert float(rate) in [float(r) for r in rates.split(",")]
+    scores = {
+        name: _row(name + " ", out)
+        for name in ("BNN (full-rank SVI)", "BNN (NUTS)", "MAP", "MC dropout", "deep ensemble")
+    }
+    rmse, test_ll, _, coverage_50, coverage_90, coverage_95, _ = range(7)
+    assert scores["BNN (NUTS)"][test_ll] > scores["BNN (full-rank SVI)"][test_ll]
+    assert max(scores, key=lambda n: scores[n][test_ll]) == "deep ensemble"
+    assert scores["MAP"][coverage_90] < 0.9 and scores["MAP"][coverage_95] < 0.95  # too narrow
+    assert scores["deep ensemble"][coverage_90] == 1.0
+    # The command line repeats the Python fit: the same scores.
+    cli, python = _row("pyro-bnn fit", out), _row("Python, same settings", out)
+    assert cli == python
+    # The NUTS chains' disagreement the text discusses is in the output.
+    assert "ConvergenceWarning: R-hat of 'sigma'" in out
