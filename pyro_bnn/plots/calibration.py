@@ -31,7 +31,7 @@ def plot_reliability(
     ax : Axes, optional
     title : str, optional
 
-    Bars show the accuracy of the points in each confidence bin; the red part is
+    Bars show the accuracy of the points in each confidence bin; the hatched part is
     the gap to the bin's mean confidence. Bars below the diagonal mean
     overconfidence. Empty bins have no bar.
     """
@@ -63,8 +63,9 @@ def plot_reliability(
         gap_height,
         bottom=gap_bottom,
         width=width,
-        color=POINT_COLOR,
-        alpha=0.35,
+        # Hatch only (no fill): the legend's patch then looks like the bars, whether the
+        # gap lies over the blue bar (under-confident) or above it (over-confident).
+        facecolor="none",
         edgecolor=POINT_COLOR,
         hatch="//",
         label="gap to mean confidence",
