@@ -116,7 +116,9 @@ def test_the_standardization_uses_training_statistics(synthetic_dir, tmp_path):
 
 
 def test_bad_arguments(synthetic_dir, tmp_path):
-    with pytest.raises(ValueError, match="method must be one of 'svi', 'svi-lowrank', 'laplace', 'nuts'"):
+    with pytest.raises(
+        ValueError, match="method must be one of 'svi', 'svi-lowrank', 'laplace', 'nuts'"
+    ):
         run_uci(synthetic_dir, methods=("hmc",), out=tmp_path / "r.csv")
     with pytest.raises(ValueError, match="dataset 'yacht' not found .* available: toyset"):
         run_uci(synthetic_dir, datasets=["yacht"], out=tmp_path / "r.csv")

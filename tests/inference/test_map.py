@@ -5,7 +5,6 @@ import pytest
 import torch
 
 import pyro_bnn as pb
-from pyro_bnn.inference.collapse import _map_point
 from pyro_bnn.inference.flat import FlatModel
 from pyro_bnn.inference.map import map_estimate
 
@@ -60,19 +59,3 @@ def test_minibatches_and_callback_and_a_clear_error_for_nan():
     assert seen == [(step, False) for step in range(8)]
     with pytest.raises(FloatingPointError, match=r"at step 1 of 5; try a smaller lr"):
         map_estimate(flat, torch.full((flat.dim,), float("nan")), num_steps=5)
-
-
-@pytest.mark.slow
-def test_the_collapse_checks_map_point_is_what_fit_svi_delta_finds():
-    rng = np.random.default_rng(2)
-    x = torch.as_tensor(rng.normal(size=(60, 1)), dtype=torch.float32)
-    y = torch.sin(2 * x[:, 0]) + 0.1 * torch.randn(60, generator=torch.Generator().manual_seed(0))
-    model = pb.BayesianMLP(1, 1, hidden=(8,))
-    point = _map_point(model, x, y, seed=3)
-    delta = pb.fit_svi(
-        model, x, y, guide="delta", num_steps=1000, lr=1e-2, seed=3, standardize=False,
-        progress=False, check_collapse=False, check_convergence=False,
-    ).sample(1)  # fmt: skip
-    assert set(point) == set(delta)
-    for name, value in delta.items():
-        torch.testing.assert_close(point[name], value, rtol=1e-5, atol=1e-6)

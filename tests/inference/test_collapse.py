@@ -1,0 +1,60 @@
+"""The mean-field collapse check: a short MAP search from the guide mean, longer if undecided."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import pyro_bnn as pb
+from pyro_bnn.inference import collapse
+
+
+@pytest.fixture
+def healthy_fit(gap_data):
+    x, y = gap_data
+    post = pb.fit_svi(
+        pb.BayesianMLP(1, 1, hidden=(4,)), x, y, num_steps=300, progress=False,
+        standardize=False, check_collapse=False, check_convergence=False,
+    )  # fmt: skip
+    return post, torch.as_tensor(x), torch.as_tensor(y)
+
+
+@pytest.mark.parametrize(
+    "residuals, expected_steps, warns",
+    [
+        ((0.5,), [200], False),  # sigma / residual = 0.2 x: decided after 200 steps
+        ((0.01,), [200], True),  # 10x: collapse, decided after 200 steps
+        ((0.06, 0.06), [200, 800], False),  # 1.7x: undecided, polished, still below 2x
+        ((0.06, 0.04), [200, 800], True),  # 1.7x, then 2.5x after the polish
+    ],
+)
+def test_the_map_search_is_polished_only_when_the_ratio_is_undecided(
+    healthy_fit, monkeypatch, residuals, expected_steps, warns
+):
+    post, x, y = healthy_fit
+    post.draws["sigma"][:] = 0.1  # sigma / residual is set by the residuals above
+    calls = []
+
+    def fake_search(model, x, y, start, num_steps):
+        calls.append(num_steps)
+        return start, residuals[len(calls) - 1]
+
+    monkeypatch.setattr(collapse, "_map_residual", fake_search)
+    message = collapse.collapse_message(post, x, y)
+    assert calls == expected_steps
+    assert (message is not None) == warns
+
+
+def test_the_map_search_starts_at_the_guide_mean_and_only_improves_it(healthy_fit):
+    post, x, y = healthy_fit
+    start = {name: value.mean(0) for name, value in post.draws.items()}
+    with torch.no_grad():
+        from pyro_bnn.inference.flat import FlatModel
+
+        flat = FlatModel(post.model, x, y)
+        at_start = flat.unflatten(flat.flatten(start).unsqueeze(0))
+        start_rmse = float((post.model.network(at_start, x)[0, :, 0] - y).pow(2).mean().sqrt())
+    _, residual = collapse._map_residual(post.model, x, y, start, 200)
+    assert residual < start_rmse
+    assert np.isfinite(residual)
