@@ -128,3 +128,54 @@ def test_07_laplace_agrees_on_the_data_is_narrower_in_the_gap_and_much_faster():
     assert lap_gap < nuts_gap and lap_6 < nuts_6, "Laplace is narrower away from the data"
     assert lap_s * 5 < nuts_s
     assert "ConvergenceWarning" not in out
+
+
+# --- 08: BALD active learning -----------------------------------------------------------
+
+STRATEGIES = ("BALD", "stochastic BALD", "random")
+
+
+def _learning_curves() -> dict[str, dict[int, dict[str, tuple]]]:
+    """``{metric: {labels: {"BALD": (mean, se), ..., "wins": (bald, stochastic)}}}``."""
+    out = _output_of(ACTIVE, "curves[name] = {")
+    tables = {}
+    for metric, block in zip(("accuracy", "nll"), out.split("test ")[1:], strict=True):
+        assert block.startswith(metric), block[:40]
+        rows = {}
+        for line in block.splitlines()[2:]:
+            if not line.strip():
+                continue
+            values = [float(v) for v in re.findall(r"\d+\.\d+", line)]
+            wins = [int(v) for v in re.findall(r"(\d+)/5", line)]
+            assert len(values) == 6 and len(wins) == 2, line
+            row = {name: (values[2 * i], values[2 * i + 1]) for i, name in enumerate(STRATEGIES)}
+            rows[int(line.split()[0])] = row | {"wins": tuple(wins)}
+        tables[metric] = rows
+    return tables
+
+
+def test_08_fits_converge_and_the_run_is_as_described():
+    out = _output_of(ACTIVE, "results = {name: [run(name, seed)")
+    assert _search(r"(\d+) fits in \d+ s", out).group(1) == "150"
+    assert "ConvergenceWarning" not in out, "the text says no fit raised a ConvergenceWarning"
+    curves = _learning_curves()
+    assert sorted(curves["accuracy"]) == list(range(4, 41, 4))
+
+
+def test_08_bald_lowers_nll_at_16_to_24_labels_but_does_not_win_on_accuracy():
+    curves = _learning_curves()
+    nll, accuracy = curves["nll"], curves["accuracy"]
+    for labels in (16, 20, 24):
+        assert nll[labels]["BALD"][0] < nll[labels]["random"][0]
+    assert nll[16]["wins"][0] == 5, "the text says BALD's NLL is lower in all 5 seeds at 16"
+    for labels in (12, 16, 20, 28, 32, 36):
+        assert accuracy[labels]["BALD"][0] < accuracy[labels]["random"][0], labels
+
+
+def test_08_at_the_final_budget_the_strategies_are_equal_within_standard_errors():
+    final = _learning_curves()["accuracy"][40]
+    for name in ("BALD", "stochastic BALD"):
+        (mean, se), (random_mean, random_se) = final[name], final["random"]
+        assert abs(mean - random_mean) < se + random_se, (name, final)
+    text = _markdown(ACTIVE)
+    assert "final budget of 40 labels the three are equal within their standard errors" in text
