@@ -1,0 +1,181 @@
+"""The headline claims of tutorials 07 (Bayesian workflow) and 08 (BALD active learning)
+hold in their committed outputs.
+
+The text of each notebook states results (the predictions' R-hat is below 1.01, which
+width LOO prefers, how Laplace compares with NUTS, whether BALD beats random choice);
+these tests parse the printed outputs and check each claim, so a re-execution that
+changes a result fails here until the text is updated. Nothing is re-executed: the
+tests read the committed JSON and take well under a second.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+TUTORIALS = Path(__file__).resolve().parents[1] / "tutorials"
+WORKFLOW = TUTORIALS / "07_bayesian_workflow.ipynb"
+ACTIVE = TUTORIALS / "08_active_learning.ipynb"
+NUMBER = r"(-?\d+(?:\.\d+)?)"
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
+
+
+def _text(cell: dict) -> str:
+    """Source of a markdown cell, or the stdout of a code cell."""
+    if cell["cell_type"] == "markdown":
+        source = cell["source"]
+        return source if isinstance(source, str) else "".join(source)
+    parts = []
+    for output in cell.get("outputs", []):
+        if output["output_type"] == "stream" and output["name"] == "stdout":
+            text = output["text"]
+            parts.append(text if isinstance(text, str) else "".join(text))
+    return "".join(parts)
+
+
+def _output_of(path: Path, code_marker: str) -> str:
+    """Stdout of the one code cell whose source contains ``code_marker``."""
+    found = [
+        _text(cell)
+        for cell in _cells(path)
+        if cell["cell_type"] == "code" and code_marker in "".join(cell["source"])
+    ]
+    assert len(found) == 1, f"{path.name}: {len(found)} code cells contain {code_marker!r}"
+    return found[0]
+
+
+def _markdown(path: Path) -> str:
+    return "\n".join(_text(c) for c in _cells(path) if c["cell_type"] == "markdown")
+
+
+def _search(pattern: str, text: str) -> re.Match:
+    match = re.search(pattern, text)
+    assert match, f"no match for {pattern!r} in:\n{text[:2000]}"
+    return match
+
+
+# --- 07: the Bayesian workflow ----------------------------------------------------------
+
+
+def test_07_nuts_fits_are_clean_and_only_the_weights_symmetry_is_noted():
+    out = _output_of(WORKFLOW, "posteriors[width] = pb.fit_nuts")
+    for width in (5, 20):
+        line = _search(rf"{width} units: .*?(\d+) draws in \d+ s, (\d+) divergences", out)
+        assert int(line.group(1)) == 1200 and int(line.group(2)) == 0
+    assert "ConvergenceWarning" not in out, "the text says the full fits raise no warning"
+    assert out.count("WeightSymmetryNote") == 2, "both widths: the weights' symmetry note"
+    e_bfmi = [float(v) for v in re.findall(r"E-BFMI per chain \[([^\]]*)\]", out)[0].split(",")]
+    assert min(e_bfmi) > 0.3
+
+
+def test_07_weights_rhat_is_high_but_function_space_rhat_is_below_1_01():
+    summary = _output_of(WORKFLOW, "table = post20.summary()")
+    pattern = rf"5 units: 17 parameters, (\d+) with R-hat > 1.01, largest R-hat {NUMBER}"
+    five = _search(pattern, summary)
+    assert int(five.group(1)) > 10 and float(five.group(2)) > 1.3
+    sigma = _search(rf"\nsigma\s+{NUMBER}\s+{NUMBER}.*\s{NUMBER}\s+{NUMBER}\s+{NUMBER}\n", summary)
+    assert float(sigma.group(5)) <= 1.01 and float(sigma.group(3)) > 400  # R-hat, bulk ESS
+    function = _output_of(WORKFLOW, 'diagnostics["function_space"]\n    print')
+    values = re.findall(rf"function-space R-hat \(worst of 10 inputs\) {NUMBER}", function)
+    assert len(values) == 2 and all(float(v) < 1.01 for v in values), function
+    ess = [float(v) for v in re.findall(rf"(?:bulk|tail) ESS {NUMBER}", function)]
+    assert min(ess) > 800, "the text says bulk and tail ESS above 800 of 1200 draws"
+
+
+def test_07_chains_disagree_on_the_weight_and_agree_on_the_prediction():
+    out = _output_of(WORKFLOW, "per-chain mean of f(0)")
+    weight = _search(r"per-chain mean of \S+ \[([^\]]*)\]", out).group(1)
+    weight = [float(v) for v in weight.split()]
+    prediction = [float(v) for v in _search(r"f\(0\): \[([^\]]*)\]", out).group(1).split()]
+    assert max(weight) - min(weight) > 2.0
+    assert max(prediction) - min(prediction) < 0.05
+
+
+def test_07_posterior_predictive_p_values_are_not_extreme():
+    out = _output_of(WORKFLOW, "pb.plot_ppc(post20")
+    p_values = [float(v) for v in re.findall(rf"= {NUMBER}\n", out)]
+    assert len(p_values) == 2 and all(0.05 <= p <= 0.95 for p in p_values), out
+
+
+def test_07_loo_prefers_5_units_within_noise_and_pareto_k_is_fine():
+    out = _output_of(WORKFLOW, "pb.compare(")
+    numbers = r"\s+".join([NUMBER] * 5)
+    rows = re.findall(rf"\n(\d+ units)\s+(\d)\s+{numbers}\s+(True|False)", out)
+    ranked = [row[0] for row in rows]
+    assert ranked == ["5 units", "20 units"], "the text says LOO ranks 5 units first"
+    elpd_diff, dse = float(rows[1][5]), float(rows[1][6])
+    assert 0 < elpd_diff < dse, "the text says the difference is within its standard error"
+    assert all(row[7] == "False" for row in rows)
+    largest_k = [float(v) for v in re.findall(rf"largest Pareto k {NUMBER}", out)]
+    assert len(largest_k) == 2 and max(largest_k) <= 0.7
+    assert "raised (their text is the note above): none" in out
+
+
+def test_07_laplace_agrees_on_the_data_is_narrower_in_the_gap_and_much_faster():
+    out = _output_of(WORKFLOW, 'guide="laplace"')
+    rows = {}
+    for name in ("NUTS (4 chains)", "Laplace (linearised)"):
+        line = _search(re.escape(name) + r"((?:\s+-?\d+\.\d+){6})", out)
+        rows[name] = [float(v) for v in line.group(1).split()]
+    (nuts_data, nuts_gap, nuts_6, nuts_ratio, _, nuts_s) = rows["NUTS (4 chains)"]
+    (lap_data, lap_gap, lap_6, lap_ratio, _, lap_s) = rows["Laplace (linearised)"]
+    assert abs(lap_data - nuts_data) < 0.2 * nuts_data, "they agree on the data"
+    assert lap_ratio > 2 and nuts_ratio > lap_ratio, "both see the gap, Laplace less"
+    assert lap_gap < nuts_gap and lap_6 < nuts_6, "Laplace is narrower away from the data"
+    assert lap_s * 5 < nuts_s
+    assert "ConvergenceWarning" not in out
+
+
+# --- 08: BALD active learning -----------------------------------------------------------
+
+STRATEGIES = ("BALD", "stochastic BALD", "random")
+
+
+def _learning_curves() -> dict[str, dict[int, dict[str, tuple]]]:
+    """``{metric: {labels: {"BALD": (mean, se), ..., "wins": (bald, stochastic)}}}``."""
+    out = _output_of(ACTIVE, "curves[name] = {")
+    tables = {}
+    for metric, block in zip(("accuracy", "nll"), out.split("test ")[1:], strict=True):
+        assert block.startswith(metric), block[:40]
+        rows = {}
+        for line in block.splitlines()[2:]:
+            if not line.strip():
+                continue
+            values = [float(v) for v in re.findall(r"\d+\.\d+", line)]
+            wins = [int(v) for v in re.findall(r"(\d+)/5", line)]
+            assert len(values) == 6 and len(wins) == 2, line
+            row = {name: (values[2 * i], values[2 * i + 1]) for i, name in enumerate(STRATEGIES)}
+            rows[int(line.split()[0])] = row | {"wins": tuple(wins)}
+        tables[metric] = rows
+    return tables
+
+
+def test_08_fits_converge_and_the_run_is_as_described():
+    out = _output_of(ACTIVE, "results = {name: [run(name, seed)")
+    assert _search(r"(\d+) fits in \d+ s", out).group(1) == "150"
+    assert "ConvergenceWarning" not in out, "the text says no fit raised a ConvergenceWarning"
+    curves = _learning_curves()
+    assert sorted(curves["accuracy"]) == list(range(4, 41, 4))
+
+
+def test_08_bald_lowers_nll_at_16_to_24_labels_but_does_not_win_on_accuracy():
+    curves = _learning_curves()
+    nll, accuracy = curves["nll"], curves["accuracy"]
+    for labels in (16, 20, 24):
+        assert nll[labels]["BALD"][0] < nll[labels]["random"][0]
+    assert nll[16]["wins"][0] == 5, "the text says BALD's NLL is lower in all 5 seeds at 16"
+    for labels in (12, 16, 20, 28, 32, 36):
+        assert accuracy[labels]["BALD"][0] < accuracy[labels]["random"][0], labels
+
+
+def test_08_at_the_final_budget_the_strategies_are_equal_within_standard_errors():
+    final = _learning_curves()["accuracy"][40]
+    for name in ("BALD", "stochastic BALD"):
+        (mean, se), (random_mean, random_se) = final[name], final["random"]
+        assert abs(mean - random_mean) < se + random_se, (name, final)
+    text = _markdown(ACTIVE)
+    assert "final budget of 40 labels the three are equal within their standard errors" in text
