@@ -24,6 +24,8 @@ EXPECTED = (
     "04_variational_inference.ipynb",
     "05_uncertainty_on_real_data.ipynb",
     "06_your_own_pyro_model.ipynb",
+    "07_bayesian_workflow.ipynb",
+    "08_active_learning.ipynb",
 )
 # Committed outputs must stay small enough to review in a pull request.
 MAX_NOTEBOOK_BYTES = 1_500_000
