@@ -32,9 +32,10 @@ def collapse_message(posterior: Posterior, x: torch.Tensor, y: torch.Tensor) -> 
     Returns ``None`` when the fit looks healthy.
 
     The MAP fit starts at the guide's mean, where a healthy fit already is close to a
-    mode: :data:`MAP_STEPS` (200) Adam steps, and 800 more only when the ratio is
-    undecided (between 1.5 and 2). A residual after fewer steps can only be larger,
-    so a warning after 200 steps is never a false alarm of the short search.
+    mode: 200 Adam steps, then up to four more stages of 200 only while the ratio is
+    undecided (between 1.5 and 2) and the residual still falls by more than 1% a stage.
+    A longer search can only lower the residual, so a warning after a short search is
+    never a false alarm of its shortness.
     """
     model = posterior.model
     if not model.hidden:
@@ -48,10 +49,13 @@ def collapse_message(posterior: Posterior, x: torch.Tensor, y: torch.Tensor) -> 
         draws = posterior.draws
         sigma = float(draws["sigma"].median())
         start = {name: value.mean(0) for name, value in draws.items()}
+        residual = float("inf")
         for num_steps in MAP_STEPS:
+            previous = residual
             start, residual = _map_residual(model, x, y, start, num_steps)
-            if not UNDECIDED[0] <= sigma / residual <= UNDECIDED[1]:
-                break
+            undecided = UNDECIDED[0] <= sigma / residual <= UNDECIDED[1]
+            if not undecided or residual > (1 - MIN_GAIN) * previous:
+                break  # decided, or the search has levelled off
         if sigma > 2 * residual:
             return (
                 f"mean-field collapse: the learned noise sigma={sigma:.3g} is "
@@ -70,10 +74,12 @@ def collapse_message(posterior: Posterior, x: torch.Tensor, y: torch.Tensor) -> 
     )
 
 
-#: Adam steps of the collapse check's MAP search: the first stage, then the polish that
-#: runs only when sigma / residual is in :data:`UNDECIDED`.
-MAP_STEPS = (200, 800)
+#: Adam steps of the collapse check's MAP search: the first stage, then polishing stages
+#: that run only while sigma / residual is in :data:`UNDECIDED` and the residual still
+#: falls by more than :data:`MIN_GAIN` (relative) per stage.
+MAP_STEPS = (200, 200, 200, 200, 200)
 UNDECIDED = (1.5, 2.0)
+MIN_GAIN = 0.01
 
 
 def _map_residual(

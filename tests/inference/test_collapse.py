@@ -21,16 +21,18 @@ def healthy_fit(gap_data):
 
 
 @pytest.mark.parametrize(
-    "residuals, expected_steps, warns",
+    "residuals, expected_stages, warns",
     [
-        ((0.5,), [200], False),  # sigma / residual = 0.2 x: decided after 200 steps
-        ((0.01,), [200], True),  # 10x: collapse, decided after 200 steps
-        ((0.06, 0.06), [200, 800], False),  # 1.7x: undecided, polished, still below 2x
-        ((0.06, 0.04), [200, 800], True),  # 1.7x, then 2.5x after the polish
+        ((0.5,), 1, False),  # sigma / residual = 0.2 x: decided after 200 steps
+        ((0.01,), 1, True),  # 10x: collapse, decided after 200 steps
+        ((0.06, 0.0599), 2, False),  # 1.7x: undecided; the polish levels off below 2x
+        ((0.06, 0.04), 2, True),  # 1.7x, then 2.5x after one polishing stage
+        ((0.065, 0.062, 0.059, 0.056, 0.054), 5, False),  # undecided to the end: 1.85x
+        ((0.065, 0.062, 0.059, 0.056, 0.045), 5, True),  # 2.2x at the last stage
     ],
 )
 def test_the_map_search_is_polished_only_when_the_ratio_is_undecided(
-    healthy_fit, monkeypatch, residuals, expected_steps, warns
+    healthy_fit, monkeypatch, residuals, expected_stages, warns
 ):
     post, x, y = healthy_fit
     post.draws["sigma"][:] = 0.1  # sigma / residual is set by the residuals above
@@ -42,7 +44,7 @@ def test_the_map_search_is_polished_only_when_the_ratio_is_undecided(
 
     monkeypatch.setattr(collapse, "_map_residual", fake_search)
     message = collapse.collapse_message(post, x, y)
-    assert calls == expected_steps
+    assert calls == [200] * expected_stages
     assert (message is not None) == warns
 
 
