@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from .. import (
     BayesianMLP,
@@ -47,6 +48,7 @@ __all__ = [
     "register",
     "methods_for",
     "fit_predict",
+    "predictive_rhat",
     "REGRESSION_METHODS",
     "CLASSIFICATION_METHODS",
 ]
@@ -78,13 +80,17 @@ class Setup:
     def network(self, settings: Settings, sigma: float | None = None) -> BayesianMLP:
         """The benchmark's ReLU network with a layer-wise Normal prior.
 
-        Regression: Gaussian noise, learned (``HalfNormal(settings.noise_prior_scale)``)
-        or fixed at ``sigma``; classification: Categorical.
+        Regression: Gaussian noise, learned (``HalfNormal(settings.noise_prior_scale)``,
+        or a Gamma prior on the precision with ``settings.noise_precision_prior``) or
+        fixed at ``sigma``; classification: Categorical.
         """
         if self.task == "classification":
             likelihood = Categorical()
         elif sigma is None:
-            likelihood = Gaussian(sigma_prior_scale=settings.noise_prior_scale)
+            likelihood = Gaussian(
+                sigma_prior_scale=settings.noise_prior_scale,
+                precision_prior=settings.noise_precision_prior,
+            )
         else:
             likelihood = Gaussian(sigma=sigma)
         return BayesianMLP(
@@ -243,9 +249,36 @@ register("svi")(_svi("normal"))
 register("svi-lowrank", tasks=("regression",))(_svi("lowrank"))
 
 
+def predictive_rhat(posterior: Posterior, x: np.ndarray, seed: int = 0) -> float:
+    """Largest split-R-hat over the rows of ``x: (N, D)`` of the per-draw predictive mean.
+
+    Convergence judged on predictions: hidden units can swap places between chains
+    without changing the function, so the R-hat of single weights says little; the
+    network's output (regression mean, or class probabilities for classification)
+    at the training inputs is what the chains must agree on. NaN for one chain.
+    """
+    from pyro.ops.stats import split_gelman_rubin
+
+    if posterior.num_chains < 2:
+        return float("nan")
+    prediction = predict(posterior, x, seed=seed)
+    if prediction.task == "regression":
+        values = np.asarray(prediction.mean_draws)  # (S, N)
+    else:
+        values = np.asarray(prediction.probs_draws)  # (S, N, K)
+    values = values.reshape(posterior.num_chains, -1, int(np.prod(values.shape[1:])))
+    return float(split_gelman_rubin(torch.as_tensor(values, dtype=torch.float64)).max())
+
+
 @register("nuts")
 def _nuts(setup: Setup, x, y, settings: Settings) -> Fitted:
-    """NUTS (``fit_nuts``); with a ``"validation"`` noise it starts from that MAP fit."""
+    """NUTS (``fit_nuts``), ``settings.nuts_chains`` chains.
+
+    Learned noise (the default): every chain starts from its own MAP fit, begun at
+    its own prior draw, so the chains start in different modes. ``"validation"``
+    noise: ``sigma`` fixed at a MAP fit's validation RMSE, all chains start from that
+    MAP fit. ``info["rhat_pred"]`` is :func:`predictive_rhat` on the training inputs.
+    """
     if x.shape[0] > settings.nuts_max_points:
         raise Skipped(
             f"NUTS only on training sets up to {settings.nuts_max_points} points; "
@@ -269,10 +302,16 @@ def _nuts(setup: Setup, x, y, settings: Settings) -> Fitted:
         progress=setup.progress,
         **depth,
     )  # fmt: skip
-    info = {
-        **_sigma(sigma, posterior),
+    info = {**_sigma(sigma, posterior)}
+    if sigma is None and "sigma" in posterior.draws:
+        chains = posterior.chains["sigma"].mean(dim=1)
+        info["sigma_per_chain"] = "/".join(f"{float(s):.3g}" for s in chains)
+    info |= {
         "divergences": posterior.diagnostics.get("divergences"),
-        "mean_tree_depth": posterior.diagnostics["chains"][0].get("mean_tree_depth"),
+        "mean_tree_depth": float(
+            np.mean([c.get("mean_tree_depth") or np.nan for c in posterior.diagnostics["chains"]])
+        ),
+        "rhat_pred": predictive_rhat(posterior, x, seed=setup.seed),
     }
     return Fitted(posterior, info)
 
