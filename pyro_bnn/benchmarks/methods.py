@@ -304,7 +304,7 @@ def _nuts(setup: Setup, x, y, settings: Settings) -> Fitted:
     )  # fmt: skip
     info = {**_sigma(sigma, posterior)}
     if sigma is None and "sigma" in posterior.draws:
-        chains = posterior.chains["sigma"].mean(dim=1)
+        chains = posterior.chains()["sigma"].mean(dim=1)
         info["sigma_per_chain"] = "/".join(f"{float(s):.3g}" for s in chains)
     info |= {
         "divergences": posterior.diagnostics.get("divergences"),
