@@ -22,7 +22,7 @@ from .methods import CLASSIFICATION_METHODS, Setup, fit_predict, methods_for
 from .results import CLASSIFICATION_COLUMNS, ProgressLog, run_plan
 from .settings import PRESETS, Settings
 
-__all__ = ["CLASSIFICATION_DATASETS", "OOD_CLASSES", "run_classification"]
+__all__ = ["CLASSIFICATION_DATASETS", "OOD_CLASSES", "ood_aurocs", "run_classification"]
 
 CLASSIFICATION_DATASETS = ("digits", "breast_cancer")
 #: Digits classes held out of training by default: train on 0-4, 5-9 are out of distribution.
@@ -53,6 +53,22 @@ def _classification_data(name: str, split: int, ood_classes: Sequence[int], test
         "x_ood": standardizer.transform_x(x[test_out]) if test_out.size else None,
         "num_classes": len(kept),
     }
+
+
+def ood_aurocs(inside, outside) -> tuple[float, float]:
+    """AUROC of mutual information and of predictive entropy for flagging OOD inputs.
+
+    ``inside``/``outside``: classification predictions of in-distribution and held-out
+    test inputs; the held-out ones are the positives (a higher score means "more OOD").
+
+    Returns
+    -------
+    auroc_mi, auroc_entropy : float
+    """
+    return (
+        metrics.auroc(inside.mutual_information, outside.mutual_information),
+        metrics.auroc(inside.entropy, outside.entropy),
+    )
 
 
 def run_classification(
@@ -104,9 +120,7 @@ def run_classification(
         scores = metrics.evaluate(predictions[0], data["y_test"])
         auroc_mi = auroc_entropy = math.nan
         if len(predictions) > 1:
-            inside, outside = predictions
-            auroc_mi = metrics.auroc(inside.mutual_information, outside.mutual_information)
-            auroc_entropy = metrics.auroc(inside.entropy, outside.entropy)
+            auroc_mi, auroc_entropy = ood_aurocs(*predictions)
         row = {"dataset": name, "method": method, "split": split}
         row |= {k: scores[k] for k in ("accuracy", "nll", "brier", "ece")}
         row |= {"ood_auroc_mi": auroc_mi, "ood_auroc_entropy": auroc_entropy}

@@ -255,7 +255,8 @@ def predictive_rhat(posterior: Posterior, x: np.ndarray, seed: int = 0) -> float
     Convergence judged on predictions: hidden units can swap places between chains
     without changing the function, so the R-hat of single weights says little; the
     network's output (regression mean, or class probabilities for classification)
-    at the training inputs is what the chains must agree on. NaN for one chain.
+    at the training inputs is what the chains must agree on. Outputs that are
+    constant over all draws are left out; NaN for one chain.
     """
     from pyro.ops.stats import split_gelman_rubin
 
@@ -267,7 +268,9 @@ def predictive_rhat(posterior: Posterior, x: np.ndarray, seed: int = 0) -> float
     else:
         values = np.asarray(prediction.probs_draws)  # (S, N, K)
     values = values.reshape(posterior.num_chains, -1, int(np.prod(values.shape[1:])))
-    return float(split_gelman_rubin(torch.as_tensor(values, dtype=torch.float64)).max())
+    rhat = split_gelman_rubin(torch.as_tensor(values, dtype=torch.float64)).numpy()
+    finite = rhat[np.isfinite(rhat)]  # an output constant over all draws has no R-hat
+    return float(finite.max()) if finite.size else float("nan")
 
 
 @register("nuts")
