@@ -116,7 +116,8 @@ def _add_uci(suite) -> None:
     uci.add_argument(
         "--max-splits",
         default=None,
-        help="per-dataset split caps, e.g. 'protein-tertiary-structure=2'",
+        help="per-dataset number of splits instead of the protocol's (all 20 of the small "
+        "sets, 5 of power-plant and protein), e.g. 'protein-tertiary-structure=2,power-plant=20'",
     )
     uci.add_argument(
         "--hidden", type=int, default=None, help="hidden units (default 50; protein 100)"

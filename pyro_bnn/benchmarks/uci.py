@@ -55,10 +55,12 @@ def list_uci_datasets(data_dir: str | os.PathLike) -> list[str]:
 def _plan(data_dir: Path, datasets, methods, splits, split_limits) -> list[tuple[str, int, str]]:
     plan = []
     for name in datasets:
-        count = protocol_splits(name, uci_num_splits(data_dir / name))
-        count = min(count, splits) if splits else count
-        if split_limits and name in split_limits:
+        count = uci_num_splits(data_dir / name)
+        if split_limits and name in split_limits:  # replaces the protocol's number
             count = min(count, split_limits[name])
+        else:
+            count = protocol_splits(name, count)
+        count = min(count, splits) if splits else count
         plan += [(name, split, method) for split in range(count) for method in methods]
     return plan
 
@@ -99,7 +101,8 @@ def run_uci(
     settings : Settings
         Fit budgets (default ``PRESETS["standard"]``).
     split_limits : dict, optional
-        Per-dataset cap on the number of splits (e.g. ``{"protein-tertiary-structure": 2}``).
+        Per-dataset number of splits instead of the protocol's (e.g.
+        ``{"protein-tertiary-structure": 2}``, ``{"power-plant": 20}``).
     hidden : int, optional
         Hidden width for all datasets (default 50, 100 for protein).
     resume : bool
