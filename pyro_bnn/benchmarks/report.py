@@ -126,16 +126,22 @@ def format_calibration_table(rows: Sequence[dict]) -> str:
 
 
 def format_classification_table(rows: Sequence[dict]) -> str:
-    """Markdown table of mean ± s.e. over splits of every classification metric."""
+    """Markdown table of mean ± s.e. over splits of every classification metric.
+
+    With a ``fit_seconds`` column in every row, the mean fit time comes last.
+    """
     columns = ("accuracy", "nll", "brier", "ece", "ood_auroc_mi", "ood_auroc_entropy")
+    timed = bool(rows) and all("fit_seconds" in r for r in rows)
     body = []
-    for entry in summarize(rows, columns):
+    for entry in summarize(rows, columns + (("fit_seconds",) if timed else ())):
         cells = [entry["dataset"], entry["method"], str(entry["num_splits"])]
         for column in columns:
             mean = entry[f"{column}_mean"]
             cells.append("—" if math.isnan(mean) else _mean_se(mean, entry[f"{column}_se"], 3))
+        if timed:
+            cells.append(f"{entry['fit_seconds_mean']:.0f}")
         body.append(cells)
-    return _markdown(["dataset", "method", "n", *columns], body)
+    return _markdown(["dataset", "method", "n", *columns] + (["fit s"] if timed else []), body)
 
 
 def goal_report(rows: Sequence[dict], methods: Sequence[str] | None = None) -> str:
