@@ -173,15 +173,16 @@ class Gaussian(Likelihood):
 
     def to_config(self) -> dict:
         config = super().to_config()
-        if config["precision_prior"] is None:  # configs written before it existed stay equal
+        if config.get("precision_prior", 0) is None:  # configs written before it stay equal
             del config["precision_prior"]
         return config
 
     def sites(self, out_features):
         if self.sigma is not None:
             return []
-        if self.precision_prior is not None:
-            shape, rate = self.precision_prior
+        precision_prior = getattr(self, "precision_prior", None)  # StudentT has none
+        if precision_prior is not None:
+            shape, rate = precision_prior
             return [
                 LatentSite(
                     "sigma", (), lambda values, like: _sigma_from_precision(like, shape, rate)
