@@ -49,6 +49,24 @@ def _positive_or_none(value, name: str, owner: str):
     return float(value)
 
 
+def _gamma_parameters(value, name: str, owner: str) -> tuple[float, float] | None:
+    """``None`` or a ``(shape, rate)`` pair of positive finite numbers."""
+    if value is None:
+        return None
+    if isinstance(value, str) or not hasattr(value, "__len__") or len(value) != 2:
+        raise ValueError(f"{owner} {name} must be None or a (shape, rate) pair, got {value!r}")
+    shape, rate = (_positive_or_none(v, f"{name} entry", owner) for v in value)
+    if shape is None or rate is None:
+        raise ValueError(f"{owner} {name} entries must be positive numbers, got {value!r}")
+    return (shape, rate)
+
+
+def _sigma_from_precision(like: torch.Tensor, shape: float, rate: float) -> dist.Distribution:
+    """The distribution of ``sigma = precision ** -0.5`` for ``precision ~ Gamma(shape, rate)``."""
+    gamma = dist.Gamma(like.new_tensor(shape), like.new_tensor(rate))
+    return dist.TransformedDistribution(gamma, [dist.transforms.PowerTransform(-0.5)])
+
+
 def _align(param: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Append singleton dims to a per-draw parameter ``(...,)`` so it broadcasts with ``target``."""
     return param.reshape(param.shape + (1,) * (target.dim() - param.dim()))
@@ -122,21 +140,54 @@ class Gaussian(Likelihood):
     ----------
     sigma : float or None
         Fixed noise standard deviation, or ``None`` to learn it as the latent site
-        ``"sigma" ~ HalfNormal(sigma_prior_scale)`` (one scale shared by all outputs).
+        ``"sigma"`` (one scale shared by all outputs), by default with the prior
+        ``HalfNormal(sigma_prior_scale)``.
     sigma_prior_scale : float
         Scale of the HalfNormal prior on a learned ``sigma`` (on standardized
         targets 1.0 is weakly informative).
+    precision_prior : (shape, rate) or None
+        Instead of the HalfNormal: a Gamma prior on the precision ``1 / sigma**2``
+        (PBP, Hernandez-Lobato & Adams 2015, uses ``(6.0, 6.0)`` on standardized
+        targets). Unlike the HalfNormal, whose density stays positive at
+        ``sigma = 0``, it keeps an over-parameterized network from interpolating the
+        training data with a vanishing noise: the posterior precision is at most
+        about ``(shape + N / 2) / rate``.
+
+    Examples
+    --------
+    >>> Gaussian(precision_prior=(6.0, 6.0)).sites(1)[0].name
+    'sigma'
     """
 
-    def __init__(self, sigma: float | None = None, sigma_prior_scale: float = 1.0):
+    def __init__(
+        self,
+        sigma: float | None = None,
+        sigma_prior_scale: float = 1.0,
+        precision_prior: tuple[float, float] | None = None,
+    ):
         self.sigma = _positive_or_none(sigma, "sigma", "Gaussian")
         self.sigma_prior_scale = _positive_or_none(
             sigma_prior_scale, "sigma_prior_scale", "Gaussian"
         )
+        self.precision_prior = _gamma_parameters(precision_prior, "precision_prior", "Gaussian")
+
+    def to_config(self) -> dict:
+        config = super().to_config()
+        if config.get("precision_prior", 0) is None:  # configs written before it stay equal
+            del config["precision_prior"]
+        return config
 
     def sites(self, out_features):
         if self.sigma is not None:
             return []
+        precision_prior = getattr(self, "precision_prior", None)  # StudentT has none
+        if precision_prior is not None:
+            shape, rate = precision_prior
+            return [
+                LatentSite(
+                    "sigma", (), lambda values, like: _sigma_from_precision(like, shape, rate)
+                )
+            ]
         scale = self.sigma_prior_scale
         return [
             LatentSite("sigma", (), lambda values, like: dist.HalfNormal(like.new_tensor(scale)))

@@ -17,7 +17,7 @@ The benchmark uses only the library's public API (``fit_svi``, ``fit_nuts``,
 ``pyro_bnn.baselines.fit_*``, ``predict``, ``metrics``, the data loaders).
 """
 
-from .classification import CLASSIFICATION_DATASETS, run_classification
+from .classification import CLASSIFICATION_DATASETS, OOD_CLASSES, ood_aurocs, run_classification
 from .cli import add_benchmark_arguments, main, run_benchmark
 from .methods import (
     CLASSIFICATION_METHODS,
@@ -33,9 +33,11 @@ from .methods import (
 )
 from .published import PUBLISHED, TABLE_REFERENCES, published
 from .report import (
+    estimate_protocol_seconds,
     format_calibration_table,
     format_classification_table,
     format_table,
+    format_time_table,
     format_uci_report,
     goal_report,
     plot_published_comparison,
@@ -43,7 +45,7 @@ from .report import (
 )
 from .results import CLASSIFICATION_COLUMNS, REGRESSION_COLUMNS, read_rows
 from .settings import NOISE_MODES, PRESETS, Settings
-from .uci import run_uci
+from .uci import PROTOCOL_SPLITS, run_uci
 
 __all__ = [
     "REGRESSION_METHODS",
@@ -66,13 +68,18 @@ __all__ = [
     "fit_predict",
     "published",
     "run_uci",
+    "PROTOCOL_SPLITS",
     "run_classification",
+    "OOD_CLASSES",
+    "ood_aurocs",
     "summarize",
     "format_table",
     "format_calibration_table",
     "format_classification_table",
     "format_uci_report",
     "goal_report",
+    "format_time_table",
+    "estimate_protocol_seconds",
     "read_rows",
     "plot_published_comparison",
     "add_benchmark_arguments",

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from .. import (
     BayesianMLP,
@@ -78,13 +79,17 @@ class Setup:
     def network(self, settings: Settings, sigma: float | None = None) -> BayesianMLP:
         """The benchmark's ReLU network with a layer-wise Normal prior.
 
-        Regression: Gaussian noise, learned (``HalfNormal(settings.noise_prior_scale)``)
-        or fixed at ``sigma``; classification: Categorical.
+        Regression: Gaussian noise, learned (``HalfNormal(settings.noise_prior_scale)``,
+        or a Gamma prior on the precision with ``settings.noise_precision_prior``) or
+        fixed at ``sigma``; classification: Categorical.
         """
         if self.task == "classification":
             likelihood = Categorical()
         elif sigma is None:
-            likelihood = Gaussian(sigma_prior_scale=settings.noise_prior_scale)
+            likelihood = Gaussian(
+                sigma_prior_scale=settings.noise_prior_scale,
+                precision_prior=settings.noise_precision_prior,
+            )
         else:
             likelihood = Gaussian(sigma=sigma)
         return BayesianMLP(
@@ -274,7 +279,14 @@ def _laplace(setup: Setup, x, y, settings: Settings) -> Fitted:
 
 @register("nuts")
 def _nuts(setup: Setup, x, y, settings: Settings) -> Fitted:
-    """NUTS (``fit_nuts``); with a ``"validation"`` noise it starts from that MAP fit."""
+    """NUTS (``fit_nuts``), ``settings.nuts_chains`` chains.
+
+    Learned noise (the default): every chain starts from its own MAP fit, begun at
+    its own prior draw, so the chains start in different modes. ``"validation"``
+    noise: ``sigma`` fixed at a MAP fit's validation RMSE, all chains start from that
+    MAP fit. ``info["rhat_pred"]`` is the rank-normalised R-hat of the predictive mean
+    at training inputs (``fit_nuts``'s function-space diagnostics).
+    """
     if x.shape[0] > settings.nuts_max_points:
         raise Skipped(
             f"NUTS only on training sets up to {settings.nuts_max_points} points; "
@@ -298,10 +310,16 @@ def _nuts(setup: Setup, x, y, settings: Settings) -> Fitted:
         progress=setup.progress,
         **depth,
     )  # fmt: skip
-    info = {
-        **_sigma(sigma, posterior),
+    info = {**_sigma(sigma, posterior)}
+    if sigma is None and "sigma" in posterior.draws:
+        chains = posterior.chains()["sigma"].mean(dim=1)
+        info["sigma_per_chain"] = "/".join(f"{float(s):.3g}" for s in chains)
+    info |= {
         "divergences": posterior.diagnostics.get("divergences"),
-        "mean_tree_depth": posterior.diagnostics["chains"][0].get("mean_tree_depth"),
+        "mean_tree_depth": float(
+            np.mean([c.get("mean_tree_depth") or np.nan for c in posterior.diagnostics["chains"]])
+        ),
+        "rhat_pred": posterior.diagnostics["function_space"].get("r_hat_max"),
     }
     return Fitted(posterior, info)
 

@@ -12,6 +12,7 @@ import numpy as np
 from ..posterior import atomic_write
 from .methods import methods_for
 from .published import FIGURE_REFERENCES, TABLE_REFERENCES, published
+from .uci import PROTOCOL_SPLITS
 
 __all__ = [
     "summarize",
@@ -20,6 +21,8 @@ __all__ = [
     "format_classification_table",
     "format_uci_report",
     "goal_report",
+    "format_time_table",
+    "estimate_protocol_seconds",
     "plot_published_comparison",
 ]
 
@@ -123,46 +126,139 @@ def format_calibration_table(rows: Sequence[dict]) -> str:
 
 
 def format_classification_table(rows: Sequence[dict]) -> str:
-    """Markdown table of mean ± s.e. over splits of every classification metric."""
+    """Markdown table of mean ± s.e. over splits of every classification metric.
+
+    With a ``fit_seconds`` column in every row, the mean fit time comes last.
+    """
     columns = ("accuracy", "nll", "brier", "ece", "ood_auroc_mi", "ood_auroc_entropy")
+    timed = bool(rows) and all("fit_seconds" in r for r in rows)
     body = []
-    for entry in summarize(rows, columns):
+    for entry in summarize(rows, columns + (("fit_seconds",) if timed else ())):
         cells = [entry["dataset"], entry["method"], str(entry["num_splits"])]
         for column in columns:
             mean = entry[f"{column}_mean"]
             cells.append("—" if math.isnan(mean) else _mean_se(mean, entry[f"{column}_se"], 3))
+        if timed:
+            cells.append(f"{entry['fit_seconds_mean']:.0f}")
         body.append(cells)
-    return _markdown(["dataset", "method", "n", *columns], body)
+    return _markdown(["dataset", "method", "n", *columns] + (["fit s"] if timed else []), body)
 
 
-def goal_report(
-    rows: Sequence[dict], methods: Sequence[str] = ("svi", "svi-lowrank", "nuts")
-) -> str:
-    """Plain-words check of the goals: test LL ≥ PBP's, and > published MC dropout's.
+def _matched_means(rows, dataset: str, method: str, other: str) -> tuple[float, float] | None:
+    """Mean test LL of ``method`` and ``other`` over the splits of ``dataset`` both ran."""
+    values: dict[str, dict[int, float]] = {method: {}, other: {}}
+    for row in rows:
+        if row["dataset"] == dataset and row["method"] in values:
+            values[row["method"]][int(row["split"])] = float(row["test_ll"])
+    common = sorted(set(values[method]) & set(values[other]))
+    if not common:
+        return None
+    return tuple(float(np.mean([values[m][s] for s in common])) for m in (method, other))
 
-    Compares means only (our standard errors are printed in the table).
+
+def goal_report(rows: Sequence[dict], methods: Sequence[str] | None = None) -> str:
+    """Plain-words check of the goals: test LL ≥ PBP's, > published MC dropout's, ≥ our ensemble's.
+
+    Compares means only (our standard errors are printed in the table); the ensemble
+    comparison uses the means over the splits both methods ran.
     """
     summary = {(s["dataset"], s["method"]): s for s in summarize(rows, ("test_ll",))}
+    methods = _regression_methods(rows) if methods is None else methods
     lines = []
     for method in methods:
         pbp_wins, dropout_wins, compared = [], [], 0
+        ensemble_wins, ensemble_compared = [], 0
         for dataset in [d for (d, m) in summary if m == method]:
+            ours = summary[(dataset, method)]["test_ll_mean"]
+            matched = _matched_means(rows, dataset, method, "ensemble")
+            if matched is not None and method != "ensemble":
+                ensemble_compared += 1
+                if matched[0] >= matched[1]:
+                    ensemble_wins.append(dataset)
             reference = published(dataset)
             if not reference:
                 continue
             compared += 1
-            ours = summary[(dataset, method)]["test_ll_mean"]
             if ours >= reference["PBP"]["test_ll"][0]:
                 pbp_wins.append(dataset)
             if ours > reference["MC dropout"]["test_ll"][0]:
                 dropout_wins.append(dataset)
         if compared:
-            lines.append(
+            line = (
                 f"{method}: test LL ≥ PBP on {len(pbp_wins)}/{compared} "
                 f"({', '.join(pbp_wins) or 'none'}); > MC dropout (GG16) on "
                 f"{len(dropout_wins)}/{compared} ({', '.join(dropout_wins) or 'none'})"
             )
+            if ensemble_compared:
+                line += (
+                    f"; ≥ our ensemble on {len(ensemble_wins)}/{ensemble_compared} "
+                    f"({', '.join(ensemble_wins) or 'none'})"
+                )
+            lines.append(line)
     return "\n".join(lines)
+
+
+def format_time_table(rows: Sequence[dict]) -> str:
+    """Markdown table: mean fit time in seconds per dataset and method (``n`` splits)."""
+    summary = {(s["dataset"], s["method"]): s for s in summarize(rows, ("fit_seconds",))}
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    methods = _regression_methods(rows)
+    methods += sorted({r["method"] for r in rows} - set(methods))
+    body = []
+    for dataset in datasets:
+        cells = [dataset]
+        for method in methods:
+            entry = summary.get((dataset, method))
+            cells.append(
+                "—"
+                if entry is None
+                else f"{entry['fit_seconds_mean']:.1f} (n={entry['num_splits']})"
+            )
+        body.append(cells)
+    return _markdown(["dataset", *methods], body)
+
+
+def estimate_protocol_seconds(
+    rows: Sequence[dict],
+    methods: Sequence[str] | None = None,
+    splits: dict[str, int] | None = None,
+) -> tuple[float, list[str]]:
+    """Projected run time of the full protocol from the measured fit times in ``rows``.
+
+    For every dataset of ``splits`` (default :data:`~pyro_bnn.benchmarks.uci.PROTOCOL_SPLITS`)
+    and method (default: those in ``rows``): mean measured fit time × number of splits.
+
+    Returns
+    -------
+    seconds, unmeasured : float, list of str
+        The projected total and the ``dataset/method`` pairs without a measured fit
+        (not counted).
+    """
+    splits = PROTOCOL_SPLITS if splits is None else splits
+    methods = list(methods) if methods is not None else _regression_methods(rows)
+    summary = {(s["dataset"], s["method"]): s for s in summarize(rows, ("fit_seconds",))}
+    total, unmeasured = 0.0, []
+    for dataset, count in splits.items():
+        for method in methods:
+            entry = summary.get((dataset, method))
+            if entry is None:
+                unmeasured.append(f"{dataset}/{method}")
+            else:
+                total += entry["fit_seconds_mean"] * count
+    return total, unmeasured
+
+
+def _projection(rows: Sequence[dict]) -> str:
+    seconds, unmeasured = estimate_protocol_seconds(rows)
+    splits = ", ".join(f"{d} {n}" for d, n in PROTOCOL_SPLITS.items())
+    text = (
+        f"Projected full protocol ({splits} splits) for the methods above, from the "
+        f"mean fit times: {seconds / 3600:.1f} h of fitting"
+    )
+    if unmeasured:
+        shown = ", ".join(unmeasured[:6]) + (", ..." if len(unmeasured) > 6 else "")
+        text += f" (not counted: {len(unmeasured)} dataset/method pairs never measured: {shown})"
+    return text + "."
 
 
 def format_uci_report(rows: Sequence[dict]) -> str:
@@ -175,6 +271,9 @@ def format_uci_report(rows: Sequence[dict]) -> str:
             format_table(rows, "rmse"),
             "Coverage of the central 90% interval (ideal 0.90) / CRPS (original units)",
             format_calibration_table(rows),
+            "Fit time per split in seconds (mean over splits; fit and prediction)",
+            format_time_table(rows),
+            _projection(rows),
             goal_report(rows),
         ]
     )

@@ -21,10 +21,14 @@ class Settings:
     svi_full_batch_max : full-batch SVI up to this many training points, else minibatches
     svi_batch_size : minibatch size above that
     noise_prior_scale : HalfNormal scale of a learned noise ``sigma`` (standardized y)
+    noise_precision_prior : ``(shape, rate)`` of a Gamma prior on a learned noise's
+        precision ``1 / sigma**2`` instead of the HalfNormal (PBP: ``(6, 6)``); ``None``
+        keeps the HalfNormal
     svi_noise, nuts_noise : ``"learned"`` (latent ``sigma``) or ``"validation"`` (``sigma``
         fixed at the validation RMSE of a MAP fit; NUTS then starts from that MAP fit)
     nuts_warmup, nuts_samples, nuts_chains, nuts_max_points : NUTS budget; larger
-        training sets are skipped
+        training sets are skipped. With a learned noise every chain starts from its own
+        MAP fit (from its own prior draw), so several chains visit several modes
     nuts_target_accept, nuts_max_tree_depth : NUTS settings (the tree depth for regression;
         classification keeps ``fit_nuts``'s default)
     map_max_steps, map_max_epochs : MAP budget (epochs = min(max_epochs, steps / batches))
@@ -43,14 +47,15 @@ class Settings:
     svi_full_batch_max: int = 2000
     svi_batch_size: int = 1024
     noise_prior_scale: float = 1.0
-    nuts_warmup: int = 300
-    nuts_samples: int = 300
-    nuts_chains: int = 1
+    noise_precision_prior: tuple[float, float] | None = None
+    nuts_warmup: int = 200
+    nuts_samples: int = 100
+    nuts_chains: int = 4
     nuts_max_points: int = 1500
     nuts_target_accept: float = 0.8
     nuts_max_tree_depth: int = 8
     svi_noise: str = "learned"
-    nuts_noise: str = "validation"
+    nuts_noise: str = "learned"
     map_max_steps: int = 4000
     map_max_epochs: int = 1000
     dropout_max_steps: int = 3000
@@ -80,6 +85,7 @@ PRESETS = {
         svi_steps=30,
         nuts_warmup=10,
         nuts_samples=10,
+        nuts_chains=2,
         map_max_steps=30,
         map_max_epochs=5,
         dropout_max_steps=30,

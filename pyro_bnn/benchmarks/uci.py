@@ -20,7 +20,23 @@ from .methods import Setup, fit_predict, methods_for
 from .results import REGRESSION_COLUMNS, ProgressLog, run_plan
 from .settings import PRESETS, Settings
 
-__all__ = ["run_uci", "list_uci_datasets"]
+__all__ = ["run_uci", "list_uci_datasets", "PROTOCOL_SPLITS", "protocol_splits"]
+
+#: Splits of the full protocol per dataset: all 20 of the four small sets, 5 of the two
+#: large ones (the standard folders of power-plant hold 20; 5 fit a 2-core budget).
+PROTOCOL_SPLITS = {
+    "yacht": 20,
+    "energy": 20,
+    "concrete": 20,
+    "wine-quality-red": 20,
+    "power-plant": 5,
+    "protein-tertiary-structure": 5,
+}
+
+
+def protocol_splits(dataset: str, available: int) -> int:
+    """Splits the protocol runs of ``dataset`` (all ``available`` for an unknown set)."""
+    return min(available, PROTOCOL_SPLITS.get(dataset, available))
 
 
 def _uci_hidden(dataset: str, hidden: int | None) -> tuple[int, ...]:
@@ -40,9 +56,11 @@ def _plan(data_dir: Path, datasets, methods, splits, split_limits) -> list[tuple
     plan = []
     for name in datasets:
         count = uci_num_splits(data_dir / name)
-        count = min(count, splits) if splits else count
-        if split_limits and name in split_limits:
+        if split_limits and name in split_limits:  # replaces the protocol's number
             count = min(count, split_limits[name])
+        else:
+            count = protocol_splits(name, count)
+        count = min(count, splits) if splits else count
         plan += [(name, split, method) for split in range(count) for method in methods]
     return plan
 
@@ -76,13 +94,15 @@ def run_uci(
     methods : sequence of str
         Registered regression methods (``methods_for("regression")``).
     splits : int, optional
-        First ``splits`` splits of each dataset (default: all).
+        First ``splits`` splits of each dataset (default: the protocol's,
+        :data:`PROTOCOL_SPLITS`: 20 of the small sets, 5 of power-plant and protein).
     out : path
         CSV file, rewritten atomically after every fit.
     settings : Settings
         Fit budgets (default ``PRESETS["standard"]``).
     split_limits : dict, optional
-        Per-dataset cap on the number of splits (e.g. ``{"protein-tertiary-structure": 2}``).
+        Per-dataset number of splits instead of the protocol's (e.g.
+        ``{"protein-tertiary-structure": 2}``, ``{"power-plant": 20}``).
     hidden : int, optional
         Hidden width for all datasets (default 50, 100 for protein).
     resume : bool

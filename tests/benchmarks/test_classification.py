@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from pyro_bnn.benchmarks import CLASSIFICATION_COLUMNS, read_rows, run_classification
-from pyro_bnn.benchmarks.classification import _classification_data
+from pyro_bnn.benchmarks import (
+    CLASSIFICATION_COLUMNS,
+    Setup,
+    fit_predict,
+    read_rows,
+    run_classification,
+)
+from pyro_bnn.benchmarks.classification import OOD_CLASSES, _classification_data, ood_aurocs
 
 from .helpers import TINY, csv_header
 
@@ -45,3 +52,29 @@ def test_bad_arguments(tmp_path):
         run_classification(methods=("svi-lowrank",), out=tmp_path / "r.csv")
     with pytest.raises(ValueError, match="splits must be a positive integer"):
         run_classification(splits=0, out=tmp_path / "r.csv")
+
+
+def test_the_default_ood_task_trains_on_digits_0_to_4():
+    assert OOD_CLASSES == (5, 6, 7, 8, 9)
+    data = _classification_data("digits", 0, OOD_CLASSES)
+    assert data["num_classes"] == 5
+    assert set(data["y"].tolist()) == set(range(5)) == set(data["y_test"].tolist())
+    # about half of the 359 test images are of the held-out digits 5-9; none in training
+    assert len(data["y_test"]) + len(data["x_ood"]) == 359
+    assert 150 < len(data["x_ood"]) < 210
+    assert len(data["y"]) + len(data["y_test"]) + len(data["x_ood"]) < 1797
+
+
+def test_ood_aurocs_match_scikit_learn():
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    data = _classification_data("digits", 0, OOD_CLASSES)
+    setup = Setup("classification", data["x"].shape[1], data["num_classes"], (16,), seed=0)
+    (inside, outside), _ = fit_predict(
+        "ensemble", setup, data["x"], data["y"], [data["x_test"], data["x_ood"]], TINY
+    )
+    auroc_mi, auroc_entropy = ood_aurocs(inside, outside)
+    labels = np.r_[np.zeros(len(data["x_test"])), np.ones(len(data["x_ood"]))]
+    for got, score in ((auroc_mi, "mutual_information"), (auroc_entropy, "entropy")):
+        values = np.r_[getattr(inside, score), getattr(outside, score)]
+        assert got == pytest.approx(sklearn_metrics.roc_auc_score(labels, values), abs=1e-12)
+    assert 0.5 < auroc_entropy <= 1.0

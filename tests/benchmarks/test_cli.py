@@ -90,3 +90,19 @@ def test_without_data_dir_the_bundled_sets_are_used(tmp_path, capsys):
     assert code == 0
     rows = read_rows(out)
     assert [(row["dataset"], row["method"]) for row in rows] == [("yacht", "map")]
+
+
+def test_cli_nuts_options_reach_the_settings():
+    import argparse
+
+    from pyro_bnn.benchmarks import add_benchmark_arguments
+    from pyro_bnn.benchmarks.cli import _settings_from
+
+    parser = add_benchmark_arguments(argparse.ArgumentParser())
+    settings = _settings_from(parser.parse_args(["uci"]))
+    assert (settings.nuts_noise, settings.nuts_chains) == ("learned", 4)
+    args = parser.parse_args(["uci", "--nuts-noise", "validation", "--nuts-chains", "2"])
+    assert (_settings_from(args).nuts_noise, _settings_from(args).nuts_chains) == ("validation", 2)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["uci", "--nuts-noise", "fixed"])
+    assert parser.parse_args(["classification"]).ood_classes == "5,6,7,8,9"

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from pyro_bnn import Categorical, Gaussian, LayerwiseNormal, RegressionPrediction
+from pyro_bnn import BayesianMLP, Categorical, Gaussian, LayerwiseNormal, RegressionPrediction
 from pyro_bnn.benchmarks import (
     METHODS,
     REGRESSION_METHODS,
@@ -53,6 +53,9 @@ def test_setup_builds_the_benchmark_network():
     assert learned.activation == "relu" and isinstance(learned.prior, LayerwiseNormal)
     assert isinstance(learned.likelihood, Gaussian) and learned.likelihood.sigma is None
     assert learned.likelihood.sigma_prior_scale == 0.5
+    assert learned.likelihood.precision_prior is None
+    gamma = regression.network(replace(settings, noise_precision_prior=(6.0, 6.0)))
+    assert gamma.likelihood.precision_prior == (6.0, 6.0)
     assert regression.network(settings, sigma=0.2).likelihood.sigma == 0.2
     classifier = Setup("classification", 3, 4, (7,)).network(settings)
     assert isinstance(classifier.likelihood, Categorical) and classifier.out_features == 4
@@ -106,9 +109,18 @@ def test_bayesian_methods_run_on_tiny_budgets(method, regression_data):
     assert info["sigma"] > 0
     if method == "laplace":
         assert {"hessian_floored", "log_evidence"} <= set(info)
-    if method == "nuts":  # "validation" noise: sigma fixed at a MAP fit's validation RMSE
-        assert TINY.nuts_noise == "validation"
+    if method == "nuts":  # learned noise, 2 chains each from its own MAP fit
+        assert TINY.nuts_noise == "learned" and TINY.nuts_chains == 2
         assert "divergences" in info and "mean_tree_depth" in info
+        assert len(info["sigma_per_chain"].split("/")) == 2
+        assert info["rhat_pred"] >= 0.9  # R-hat of the predictive mean across the chains
+
+
+def test_nuts_with_the_plug_in_noise_fixes_sigma(regression_data):
+    x, y = regression_data
+    setup = Setup("regression", 2, 1, (8,), seed=0)
+    _, info = fit_predict("nuts", setup, x, y, [x[:6]], replace(TINY, nuts_noise="validation"))
+    assert "sigma_per_chain" not in info and info["sigma"] > 0
 
 
 def test_nuts_skips_large_training_sets(regression_data):

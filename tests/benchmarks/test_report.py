@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 
 from pyro_bnn.benchmarks import (
+    estimate_protocol_seconds,
     format_calibration_table,
     format_classification_table,
     format_table,
+    format_time_table,
     goal_report,
     plot_published_comparison,
     summarize,
@@ -45,6 +47,37 @@ def test_goal_report_counts_wins():
     assert goal_report(rows) == (
         "nuts: test LL ≥ PBP on 2/2 (yacht, concrete); > MC dropout (GG16) on 1/2 (yacht)"
     )
+
+
+def test_goal_report_compares_with_our_ensemble():
+    rows = [
+        {"dataset": d, "method": m, "split": 0, "rmse": 1.0, "test_ll": ll}
+        for d, m, ll in (
+            ("yacht", "nuts", 0.4), ("yacht", "ensemble", 0.1),
+            ("energy", "nuts", -0.9), ("energy", "ensemble", -0.8),
+        )
+    ]  # fmt: skip
+    # a split the ensemble ran but NUTS did not is left out of the comparison
+    rows.append({"dataset": "yacht", "method": "ensemble", "split": 1, "rmse": 1.0, "test_ll": 9.0})
+    assert goal_report(rows).splitlines()[0] == (
+        "nuts: test LL ≥ PBP on 2/2 (yacht, energy); > MC dropout (GG16) on 2/2 "
+        "(yacht, energy); ≥ our ensemble on 1/2 (yacht)"
+    )
+
+
+def test_fit_times_and_the_projected_protocol():
+    rows = [
+        {"dataset": d, "method": m, "split": s, "fit_seconds": t + s}
+        for d, m, t in (("yacht", "map", 9.0), ("yacht", "nuts", 59.0), ("energy", "map", 19.0))
+        for s in (0, 2)
+    ]
+    table = format_time_table(rows).splitlines()
+    assert table[0] == "| dataset | nuts | map |"
+    assert table[2] == "| yacht | 60.0 (n=2) | 10.0 (n=2) |"
+    assert table[3] == "| energy | — | 20.0 (n=2) |"
+    seconds, unmeasured = estimate_protocol_seconds(rows, splits={"yacht": 20, "energy": 20})
+    assert seconds == pytest.approx(20 * (60 + 10 + 20))
+    assert unmeasured == ["energy/nuts"]
 
 
 def test_tables_order_methods_as_registered_and_mark_missing_cells():

@@ -136,3 +136,24 @@ def test_nuts_is_skipped_on_large_training_sets(synthetic_dir, tmp_path):
         settings=replace(TINY, nuts_max_points=10),
     )  # fmt: skip
     assert rows == [] and failures == []
+
+
+def test_the_protocol_runs_5_splits_of_power_plant_and_all_of_the_small_sets(tmp_path):
+    from pyro_bnn.benchmarks.uci import PROTOCOL_SPLITS, _plan
+
+    from .helpers import write_uci_folder
+
+    assert PROTOCOL_SPLITS["yacht"] == 20 and PROTOCOL_SPLITS["protein-tertiary-structure"] == 5
+    for name in ("power-plant", "yacht", "mine"):
+        write_uci_folder(tmp_path / name, num_splits=7 if name != "yacht" else 3)
+    plan = _plan(tmp_path, ["power-plant", "yacht", "mine"], ["map"], None, None)
+    counts = {
+        name: sum(1 for d, _, _ in plan if d == name) for name in ("power-plant", "yacht", "mine")
+    }
+    assert counts == {"power-plant": 5, "yacht": 3, "mine": 7}  # unknown sets: all splits
+    capped = _plan(tmp_path, ["power-plant"], ["map"], 2, None)
+    assert [split for _, split, _ in capped] == [0, 1]
+    for limit, expected in ((3, 3), (7, 7), (50, 7)):  # --max-splits replaces the protocol's 5
+        assert (
+            len(_plan(tmp_path, ["power-plant"], ["map"], None, {"power-plant": limit})) == expected
+        )
