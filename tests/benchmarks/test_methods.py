@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from pyro_bnn import BayesianMLP, Categorical, Gaussian, LayerwiseNormal, RegressionPrediction
+from pyro_bnn import Categorical, Gaussian, LayerwiseNormal, RegressionPrediction
 from pyro_bnn.benchmarks import (
     METHODS,
     REGRESSION_METHODS,
