@@ -4,8 +4,8 @@
    stratified split, seed 0, 25% test; x standardized with training statistics), the
    ``BayesianMLP`` that ``models/csv_classification.toml`` (breast cancer) and
    ``models/digits.toml`` (digits) build, fitted with ``fit_svi`` and the file's guide and
-   schedule, under the file's prior and then layerwise priors of weight scale 1, 2, 3, 5;
-   test NLL, ECE and accuracy against scikit-learn's ``LogisticRegression`` (default C) on
+   schedule, under the file's prior, layerwise priors of weight scale 1, 3, 6, 10, and the
+   file with the other activation (tanh or ReLU); test NLL, ECE and accuracy against scikit-learn's ``LogisticRegression`` (default C) on
    the same standardized inputs; one NUTS fit per table with the file's prior
    (``--no-nuts`` to skip).
 2. Convergence of the default schedules: every file in models/ (SVI, with the file's
@@ -49,11 +49,13 @@ CLASSIFICATION = {
 }
 
 
-def _classification_spec(name: str, prior_scale: float | None = None):
-    """The model file of ``name`` with its data source set to the scikit-learn table."""
+def _classification_spec(name: str, prior_scale: float | None = None, **model: Any):
+    """The model file of ``name`` with its data source set to the scikit-learn table
+    (and ``model`` values, e.g. ``activation="tanh"``, overriding the file's)."""
     overrides: dict[str, Any] = {"data.source": f"sklearn:{name}", "inference.method": "svi"}
     if prior_scale is not None:
         overrides["model.prior_scale"] = prior_scale
+    overrides |= {f"model.{key}": value for key, value in model.items()}
     return load_spec(ROOT / CLASSIFICATION[name], overrides)
 
 
@@ -93,8 +95,10 @@ def _prior_scale(spec) -> float:
     return pb.nets.default_weight_scale(spec.task) if scale is None else scale
 
 
-def _classifier(name: str, in_features: int, num_classes: int, prior_scale: float | None):
-    return _classification_spec(name, prior_scale).build_model(in_features, num_classes)
+def _classifier(
+    name: str, in_features: int, num_classes: int, prior_scale: float | None, **model: Any
+):
+    return _classification_spec(name, prior_scale, **model).build_model(in_features, num_classes)
 
 
 def calibration(
@@ -130,9 +134,13 @@ def calibration(
         }
         if quick:
             schedule["num_steps"] = 200
-        sweep = [None, *(scales[:1] if quick else scales)]
-        for scale in sweep:
-            model = _classifier(name, x_train.shape[1], num_classes, scale)
+        # the file, a prior-scale sweep, and the file with the other activation
+        other = "tanh" if spec.model["activation"] != "tanh" else "relu"
+        sweep: list[tuple[str, float | None, dict[str, Any]]] = [("model_file", None, {})]
+        sweep += [(f"prior_scale_{s:g}", s, {}) for s in (scales[:1] if quick else scales)]
+        sweep.append((f"activation_{other}", None, {"activation": other}))
+        for label, scale, changes in sweep:
+            model = _classifier(name, x_train.shape[1], num_classes, scale, **changes)
             start = time.perf_counter()
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
@@ -153,7 +161,6 @@ def calibration(
                 posterior.diagnostics["elbo"], num_steps=schedule["num_steps"], lr=schedule["lr"]
             )
             row["library_warnings"] = [str(w.message)[:200] for w in caught]
-            label = "model_file" if scale is None else f"prior_scale_{scale:g}"
             rows["svi"][label] = row
         if nuts:
             model = _classifier(name, x_train.shape[1], num_classes, nuts_scale)

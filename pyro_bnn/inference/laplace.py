@@ -25,7 +25,8 @@ with known noise) one step makes the fit exact. A Hessian that is not positive
 definite (a saddle, or a mode Adam has not reached) has its eigenvalues raised to a
 floor (``1e-6`` times the largest and, for a ``BayesianMLP``, at least the smallest
 precision of its fixed Normal weight priors), with a :class:`LaplaceWarning` that says
-how many and by how much.
+how many and by how much when it matters (:func:`floor_matters`: an eigenvalue ``<= 0``,
+or a standard deviation narrowed more than twofold).
 """
 
 from __future__ import annotations
@@ -224,9 +225,25 @@ def laplace_at_mode(
     log_evidence = value + 0.5 * dim * math.log(2 * math.pi) - 0.5 * log_det
     info["log_evidence"] = log_evidence
     info["log_joint"] = value
-    if warn and info["num_floored"]:
+    if warn and floor_matters(info):
         warnings.warn(floor_message(info, dim), LaplaceWarning, stacklevel=3)
     return LaplaceResult(z, scale_tril, value, log_evidence, info)
+
+
+def floor_matters(info: dict, max_std_ratio: float = 2.0) -> bool:
+    """Did the eigenvalue floor change the Gaussian materially (worth a warning)?
+
+    Yes when an eigenvalue was ``<= 0`` (a saddle, or a mode not reached), or when the
+    floor narrowed some direction's standard deviation by more than ``max_std_ratio``.
+    An eigenvalue just below the prior's precision (a weight the data barely inform,
+    common for hidden units with little data in their range) is raised without a word;
+    ``diagnostics["laplace"]`` still records it.
+    """
+    if not info["num_floored"]:
+        return False
+    if info.get("num_nonpositive", info["num_floored"]):
+        return True
+    return info["floor"] / info["min_eigenvalue"] > max_std_ratio**2
 
 
 def floor_message(info: dict, dim: int) -> str:

@@ -24,7 +24,13 @@ from .common import check_obs_site, model_device, prepare, standardize_data
 from .convergence import elbo_still_improving
 from .flat import FlatModel
 from .flat_guides import FlatGuide
-from .laplace import LaplaceWarning, fit_flat_laplace, floor_message, user_laplace
+from .laplace import (
+    LaplaceWarning,
+    fit_flat_laplace,
+    floor_matters,
+    floor_message,
+    user_laplace,
+)
 from .mcmc import ConvergenceWarning
 from .svi_streaming import check_loader_arguments, epoch_means, loader_batches
 
@@ -416,7 +422,7 @@ def fit_svi(
     posterior.training_data = training_data
     if laplace_result is not None:
         posterior.diagnostics["laplace"] = dict(laplace_result.info)
-        if laplace_result.info["num_floored"]:
+        if floor_matters(laplace_result.info):
             dim = laplace_result.loc.shape[0]
             _warn(posterior, floor_message(laplace_result.info, dim), LaplaceWarning)
     if main and check_convergence:
@@ -464,7 +470,8 @@ def _svi_posterior(
 
 def _at_mode(info: dict, max_gain: float = 0.01) -> bool:
     """A Laplace fit sits at a mode: positive definite Hessian, < ``max_gain`` nats left."""
-    return info["num_floored"] == 0 and info["expected_gain"] < max_gain
+    positive_definite = info.get("num_nonpositive", info["num_floored"]) == 0
+    return positive_definite and info["expected_gain"] < max_gain
 
 
 def _is_laplace(guide) -> bool:

@@ -12,6 +12,7 @@ from pyro.infer.autoguide import AutoLaplaceApproximation, init_to_value
 import pyro_bnn as pb
 from pyro_bnn.inference.laplace import (
     LaplaceWarning,
+    floor_matters,
     gaussian_from_hessian,
     hessian,
     laplace_at_mode,
@@ -138,6 +139,19 @@ def test_saddle_point_hessian_is_floored_with_a_warning():
     assert info["num_floored"] == info["num_nonpositive"] == 1 and info["min_eigenvalue"] < 0
     assert info["newton_steps"] == 0
     assert any("not positive definite" in w for w in post.diagnostics["warnings"])
+
+
+def test_floor_warns_only_when_it_changes_the_gaussian_materially():
+    def info(eigenvalues, floor):
+        _, _, result = gaussian_from_hessian(
+            torch.diag(torch.tensor(eigenvalues, dtype=torch.float64)), prior_precision=floor
+        )
+        return result
+
+    assert not floor_matters(info([4.0, 2.0], floor=1.0))  # nothing floored
+    assert not floor_matters(info([4.0, 0.5], floor=1.0))  # std narrowed by sqrt(2)
+    assert floor_matters(info([4.0, 0.2], floor=1.0))  # std narrowed by sqrt(5) > 2
+    assert floor_matters(info([4.0, -0.01], floor=1.0))  # not positive definite
 
 
 def test_gaussian_from_hessian_inverts_and_floors():
