@@ -39,7 +39,15 @@ step uci-nuts-concrete-wine uci --datasets concrete,wine-quality-red --methods n
 # 4. more splits of yacht and energy, as far as the time went
 step uci-yacht-20 uci --datasets yacht --methods $ALL --out $OUT/results.csv --resume
 step uci-energy-20 uci --datasets energy --methods $ALL --out $OUT/results.csv --resume
-# 5. the rest of the full protocol (FULL=1; not run yet, see README.md for the estimate)
+# 5. (2026-12-01) Laplace on all 20 splits of the small sets; concrete and wine to 10 splits
+#    for NUTS and the other methods
+step uci-laplace-20 uci --datasets yacht,energy,concrete,wine-quality-red --methods laplace \
+  --out $OUT/results.csv --resume
+step uci-nuts-concrete-wine-10 uci --datasets concrete,wine-quality-red --methods nuts --splits 10 \
+  --out $OUT/results.csv --resume
+step uci-fast-concrete-wine-10 uci --datasets concrete,wine-quality-red --methods $FAST --splits 10 \
+  --out $OUT/results.csv --resume
+# 6. the rest of the full protocol (FULL=1; not run yet, see README.md for the estimate)
 if [ "${FULL:-0}" = 1 ]; then
   step uci-small-rest uci --datasets concrete,wine-quality-red --methods $ALL \
     --out $OUT/results.csv --resume
