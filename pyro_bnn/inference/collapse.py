@@ -12,6 +12,7 @@ import torch
 from ..likelihoods import Gaussian
 from ..nets import BayesianMLP
 from ..posterior import Posterior
+from .analytic import AnalyticGradient
 from .diagnostics import kl_per_weight
 from .flat import FlatModel
 from .map import map_estimate
@@ -85,13 +86,27 @@ MIN_GAIN = 0.01
 def _map_residual(
     model: BayesianMLP, x: torch.Tensor, y: torch.Tensor, start: dict, num_steps: int
 ) -> tuple[dict, float]:
-    """``num_steps`` of MAP search (AutoDelta's objective) from ``start`` (site -> value).
+    """``num_steps`` of MAP search from ``start`` (site -> value).
 
-    Returns the point reached (site -> value) and its training RMSE (the residual).
+    The mode of the density of the unconstrained vector (the NUTS start's objective),
+    with the hand-written gradient where :class:`AnalyticGradient` supports the model
+    (3-4x faster than autograd on small networks); its ``log sigma`` Jacobian term moves
+    the noise, not the residual. Returns the point reached (site -> value) and its
+    training RMSE (the residual).
     """
     flat = FlatModel(model, x, y)
     z0 = flat.flatten({name: start[name] for name in flat.names})
-    z, _ = map_estimate(flat, z0, num_steps=num_steps, lr=1e-2, lr_decay=0.1, jacobian=False)
+    gradient = None
+    if AnalyticGradient.supports(flat):
+        analytic = AnalyticGradient(flat)
+
+        def gradient(z):
+            value, grad = analytic(analytic.pack(z))
+            return value, analytic.unpack(grad)
+
+    z, _ = map_estimate(
+        flat, z0, num_steps=num_steps, lr=1e-2, lr_decay=0.1, value_and_grad_fn=gradient
+    )
     point = flat.unflatten(z.unsqueeze(0))
     with torch.no_grad():
         residual = float((model.network(point, x)[0, :, 0] - y).pow(2).mean().sqrt())
