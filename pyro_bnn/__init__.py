@@ -8,8 +8,9 @@ predictions with uncertainty with :func:`predict`.
 from . import data, metrics
 from .data import Dataset, Standardizer, load_csv, load_source, load_uci
 from .inference import fit_nuts, fit_svi
+from .inference.convergence import ConvergenceWarning
 from .inference.laplace import LaplaceWarning
-from .inference.mcmc import ConvergenceWarning, WeightSymmetryNote
+from .inference.mcmc_checks import WeightSymmetryNote
 from .inference.svi import MeanFieldCollapseWarning
 from .likelihoods import (
     Bernoulli,

@@ -16,9 +16,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .mcmc import ConvergenceWarning
-
 __all__ = ["elbo_still_improving", "elbo_trend", "ElboTrend", "ConvergenceWarning"]
+
+
+class ConvergenceWarning(UserWarning):
+    """A fit has not converged: NUTS diagnostics (R-hat, ESS, E-BFMI, divergences) or an
+    SVI ELBO that is still rising."""
+
 
 #: Fraction of each window trimmed from either end for the robust window means.
 TRIM = 0.2

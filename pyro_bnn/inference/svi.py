@@ -21,7 +21,7 @@ from ..posterior import Posterior, latent_site_shapes
 from ..validation import check_positive_float, check_positive_int
 from .collapse import MeanFieldCollapseWarning, collapse_message
 from .common import check_obs_site, model_device, prepare, standardize_data
-from .convergence import elbo_still_improving
+from .convergence import ConvergenceWarning, elbo_still_improving
 from .flat import FlatModel
 from .flat_guides import FlatGuide
 from .laplace import (
@@ -31,7 +31,6 @@ from .laplace import (
     floor_message,
     user_laplace,
 )
-from .mcmc import ConvergenceWarning
 from .svi_streaming import check_loader_arguments, epoch_means, loader_batches
 
 __all__ = [
