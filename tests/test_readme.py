@@ -41,3 +41,17 @@ def test_figure_scripts_run_in_fast_mode(script, tmp_path):
     if script == "readme_example.py":
         metrics = json.loads(result.stdout.strip().splitlines()[-1])
         assert {"rmse", "test_ll", "coverage_90"} <= set(metrics)
+
+
+def test_readme_calibration_table_is_the_committed_benchmark():
+    """The NLL / ECE pairs of the README's calibration table are bench_defaults' numbers."""
+    results = json.loads((ROOT / "bench" / "results" / "defaults.json").read_text())
+    readme = (ROOT / "README.md").read_text()
+    for name, label in (("breast_cancer", "breast cancer"), ("digits", "digits")):
+        entry = results["calibration"][name]
+        (row,) = [line for line in readme.splitlines() if line.startswith(f"| {label} (`")]
+        cells = [cell.strip() for cell in row.strip("|").split("|")][1:]
+        rows = (entry["svi"]["model_file"], entry["nuts"], entry["logistic_regression"])
+        for cell, scores in zip(cells, rows, strict=True):
+            nll, ece = (float(v) for v in re.findall(r"\d+\.\d+", cell)[:2])
+            assert (nll, ece) == (round(scores["nll"], 3), round(scores["ece"], 3)), (label, cell)
