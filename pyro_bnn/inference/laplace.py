@@ -169,6 +169,7 @@ def laplace_at_mode(
     z: torch.Tensor,
     *,
     newton_steps: int = 2,
+    polish_iterations: int = 0,
     min_eigenvalue: float | None = None,
     prior_precision: float | None = None,
     hessian_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -182,6 +183,11 @@ def laplace_at_mode(
         ``z -> log p(data, z)`` (a scalar tensor, differentiable twice).
     z : tensor (dim,)
         The mode found by the optimiser.
+    polish_iterations : int
+        First, at most this many L-BFGS iterations (strong Wolfe line search) from ``z``,
+        kept when they raise the log joint: Adam, especially with a learned noise that
+        keeps shrinking as the fit improves, often stops short of a mode, where the
+        Hessian is not positive definite and no Newton step applies. 0: none.
     newton_steps : int
         At most this many Newton steps ``z + H^-1 grad`` from ``z``, each kept only when
         the Hessian is positive definite and the step raises the log joint (none when
@@ -196,6 +202,9 @@ def laplace_at_mode(
     hessian_fn = hessian_fn or (lambda point: hessian(log_joint, point))
     z = z.detach().clone()
     value = _value(log_joint, z)
+    polished = 0
+    if polish_iterations:
+        z, value, polished = _polish(log_joint, z, value, polish_iterations)
     matrix = hessian_fn(z)
     taken = 0
     for _ in range(newton_steps):
@@ -216,6 +225,7 @@ def laplace_at_mode(
         matrix = hessian_fn(z)
     scale_tril, log_det, info = gaussian_from_hessian(matrix, min_eigenvalue, prior_precision)
     info["newton_steps"] = taken
+    info["lbfgs_iterations"] = polished
     gradient = _gradient(log_joint, z)
     info["gradient_norm"] = float(gradient.norm())
     # what one more Newton step would gain (nats): ~0 at a mode
@@ -262,6 +272,33 @@ def floor_message(info: dict, dim: int) -> str:
     )
 
 
+def _polish(log_joint, z: torch.Tensor, value: float, max_iterations: int):
+    """L-BFGS on ``-log_joint`` from ``z``: ``(z, value, iterations)``, or the start if no gain."""
+    point = z.detach().clone().requires_grad_(True)
+    optimizer = torch.optim.LBFGS(
+        [point], lr=1.0, max_iter=max_iterations, history_size=20,
+        tolerance_grad=1e-9, tolerance_change=1e-12, line_search_fn="strong_wolfe",
+    )  # fmt: skip
+
+    def closure():
+        optimizer.zero_grad(set_to_none=True)
+        loss = -log_joint(point)
+        if torch.isfinite(loss):
+            loss.backward()
+        return loss
+
+    try:
+        optimizer.step(closure)
+    except RuntimeError:  # e.g. a non-finite value inside the line search: keep the start
+        return z, value, 0
+    candidate = point.detach()
+    candidate_value = _value(log_joint, candidate)
+    if not (math.isfinite(candidate_value) and candidate_value > value):
+        return z, value, 0
+    iterations = int(optimizer.state[optimizer._params[0]].get("n_iter", 0))
+    return candidate, candidate_value, iterations
+
+
 def _value(log_joint, z: torch.Tensor) -> float:
     with torch.no_grad():
         return float(log_joint(z))
@@ -302,7 +339,9 @@ def flat_hessian(flat, z: torch.Tensor, max_elements: int = 2**24) -> torch.Tens
     return total
 
 
-def fit_flat_laplace(model, x, y, batches, *, lr, lr_decay, num_steps, bar, newton_steps):
+def fit_flat_laplace(
+    model, x, y, batches, *, lr, lr_decay, num_steps, bar, newton_steps, polish_iterations
+):
     """MAP of a :class:`~pyro_bnn.BayesianMLP` on the flat vector, then the Laplace Gaussian.
 
     Returns ``(guide, history, result)``: the fitted ``AutoMultivariateNormal``, the log
@@ -333,6 +372,7 @@ def fit_flat_laplace(model, x, y, batches, *, lr, lr_decay, num_steps, bar, newt
         log_joint,
         z,
         newton_steps=newton_steps,
+        polish_iterations=polish_iterations,
         prior_precision=prior_precision,
         hessian_fn=lambda point: flat_hessian(flat, point),
         warn=False,

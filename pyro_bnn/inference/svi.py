@@ -43,6 +43,9 @@ __all__ = [
 
 #: Newton steps that polish the MAP of a Laplace fit (each kept only if it helps).
 LAPLACE_NEWTON_STEPS = 2
+#: L-BFGS iterations on the full data between Adam and Newton in a Laplace fit of a
+#: BayesianMLP held in memory (kept only if they raise the log joint).
+LAPLACE_LBFGS_ITERATIONS = 2000
 
 
 def _epochs(num_rows: int, batch_size: int | None, generator: torch.Generator, device, num_steps):
@@ -363,6 +366,7 @@ def fit_svi(
                 fitted_guide, elbo_history, laplace_result = fit_flat_laplace(
                     model, x, y, batches, lr=lr, lr_decay=lr_decay, num_steps=num_steps,
                     bar=progress_bar, newton_steps=LAPLACE_NEWTON_STEPS,
+                    polish_iterations=0 if streaming else LAPLACE_LBFGS_ITERATIONS,
                 )  # fmt: skip
             elif flat_path:
                 if streaming:  # the first batch stands in for x, y until the stream takes over

@@ -196,12 +196,12 @@ def test_csv_model_files_are_bundled_with_a_default_table():
 
 def test_descriptions_come_from_the_data_given_on_the_command_line(tmp_path):
     spec = load_spec(MODELS / "uci_regression.toml")
-    assert "yacht" in spec.description
+    assert "concrete" in spec.description
     table = tmp_path / "my.csv"
     table.write_text("a,price\n1,2\n3,4\n")
     moved = spec.with_data(str(table), target="price")
     assert moved.description == "my.csv: regression of 'price' (model file uci_regression.toml)"
-    assert "yacht" not in moved.to_toml()
+    assert "concrete" not in moved.to_toml()
     again = load_spec(write(tmp_path, moved.to_toml(), "resolved.toml"))
     assert again.description == moved.description  # what load_run reads back
     folder = tmp_path / "concrete"
