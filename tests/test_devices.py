@@ -184,3 +184,21 @@ def test_streaming_on_cuda(tmp_path):
 def test_svi_on_mps(guide):
     posterior = _fit(guide, "mps")
     _assert_on(posterior, torch.device("mps", 0))
+
+
+def test_predict_on_another_device_leaves_the_posterior_where_it_was(monkeypatch):
+    posterior = _fit("delta", "cpu")
+    model = posterior.model
+    moves = []
+    original_to = type(model).to
+
+    def spy(self, *args, **kwargs):
+        moves.append(args[0] if args else kwargs.get("device"))
+        return original_to(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(model), "to", spy)
+    pb.predict(posterior, np.zeros((3, 1)), num_draws=5, device="cpu")
+    assert [torch.device(d) for d in moves] == [torch.device("cpu")] * 2  # there and back
+    moves.clear()
+    pb.predict(posterior, np.zeros((3, 1)), num_draws=5)
+    assert moves == []  # no device given: nothing moves

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..inference.common import resolve_device
+from ..inference.common import model_device, resolve_device
 from ..isolation import check_seed
 from ..nets import BayesianMLP
 from ..posterior import Posterior
@@ -94,8 +94,6 @@ def predict(
         x = posterior.scaler.transform_x(_check_features(x, posterior.scaler.num_features))
     model = posterior.model
     if isinstance(model, BayesianMLP):
-        if device is not None:
-            model.to(resolve_device(device))
         unknown = [name for name in return_sites if name not in posterior.latent_shapes]
         if unknown:
             raise ValueError(
@@ -104,10 +102,17 @@ def predict(
             )
         if linearized is None:
             linearized = posterior.method == "svi" and posterior.guide_type == "laplace"
-        prediction = _predict_network(
-            posterior, x, num_draws, seed, chunk_size, keep_draws, tuple(return_sites),
-            linearized=bool(linearized),
-        )  # fmt: skip
+        home = model_device(model)
+        if device is not None:  # computed there; the posterior's model goes back afterwards
+            model.to(resolve_device(device))
+        try:
+            prediction = _predict_network(
+                posterior, x, num_draws, seed, chunk_size, keep_draws, tuple(return_sites),
+                linearized=bool(linearized),
+            )  # fmt: skip
+        finally:
+            if device is not None:
+                model.to(home)
     else:
         if linearized:
             raise ValueError(
