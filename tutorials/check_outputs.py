@@ -12,19 +12,19 @@ directory. Then, cell by cell, the committed text outputs (stream outputs and
   the tolerance absorbs rounding flips. A number is a mismatch if it moves further;
 * the text with its numbers masked (``#``) must be the same, so a warning that appears or
   disappears, or a changed label, is a mismatch too;
-* wall-clock times are ignored: a line is left out of the comparison if it contains
-  "time" or "elapsed" (any case), and any number followed by a unit of time
-  (``8 s``, ``8.2 sec``, ``3 seconds``, ``120 ms``, ``2 min``) is masked like the rest but
-  not compared.
+* blank lines are ignored, and so are wall-clock times: a line that contains "time" or
+  "elapsed" (any case) is left out, and a number followed by a unit of time (``8 s``,
+  ``8.2 sec``, ``3 seconds``, ``120 ms``, ``2 min``) is masked like the rest but not
+  compared. Print run times in that form ("150 fits in 169 s") and they never mismatch.
 
 A JSON report goes to stdout: for each notebook the code cells compared, the mismatches
 (cell index among all cells, the committed and the new snippet), and the run's wall time
 and the kernel's CPU time (user + system of the kernel and its child processes, e.g. a
 ``pyro-bnn fit`` it runs). The exit code is 1 if any notebook has a mismatch or fails.
 
-The executed copy is written next to the report's temporary directory (its path is in the
-report); with ``--write`` it replaces the committed notebook instead, so committing an
-executed notebook is one command.
+The executed copy is written to a temporary directory (its path is in the report); with
+``--write`` it replaces the committed notebook instead, so committing an executed notebook
+is one command.
 
 Example (from the repository root; one notebook at a time on a small machine)::
 
@@ -76,8 +76,8 @@ def parse(text: str) -> tuple[list[str], list[tuple[float, float]]]:
     """
     skeleton, numbers = [], []
     for line in text.splitlines():
-        if TIME_LINE.search(line):
-            continue
+        if not line.strip() or TIME_LINE.search(line):
+            continue  # blank lines depend on how the kernel split its stream outputs
         masked, last = [], 0
         for match in NUMBER.finditer(line):
             masked.append(line[last : match.start()] + "#")
