@@ -160,6 +160,9 @@ def test_08_fits_converge_and_the_run_is_as_described():
     assert "ConvergenceWarning" not in out, "the text says no fit raised a ConvergenceWarning"
     curves = _learning_curves()
     assert sorted(curves["accuracy"]) == list(range(4, 41, 4))
+    # The step count and learning rate the text names are the ones the code uses.
+    steps, lr = _search(r"else \((\d+), ([\d.]+)\)", "".join(_cells(ACTIVE)[3]["source"])).groups()
+    assert f"{steps} Adam steps at a learning rate of {lr}" in _markdown(ACTIVE)
 
 
 def test_08_bald_lowers_nll_at_16_to_24_labels_but_does_not_win_on_accuracy():
@@ -167,7 +170,15 @@ def test_08_bald_lowers_nll_at_16_to_24_labels_but_does_not_win_on_accuracy():
     nll, accuracy = curves["nll"], curves["accuracy"]
     for labels in (16, 20, 24):
         assert nll[labels]["BALD"][0] < nll[labels]["random"][0]
-    assert nll[16]["wins"][0] == 5, "the text says BALD's NLL is lower in all 5 seeds at 16"
+    wins = nll[16]["wins"][0]
+    assert wins >= 4, "BALD's NLL at 16 labels is lower than random's in most seeds"
+    assert f"at 16 labels (lower in {wins} of 5 seeds)" in _markdown(ACTIVE)
+    # Stochastic BALD: above BALD from 12 to 24 labels, the lowest NLL from 28 to 36.
+    for labels in (12, 16, 20, 24):
+        assert nll[labels]["stochastic BALD"][0] > nll[labels]["BALD"][0], labels
+    for labels in (28, 32, 36):
+        row = nll[labels]
+        assert row["stochastic BALD"][0] < min(row["BALD"][0], row["random"][0]), labels
     for labels in (12, 16, 20, 28, 32, 36):
         assert accuracy[labels]["BALD"][0] < accuracy[labels]["random"][0], labels
 
