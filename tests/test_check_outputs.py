@@ -38,6 +38,9 @@ def test_a_rounding_flip_matches_but_a_moved_number_does_not():
     assert check.compare_text("ELBO -1000.0", "ELBO -1002.0", rtol=1e-3) is not None
     assert check.compare_text("n = 140", "n = 141") is None  # integers: one unit
     assert check.compare_text("n = 140", "n = 138") is not None
+    assert check.compare_text("a 1.0 b 2.0 c 3.0", "a 1.5 b 2.0 c 3.9") == (
+        "number 1 -> 1.5 (and 1 more)"
+    )
 
 
 def test_changed_text_or_a_new_warning_is_a_mismatch():

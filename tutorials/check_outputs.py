@@ -113,9 +113,14 @@ def compare_text(committed: str, new: str, rtol: float = DEFAULT_RTOL) -> str | 
         return f"{len(old_lines)} lines -> {len(new_lines)} lines"
     if len(old_numbers) != len(new_numbers):  # only if a number became or stopped being a time
         return f"{len(old_numbers)} numbers -> {len(new_numbers)}"
-    for (x, px), (y, py) in zip(old_numbers, new_numbers, strict=True):
-        if not numbers_match((x, px), (y, py), rtol):
-            return f"number {x:g} -> {y:g}"
+    moved = [
+        (x, y)
+        for (x, px), (y, py) in zip(old_numbers, new_numbers, strict=True)
+        if not numbers_match((x, px), (y, py), rtol)
+    ]
+    if moved:
+        (x, y), count = moved[0], len(moved)
+        return f"number {x:g} -> {y:g}" + (f" (and {count - 1} more)" if count > 1 else "")
     return None
 
 
