@@ -27,6 +27,7 @@ def test_wall_clock_times_are_not_compared():
     assert lines == ["# fits in # s", "fit took # seconds", "# seeds"]
     assert [v for v, _ in numbers] == [150.0, 5.0]  # 169 s and 8.2 seconds are times
     assert check.parse("run time: 12.5 (wall)")[0] == []  # a line naming time is left out
+    assert check.compare_text("3.4 times wider", "5.0 times wider") is not None  # not a time
     assert check.compare_text("150 fits in 169 s", "150 fits in 97 s") is None
     assert check.compare_text("a 1\n\nb 2\n", "a 1\nb 2") is None  # blank lines: ignored
 

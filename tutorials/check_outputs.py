@@ -12,8 +12,8 @@ directory. Then, cell by cell, the committed text outputs (stream outputs and
   the tolerance absorbs rounding flips. A number is a mismatch if it moves further;
 * the text with its numbers masked (``#``) must be the same, so a warning that appears or
   disappears, or a changed label, is a mismatch too;
-* blank lines are ignored, and so are wall-clock times: a line that contains "time" or
-  "elapsed" (any case) is left out, and a number followed by a unit of time (``8 s``,
+* blank lines are ignored, and so are wall-clock times: a line that contains the word "time"
+  or "elapsed" (any case) is left out, and a number followed by a unit of time (``8 s``,
   ``8.2 sec``, ``3 seconds``, ``120 ms``, ``2 min``) is masked like the rest but not
   compared. Print run times in that form ("150 fits in 169 s") and they never mismatch.
 
@@ -51,7 +51,7 @@ NUMBER = re.compile(
     r"|[-−]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"  # -12, 0.605, 1e-3
 )
 TIME_UNIT = re.compile(r"\s*(?:s|sec|secs|seconds?|ms|min|minutes?)\b")
-TIME_LINE = re.compile(r"time|elapsed", re.IGNORECASE)
+TIME_LINE = re.compile(r"\b(?:time|elapsed)\b", re.IGNORECASE)
 DEFAULT_RTOL = 1e-3
 
 
