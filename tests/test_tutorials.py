@@ -287,18 +287,35 @@ def test_05_uses_bundled_data_and_its_numbers_match_the_text():
     assert float(rate) in [float(r) for r in rates.split(",")]
     scores = {
         name: _row(name + " ", out)
-        for name in ("BNN (full-rank SVI)", "BNN (NUTS)", "MAP", "MC dropout", "deep ensemble")
+        for name in (
+            "BNN (Laplace)",
+            "BNN (full-rank SVI)",
+            "BNN (NUTS)",
+            "MAP",
+            "MC dropout",
+            "deep ensemble",
+        )
     }
     rmse, test_ll, _, coverage_50, coverage_90, coverage_95, _ = range(7)
     assert scores["BNN (NUTS)"][test_ll] > scores["BNN (full-rank SVI)"][test_ll]
-    assert max(scores, key=lambda n: scores[n][test_ll]) == "deep ensemble"
+    assert scores["BNN (NUTS)"][rmse] < scores["BNN (full-rank SVI)"][rmse]
+    # Laplace (the model file's guide) scores best; the ensemble is the best baseline.
+    assert max(scores, key=lambda n: scores[n][test_ll]) == "BNN (Laplace)"
+    assert min(scores, key=lambda n: scores[n][rmse]) == "BNN (Laplace)"
+    baselines = ("MAP", "MC dropout", "deep ensemble")
+    assert max(baselines, key=lambda n: scores[n][test_ll]) == "deep ensemble"
     assert scores["MAP"][coverage_90] < 0.9 and scores["MAP"][coverage_95] < 0.95  # too narrow
     assert scores["deep ensemble"][coverage_90] == 1.0
-    # The command line repeats the Python fit: the same scores.
+    # The command line repeats the Python fit (the model file's guide): the same scores.
+    toml = (TUTORIALS.parent / "models" / "uci_regression.toml").read_text(encoding="utf-8")
+    assert 'guide = "laplace"' in toml and 'guide="laplace", num_steps=steps, lr=0.02' in source
     cli, python = _row("pyro-bnn fit", out), _row("Python, same settings", out)
     assert cli == python
-    # The NUTS chains' disagreement the text discusses is in the output.
-    assert "ConvergenceWarning: R-hat of 'sigma'" in out
+    # The NUTS chains' disagreement and the Laplace fit's warnings the text discusses.
+    assert "BNN (NUTS): ConvergenceWarning: R-hat of 'sigma'" in out
+    assert "BNN (NUTS): ConvergenceWarning: R-hat of the predictions" in out
+    assert "BNN (Laplace): LaplaceWarning: Laplace: the Hessian" in out
+    assert "BNN (Laplace): ConvergenceWarning: SVI may not have converged" in out
 
 
 def test_02_gap_ratios_sweep_and_warnings_match_the_text():

@@ -68,8 +68,14 @@ def test_07_nuts_fits_are_clean_and_only_the_weights_symmetry_is_noted():
         assert int(line.group(1)) == 1200 and int(line.group(2)) == 0
     assert "ConvergenceWarning" not in out, "the text says the full fits raise no warning"
     assert out.count("WeightSymmetryNote") == 2, "both widths: the weights' symmetry note"
-    e_bfmi = [float(v) for v in re.findall(r"E-BFMI per chain \[([^\]]*)\]", out)[0].split(",")]
-    assert min(e_bfmi) > 0.3
+    e_bfmi = re.findall(r"E-BFMI per chain \[([^\]]*)\]", out)
+    assert len(e_bfmi) == 2, "one E-BFMI list per width"
+    for chains in e_bfmi:
+        assert min(float(v) for v in chains.split(",")) > 0.3
+    # The trajectory caps the text gives (default 10 for 5 units, 8 for 20) are the code's.
+    code = [c for c in _cells(WORKFLOW) if c["cell_type"] == "code"]
+    source = next("".join(c["source"]) for c in code if "= pb.fit_nuts(" in "".join(c["source"]))
+    assert "{5: 10, 20: 8}" in source and "we cap it at 8 (256 steps)" in _markdown(WORKFLOW)
 
 
 def test_07_weights_rhat_is_high_but_function_space_rhat_is_below_1_01():
@@ -160,6 +166,9 @@ def test_08_fits_converge_and_the_run_is_as_described():
     assert "ConvergenceWarning" not in out, "the text says no fit raised a ConvergenceWarning"
     curves = _learning_curves()
     assert sorted(curves["accuracy"]) == list(range(4, 41, 4))
+    # The step count and learning rate the text names are the ones the code uses.
+    steps, lr = _search(r"else \((\d+), ([\d.]+)\)", "".join(_cells(ACTIVE)[3]["source"])).groups()
+    assert f"{steps} Adam steps at a learning rate of {lr}" in _markdown(ACTIVE)
 
 
 def test_08_bald_lowers_nll_at_16_to_24_labels_but_does_not_win_on_accuracy():
@@ -167,7 +176,15 @@ def test_08_bald_lowers_nll_at_16_to_24_labels_but_does_not_win_on_accuracy():
     nll, accuracy = curves["nll"], curves["accuracy"]
     for labels in (16, 20, 24):
         assert nll[labels]["BALD"][0] < nll[labels]["random"][0]
-    assert nll[16]["wins"][0] == 5, "the text says BALD's NLL is lower in all 5 seeds at 16"
+    wins = nll[16]["wins"][0]
+    assert wins >= 4, "BALD's NLL at 16 labels is lower than random's in most seeds"
+    assert f"at 16 labels (lower in {wins} of 5 seeds)" in _markdown(ACTIVE)
+    # Stochastic BALD: above BALD from 12 to 24 labels, the lowest NLL from 28 to 36.
+    for labels in (12, 16, 20, 24):
+        assert nll[labels]["stochastic BALD"][0] > nll[labels]["BALD"][0], labels
+    for labels in (28, 32, 36):
+        row = nll[labels]
+        assert row["stochastic BALD"][0] < min(row["BALD"][0], row["random"][0]), labels
     for labels in (12, 16, 20, 28, 32, 36):
         assert accuracy[labels]["BALD"][0] < accuracy[labels]["random"][0], labels
 
