@@ -31,6 +31,7 @@ or a standard deviation narrowed more than twofold).
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from collections.abc import Callable
@@ -277,7 +278,7 @@ def _polish(log_joint, z: torch.Tensor, value: float, max_iterations: int):
     point = z.detach().clone().requires_grad_(True)
     optimizer = torch.optim.LBFGS(
         [point], lr=1.0, max_iter=max_iterations, history_size=20,
-        tolerance_grad=1e-9, tolerance_change=1e-12, line_search_fn="strong_wolfe",
+        tolerance_grad=1e-5, tolerance_change=1e-12, line_search_fn="strong_wolfe",
     )  # fmt: skip
 
     def closure():
@@ -360,9 +361,19 @@ def fit_flat_laplace(
         callback=lambda step, point: bar.update(1), description="Laplace (MAP)",
     )  # fmt: skip
 
+    # the polish, Newton steps and Hessian in float64: in float32 the log joint's rounding
+    # (~1e-7 of its size) stalls L-BFGS's line search short of the mode
+    wide = flat
+    if x.dtype != torch.float64:
+        wide = FlatModel(
+            copy.deepcopy(model).to(dtype=torch.float64),
+            x.double(),
+            y.double() if y.dtype.is_floating_point else y,
+        )
+
     def log_joint(point):
         with pyro.validation_enabled(False):
-            return flat.log_joint(point)
+            return wide.log_joint(point)
 
     # the floor: no direction wider than the widest fixed Normal prior of a weight
     prior_precision = None
@@ -370,13 +381,14 @@ def fit_flat_laplace(
         prior_precision = float(flat.normal_inv_scale.double().square().min())
     result = laplace_at_mode(
         log_joint,
-        z,
+        z.double(),
         newton_steps=newton_steps,
         polish_iterations=polish_iterations,
         prior_precision=prior_precision,
-        hessian_fn=lambda point: flat_hessian(flat, point),
+        hessian_fn=lambda point: flat_hessian(wide, point),
         warn=False,
     )
+    result.loc, result.scale_tril = result.loc.to(z.dtype), result.scale_tril.to(z.dtype)
     guide = initialised_guide(model, "laplace")
     _load_gaussian(guide, result)
     return guide, history, result
