@@ -296,19 +296,48 @@ def test_05_uses_bundled_data_and_its_numbers_match_the_text():
             "deep ensemble",
         )
     }
-    rmse, test_ll, _, coverage_50, coverage_90, coverage_95, _ = range(7)
+    rmse, test_ll, crps, coverage_50, coverage_90, coverage_95, calibration = range(7)
     assert scores["BNN (NUTS)"][test_ll] > scores["BNN (full-rank SVI)"][test_ll]
     assert scores["BNN (NUTS)"][rmse] < scores["BNN (full-rank SVI)"][rmse]
-    # Laplace (the model file's guide) scores best; the ensemble is the best baseline.
-    assert max(scores, key=lambda n: scores[n][test_ll]) == "BNN (Laplace)"
-    assert min(scores, key=lambda n: scores[n][rmse]) == "BNN (Laplace)"
+    # Laplace (the model file's guide) predicts best: RMSE, log-likelihood and CRPS ...
+    for score, best in ((test_ll, max), (rmse, min), (crps, min)):
+        assert best(scores, key=lambda n, i=score: scores[n][i]) == "BNN (Laplace)"
+    # ... with a calibration error second to MAP's, and intervals that are too narrow.
+    by_calibration = sorted(scores, key=lambda n: scores[n][calibration])
+    assert by_calibration[:2] == ["MAP", "BNN (Laplace)"]
+    laplace = scores["BNN (Laplace)"]
+    assert laplace[coverage_90] < 0.9 and laplace[coverage_95] < 0.95
+    # NUTS has the third-best log-likelihood; the ensemble is the best baseline.
+    by_test_ll = sorted(scores, key=lambda n: -scores[n][test_ll])
+    assert by_test_ll[2] == "BNN (NUTS)"
     baselines = ("MAP", "MC dropout", "deep ensemble")
     assert max(baselines, key=lambda n: scores[n][test_ll]) == "deep ensemble"
     assert scores["MAP"][coverage_90] < 0.9 and scores["MAP"][coverage_95] < 0.95  # too narrow
     assert scores["deep ensemble"][coverage_90] == 1.0
-    # The command line repeats the Python fit (the model file's guide): the same scores.
+    # The Laplace fit's L-BFGS polish raised the log joint but did not reach a mode: all
+    # its iterations used, the gradient still large, no Newton step kept, and a Hessian
+    # with eigenvalues <= 0 (the LaplaceWarning).
+    adam, polished, iterations, newton, gradient = (
+        int(v)
+        for v in re.search(
+            r"log joint: (-?\d+) at the last Adam step, (-?\d+) after (\d+) L-BFGS "
+            r"iterations and (\d+) Newton steps \(gradient norm there (\d+)\)",
+            out,
+        ).groups()
+    )
+    assert polished > adam and iterations == 2000 and newton == 0 and gradient > 10
+    assert int(re.search(r"(\d+) of them <= 0", out).group(1)) > 0
+    # Its learned noise is less than half its test RMSE and below both NUTS chains'.
+    noise = _floats(r"BNN \(Laplace\), learned noise sigma \(units of the target\): ([\d.]+)", out)
+    chains = _floats(r"noise sigma in each chain \(units of the target\): ([\d.]+), ([\d.]+)", out)
+    assert noise[0] < laplace[rmse] / 2 and noise[0] < min(chains)
+    # The command line repeats the Python fit on yacht: the model file's guide, its own
+    # data set (concrete) replaced with --set; the same scores.
     toml = (TUTORIALS.parent / "models" / "uci_regression.toml").read_text(encoding="utf-8")
     assert 'guide = "laplace"' in toml and 'guide="laplace", num_steps=steps, lr=0.02' in source
+    assert 'source = "uci:concrete"' in toml and '`source = "uci:concrete"`' in source
+    assert '"--set", "data.source=uci:yacht"' in source
+    assert "$ pyro-bnn fit models/uci_regression.toml --set data.source=uci:yacht" in out
     cli, python = _row("pyro-bnn fit", out), _row("Python, same settings", out)
     assert cli == python
     # The NUTS chains' disagreement and the Laplace fit's warnings the text discusses.

@@ -133,7 +133,23 @@ def test_07_laplace_agrees_on_the_data_is_narrower_in_the_gap_and_much_faster():
     assert lap_ratio > 2 and nuts_ratio > lap_ratio, "both see the gap, Laplace less"
     assert lap_gap < nuts_gap and lap_6 < nuts_6, "Laplace is narrower away from the data"
     assert lap_s * 5 < nuts_s
-    assert "ConvergenceWarning" not in out
+    assert "ConvergenceWarning" not in out and "LaplaceWarning" not in out
+    # Adam had all but reached the mode: L-BFGS took a few iterations, and the Hessian
+    # there is positive definite, with a few eigenvalues raised silently to the floor.
+    record = _search(
+        rf"after the Adam steps (\d+) L-BFGS iterations and (\d+) Newton steps; "
+        rf"Hessian eigenvalues {NUMBER} to {NUMBER}, (\d+) raised to the floor {NUMBER}",
+        out,
+    )
+    iterations, smallest, floored = (
+        int(record.group(1)),
+        float(record.group(3)),
+        int(record.group(5)),
+    )
+    assert iterations < 10 and 0 < smallest < float(record.group(6)) and floored > 0
+    seconds = _search(r"Laplace \(linearised\)(?:\s+-?\d+\.\d+){5}\s+(\d+\.\d) s", out).group(1)
+    nuts_seconds = _search(r"NUTS \(4 chains\)(?:\s+-?\d+\.\d+){5}\s+(\d+\.\d) s", out).group(1)
+    assert f"It took {seconds} s, against {nuts_seconds} s" in _markdown(WORKFLOW)
 
 
 # --- 08: BALD active learning -----------------------------------------------------------
@@ -164,6 +180,11 @@ def test_08_fits_converge_and_the_run_is_as_described():
     out = _output_of(ACTIVE, "results = {name: [run(name, seed)")
     assert _search(r"(\d+) fits in \d+ s", out).group(1) == "150"
     assert "ConvergenceWarning" not in out, "the text says no fit raised a ConvergenceWarning"
+    laplace = int(_search(r"'LaplaceWarning': (\d+)", out).group(1))
+    assert f"{laplace} of the fits raise a `LaplaceWarning`" in _markdown(ACTIVE)
+    assert "0 of them <= 0" in out, "the text says the first warning's point is a mode"
+    seconds = _search(r"150 fits in (\d+) s", out).group(1)
+    assert f"150 fits in {seconds} s in the run above" in _markdown(ACTIVE)
     curves = _learning_curves()
     assert sorted(curves["accuracy"]) == list(range(4, 41, 4))
     # The step count and learning rate the text names are the ones the code uses.
@@ -176,23 +197,36 @@ def test_08_bald_lowers_nll_at_16_to_24_labels_but_does_not_win_on_accuracy():
     nll, accuracy = curves["nll"], curves["accuracy"]
     for labels in (16, 20, 24):
         assert nll[labels]["BALD"][0] < nll[labels]["random"][0]
+    for labels in (12, 16, 20, 24):  # the lowest of the three
+        assert nll[labels]["BALD"][0] < nll[labels]["stochastic BALD"][0], labels
     wins = nll[16]["wins"][0]
-    assert wins >= 4, "BALD's NLL at 16 labels is lower than random's in most seeds"
+    assert wins >= 3, "BALD's NLL at 16 labels is lower than random's in most seeds"
     assert f"at 16 labels (lower in {wins} of 5 seeds)" in _markdown(ACTIVE)
-    # Stochastic BALD: above BALD from 12 to 24 labels, the lowest NLL from 28 to 36.
+    # Stochastic BALD: above BALD from 12 to 24 labels; from 28 to 36 level (within 0.002)
+    # with the lower of the other two; within two points of random's accuracy throughout.
     for labels in (12, 16, 20, 24):
         assert nll[labels]["stochastic BALD"][0] > nll[labels]["BALD"][0], labels
     for labels in (28, 32, 36):
         row = nll[labels]
-        assert row["stochastic BALD"][0] < min(row["BALD"][0], row["random"][0]), labels
+        lower = min(row["BALD"][0], row["random"][0])
+        assert abs(row["stochastic BALD"][0] - lower) <= 0.002 + 1e-9, labels
+    for labels in range(4, 41, 4):
+        row = accuracy[labels]
+        assert abs(row["stochastic BALD"][0] - row["random"][0]) < 0.02, labels
     for labels in (12, 16, 20, 28, 32, 36):
         assert accuracy[labels]["BALD"][0] < accuracy[labels]["random"][0], labels
 
 
-def test_08_at_the_final_budget_the_strategies_are_equal_within_standard_errors():
+def test_08_at_the_final_budget_each_bald_variant_is_within_standard_errors_of_random():
     final = _learning_curves()["accuracy"][40]
     for name in ("BALD", "stochastic BALD"):
         (mean, se), (random_mean, random_se) = final[name], final["random"]
         assert abs(mean - random_mean) < se + random_se, (name, final)
+    # ... but not of each other (the text says so).
+    (bald, bald_se), (stochastic, stochastic_se) = final["BALD"], final["stochastic BALD"]
+    assert abs(bald - stochastic) > bald_se + stochastic_se, final
+    assert final["wins"][0] == 4, "BALD's accuracy at 40 labels: higher in 4 of 5 seeds"
     text = _markdown(ACTIVE)
-    assert "final budget of 40 labels the three are equal within their standard errors" in text
+    assert "40 labels each BALD variant is within the standard errors of\n  random choice" in text
+    assert "higher than random in 4 of 5 seeds" in text
+    assert "differ from each other by more than their standard errors" in text
