@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from ..likelihoods import Gaussian
+from ..likelihoods import Bernoulli, Categorical, Gaussian
 from ..nets import BayesianMLP
 from ..posterior import Posterior
 from .analytic import AnalyticGradient
@@ -29,7 +29,9 @@ def collapse_message(posterior: Posterior, x: torch.Tensor, y: torch.Tensor) -> 
 
     Symptoms of mean-field collapse (Coker et al. 2022): with a learned Gaussian noise,
     the noise is far (> 2x) above the training residual of a MAP fit of the same model;
-    otherwise, the hidden weights' posterior is the prior (KL < 0.1 nat per weight).
+    otherwise, the hidden weights' posterior is the prior (KL < 0.1 nat per weight) and,
+    for a classifier, its training NLL is not clearly (20%) below that of the class
+    frequencies.
     Returns ``None`` when the fit looks healthy.
 
     The MAP fit starts at the guide's mean, where a healthy fit already is close to a
@@ -68,6 +70,8 @@ def collapse_message(posterior: Posterior, x: torch.Tensor, y: torch.Tensor) -> 
     kl = kl_per_weight(posterior)
     if kl is None or kl >= 0.1:
         return None
+    if isinstance(likelihood, Bernoulli | Categorical) and _beats_base_rate(posterior, x, y):
+        return None  # many weights near their prior, but the predictions use the data
     return (
         f"mean-field collapse: the variational posterior of the hidden weights is almost the "
         f"prior (KL {kl:.3f} nats per weight), so the network barely uses the data and the "
@@ -81,6 +85,24 @@ def collapse_message(posterior: Posterior, x: torch.Tensor, y: torch.Tensor) -> 
 MAP_STEPS = (200, 200, 200, 200, 200)
 UNDECIDED = (1.5, 2.0)
 MIN_GAIN = 0.01
+
+
+def _beats_base_rate(posterior: Posterior, x, y, margin: float = 0.8) -> bool:
+    """Is the training NLL of the posterior predictive below ``margin`` x that of the class
+    frequencies? A classifier that ignores the data predicts the frequencies; one whose
+    weights mostly sit near the prior (a wide first layer on many inputs) can still
+    separate the classes well."""
+    draws = {name: value[:100] for name, value in posterior.draws.items()}
+    with torch.no_grad():
+        logits = posterior.model.network(draws, x).double()  # (S, N, K), or (S, N, 1)
+    if logits.shape[-1] == 1:  # Bernoulli: the logit of class 1
+        logits = torch.cat([torch.zeros_like(logits), logits], dim=-1)
+    probs = logits.softmax(-1).mean(0).cpu().clamp_min(1e-12)  # the predictive, (N, K)
+    labels = torch.as_tensor(y).reshape(-1).long().cpu()
+    nll = -probs[torch.arange(len(labels)), labels].log().mean()
+    frequencies = torch.bincount(labels, minlength=probs.shape[-1]).double() / len(labels)
+    base_rate = -(frequencies[labels].log()).mean()
+    return bool(nll < margin * base_rate)
 
 
 def _map_residual(

@@ -60,3 +60,26 @@ def test_the_map_search_starts_at_the_guide_mean_and_only_improves_it(healthy_fi
     _, residual = collapse._map_residual(post.model, x, y, start, 200)
     assert residual < start_rmse
     assert np.isfinite(residual)
+
+
+def _classifier_posterior(output_weight: float):
+    """A 1-4-2 network whose output layer scales a hidden unit that tracks x by
+    ``output_weight``: 0 predicts 50/50 everywhere, 5 separates the two classes."""
+    model = pb.BayesianMLP(1, 2, hidden=(4,), likelihood=pb.Categorical())
+    draws = 50
+    out = torch.zeros(draws, 2, 4)
+    out[:, 1, 0] = output_weight
+    samples = {
+        "layers.0.weight": torch.full((draws, 4, 1), 3.0),
+        "layers.0.bias": torch.zeros(draws, 4),
+        "layers.1.weight": out,
+        "layers.1.bias": torch.zeros(draws, 2),
+    }
+    return pb.Posterior(model, "nuts", samples=samples)
+
+
+def test_a_classifier_that_separates_the_classes_beats_the_base_rate():
+    x = torch.linspace(-2, 2, 40)[:, None]
+    y = (x[:, 0] > 0).long()
+    assert collapse._beats_base_rate(_classifier_posterior(5.0), x, y)
+    assert not collapse._beats_base_rate(_classifier_posterior(0.0), x, y)
