@@ -151,6 +151,12 @@ class AnalyticGradient:
             value, grad = self.value_and_grad_numpy(z.detach().numpy())
         return value, torch.from_numpy(grad)
 
+    def in_flat_layout(self, z: torch.Tensor) -> tuple[float, torch.Tensor]:
+        """:meth:`__call__` for ``z: (dim,)`` in the :class:`FlatModel` layout (gradient too),
+        e.g. as ``map_estimate``'s ``value_and_grad_fn``."""
+        value, grad = self(self.pack(z))
+        return value, self.unpack(grad)
+
     def value_and_grad_numpy(self, z: np.ndarray) -> tuple[float, np.ndarray]:
         """:meth:`__call__` on a numpy array ``z: (dim,)`` (no copies of ``z``).
 

@@ -118,14 +118,7 @@ def _map_residual(
     """
     flat = FlatModel(model, x, y)
     z0 = flat.flatten({name: start[name] for name in flat.names})
-    gradient = None
-    if AnalyticGradient.supports(flat):
-        analytic = AnalyticGradient(flat)
-
-        def gradient(z):
-            value, grad = analytic(analytic.pack(z))
-            return value, analytic.unpack(grad)
-
+    gradient = AnalyticGradient(flat).in_flat_layout if AnalyticGradient.supports(flat) else None
     z, _ = map_estimate(
         flat, z0, num_steps=num_steps, lr=1e-2, lr_decay=0.1, value_and_grad_fn=gradient
     )

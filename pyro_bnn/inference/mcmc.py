@@ -108,11 +108,7 @@ def _initial_z(flat: FlatModel, init, seed: int, analytic: AnalyticGradient | No
         if analytic is None:
             return map_estimate(flat, z0)[0]
 
-        def value_and_grad(z):
-            value, grad = analytic(analytic.pack(z))
-            return value, analytic.unpack(grad)
-
-        z0 = map_estimate(flat, z0, value_and_grad_fn=value_and_grad)[0]
+        z0 = map_estimate(flat, z0, value_and_grad_fn=analytic.in_flat_layout)[0]
     return z0
 
 
