@@ -178,7 +178,8 @@ def fit_run(
     quiet : bool
         Log only to ``fit.log`` (no progress bar, nothing on stderr).
     progress : bool, optional
-        Show the progress bar (default: ``not quiet``).
+        Show the progress bar (default: when not ``quiet`` and stderr is a terminal, so
+        that a log captured to a file does not fill with bar redraws).
     command : str, optional
         The command line, recorded in ``metrics.json``.
 
@@ -196,7 +197,8 @@ def fit_run(
     """
     out = Path(out) if out is not None else default_run_dir(spec)
     check_out_dir(out, force)
-    progress = (not quiet) if progress is None else progress
+    if progress is None:
+        progress = not quiet and sys.stderr.isatty()
     dataset, run_data, data_warnings = _load_data(spec)
     model = spec.build_model(dataset.num_features, dataset.num_classes)
     if not is_main_process():

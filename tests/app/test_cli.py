@@ -130,6 +130,15 @@ def test_fit_accepts_a_bundled_model_name(capsys, tmp_path, monkeypatch):
     assert_one_line_error(err, "model file 'regresion_gap' not found", "'regression_gap'")
 
 
+def test_no_progress_bar_when_stderr_is_not_a_terminal(capsys, tmp_path):
+    # pytest's capture is not a terminal, as when a user redirects the log to a file:
+    # the log lines come through, the bar's redraws do not.
+    code, _, err = run_cli(capsys, "fit", GAP, "--out", tmp_path / "run", *FAST)
+    assert code == 0
+    assert "fit finished" in err
+    assert "it/s" not in err and "\r" not in err
+
+
 # --------------------------------------------------------------------------- fit errors
 
 
