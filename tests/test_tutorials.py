@@ -307,6 +307,12 @@ def test_05_uses_bundled_data_and_its_numbers_match_the_text():
     assert by_calibration[:2] == ["MAP", "BNN (Laplace)"]
     laplace = scores["BNN (Laplace)"]
     assert laplace[coverage_90] < 0.9 and laplace[coverage_95] < 0.95
+    # The Laplace numbers the text quotes are the table's and the CLI's.
+    quoted = _floats(r"intervals hold ([\d.]+), ([\d.]+) and ([\d.]+) of the test points", source)
+    assert quoted == laplace[coverage_50 : coverage_95 + 1]
+    quoted_ll = _floats(r"log-likelihood \((-[\d.]+); (-[\d.]+) in the command line", source)
+    cli_ll = _floats(r"\(test: rmse [\d.]+, test_ll (-?[\d.]+)", out)[0]
+    assert quoted_ll == [laplace[test_ll], round(cli_ll, 4)]
     # NUTS has the third-best log-likelihood; the ensemble is the best baseline.
     by_test_ll = sorted(scores, key=lambda n: -scores[n][test_ll])
     assert by_test_ll[2] == "BNN (NUTS)"
