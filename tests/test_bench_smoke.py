@@ -280,3 +280,28 @@ def test_nuts_without_numpyro_reports_skipped_not_a_number(tmp_path):
     assert result["ratios"]["cold_ess_per_second_sigma_pyro_bnn_over_numpyro"] is None
     assert result["goals"]["cold_wall_ess_per_second_at_least_half_numpyro"] is None
     assert result["goals"]["cold_cpu_ess_per_second_at_least_half_numpyro"] is None
+
+
+@pytest.mark.slow
+def test_user_models_bench_compares_compiled_and_traced_fits():
+    completed = subprocess.run(
+        [sys.executable, str(BENCH_DIR / "bench_user_models.py"), "--quick", "--no-save"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result = json.loads(completed.stdout)
+    for section, names in (
+        ("svi", ("trace_elbo", "jit_trace_elbo", "plain_pyro_loop")),
+        ("nuts", ("no_jit", "jit_compile")),
+    ):
+        for name in names:
+            assert _positive(result[section][name]["seconds"]), (section, name)
+        assert _positive(result[section]["speedup_jit"])
+    # the compiled NUTS chain makes the same moves as the traced one
+    nuts = result["nuts"]
+    assert nuts["jit_compile"]["sigma_mean"] == pytest.approx(
+        nuts["no_jit"]["sigma_mean"], rel=1e-3
+    )

@@ -7,7 +7,7 @@ import pyro
 import pyro.distributions as dist
 import pytest
 import torch
-from pyro.infer import Trace_ELBO, TraceMeanField_ELBO
+from pyro.infer import JitTrace_ELBO, Trace_ELBO, TraceMeanField_ELBO
 from pyro.infer.autoguide import AutoDelta, AutoLowRankMultivariateNormal, AutoNormal
 from pyro.nn import PyroModule, PyroSample
 
@@ -143,6 +143,16 @@ def test_loss_optim_and_guide_function_pass_through(slope_data):
         pb.fit_svi(slope_model, x, y, guide=42)
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.trace` is deprecated:DeprecationWarning")
+def test_jit_compiled_elbo_on_a_user_model_matches_the_exact_posterior(slope_data):
+    x, y, mean, var = slope_data
+    loss = JitTrace_ELBO(ignore_jit_warnings=True)
+    post = pb.fit_svi(slope_model, x, y, loss=loss, num_steps=1500, lr=0.05, progress=False)
+    slope = post.draws["slope"].double()
+    assert float(slope.mean()) == pytest.approx(mean, abs=0.05)
+    assert float(slope.std()) == pytest.approx(math.sqrt(var), rel=0.25)
+
+
 def test_draws_hold_latent_sites_only(slope_data):
     x, y, _, _ = slope_data
 
@@ -223,6 +233,28 @@ def test_fit_nuts_options_for_user_models(slope_data):
     )
     assert post.num_chains == 2 and post.draws["slope"].shape == (200,)
     assert float(post.draws["slope"].mean()) == pytest.approx(mean, abs=0.05)
+
+
+def test_jit_compiled_nuts_on_a_user_model_matches_the_exact_posterior(slope_data, monkeypatch):
+    from pyro_bnn.inference import mcmc
+
+    compiled = []
+    init = mcmc._RecordingNUTS.__init__
+
+    def recording_init(self, *args, **kwargs):
+        compiled.append(kwargs.get("jit_compile"))
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(mcmc._RecordingNUTS, "__init__", recording_init)
+    x, y, mean, var = slope_data
+    post = pb.fit_nuts(
+        slope_model, x, y, num_samples=400, warmup_steps=200, jit_compile=True, progress=False
+    )
+    assert compiled == [True]
+    slope = post.draws["slope"].double()
+    # Monte Carlo error with an effective sample size of at least ~100 draws
+    assert float(slope.mean()) == pytest.approx(mean, abs=4 * math.sqrt(var / 100))
+    assert float(slope.var()) == pytest.approx(var, rel=0.4)
 
 
 @pytest.mark.slow

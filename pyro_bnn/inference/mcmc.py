@@ -166,6 +166,8 @@ def _model_chain(chain, chain_seed, model, x, y, param_state, init_values, setti
         max_tree_depth=settings["max_tree_depth"],
         full_mass=settings["dense_mass"],
         init_strategy=init_strategy,
+        jit_compile=settings["jit_compile"],
+        ignore_jit_warnings=True,
     )
     mcmc = MCMC(
         kernel,
@@ -173,7 +175,9 @@ def _model_chain(chain, chain_seed, model, x, y, param_state, init_values, setti
         warmup_steps=settings["warmup_steps"],
         disable_progbar=not settings["progress"],
     )
-    with param_scope(param_state):
+    with param_scope(param_state), warnings.catch_warnings():
+        # Pyro's jit_compile calls torch.jit.trace, which recent torch marks deprecated.
+        warnings.filterwarnings("ignore", "`torch.jit.trace` is deprecated", DeprecationWarning)
         mcmc.run(x, y)
     stats = kernel.stats_tensors()
     return {
@@ -313,6 +317,7 @@ def fit_nuts(
     target_accept_prob: float = 0.8,
     max_tree_depth: int = 10,
     dense_mass: bool = False,
+    jit_compile: bool = False,
     init: str | dict = "map",
     sampler: str = "auto",
     parallel_chains: bool | str = False,
@@ -347,6 +352,11 @@ def fit_nuts(
     dense_mass : bool
         Adapt a dense mass matrix (Pyro's ``full_mass``); for a BayesianMLP this
         runs Pyro's sampler (``sampler="pyro"``).
+    jit_compile : bool
+        For a user-written model: compile its potential with ``torch.jit`` (Pyro's
+        ``NUTS(jit_compile=True)``). About 2x faster for small networks; the model must
+        run the same tensor operations every call (no Python branches on values). A
+        BayesianMLP's sampler has a hand-written gradient and ignores it.
     init : ``"map"``, ``"prior"`` or dict
         Start each chain at a MAP fit from a prior draw (default, shortens
         warm-up), at a prior draw, or at given site values.
@@ -426,12 +436,13 @@ def fit_nuts(
             trace = check_obs_site(model, x, y, obs_site)
             init_values = {"map": lambda: _map_init(model, x, y, seed), "prior": lambda: None}
             init_values = init if isinstance(init, dict) else init_values[init]()
+            user_settings = dict(settings, jit_compile=bool(jit_compile))
             results, failures = run_chains(
                 _model_chain,
                 num_chains,
                 seed,
                 parallel=parallel,
-                args=(model, x, y, param_state, init_values, settings),
+                args=(model, x, y, param_state, init_values, user_settings),
             )
     seconds = time.perf_counter() - start
     if not results:
