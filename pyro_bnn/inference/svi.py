@@ -226,8 +226,10 @@ def fit_svi(
     loss : pyro.infer.ELBO, optional
         Your own ELBO (e.g. ``TraceMeanField_ELBO()``); fits through ``pyro.infer.SVI``.
         Set particles in it, not with ``num_particles``. For a user-written model,
-        ``JitTrace_ELBO(ignore_jit_warnings=True)`` (or ``JitTraceMeanField_ELBO``)
-        compiles the ELBO with ``torch.jit``: about 2x faster per step on small networks.
+        ``JitTrace_ELBO(ignore_jit_warnings=True)`` compiles the ELBO with
+        ``torch.jit``: about 2x faster per step on small networks (but Pyro's
+        ``JitTraceMeanField_ELBO`` was several times slower than ``TraceMeanField_ELBO``:
+        ``bench/bench_user_models.py``).
     num_particles : int
         Monte Carlo samples per ELBO estimate (vectorized).
     batch_size : int, optional
