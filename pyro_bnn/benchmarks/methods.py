@@ -5,7 +5,7 @@ training data, registered under its name with the tasks it handles. :func:`fit_p
 runs it and predicts any number of standardized input sets. Adding a method is adding
 one function and one :func:`register` call::
 
-    @register("laplace", tasks=("regression",))
+    @register("laplace")
     def _laplace(setup, x, y, settings):
         posterior = ...  # any pyro_bnn Posterior (fit_* with standardize=False)
         return Fitted(posterior, info={"sigma": ...})
@@ -244,10 +244,10 @@ def _svi(guide: str) -> Callable:
 
 
 register("svi")(_svi("normal"))
-register("svi-lowrank", tasks=("regression",))(_svi("lowrank"))
+register("svi-lowrank")(_svi("lowrank"))
 
 
-@register("laplace", tasks=("regression",))
+@register("laplace")
 def _laplace(setup: Setup, x, y, settings: Settings) -> Fitted:
     """Laplace approximation at the MAP (``fit_svi(guide="laplace")``), SVI's budget and noise.
 

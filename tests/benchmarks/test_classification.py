@@ -48,8 +48,8 @@ def test_held_out_classes_leave_training_and_are_relabelled():
 def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="classification dataset must be one of 'digits'"):
         run_classification(datasets=("mnist",), out=tmp_path / "r.csv")
-    with pytest.raises(ValueError, match="method must be one of .*got 'svi-lowrank'"):
-        run_classification(methods=("svi-lowrank",), out=tmp_path / "r.csv")
+    with pytest.raises(ValueError, match="method must be one of .*got 'hmc'"):
+        run_classification(methods=("hmc",), out=tmp_path / "r.csv")
     with pytest.raises(ValueError, match="splits must be a positive integer"):
         run_classification(splits=0, out=tmp_path / "r.csv")
 
