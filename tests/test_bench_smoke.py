@@ -248,6 +248,20 @@ def test_scaling_sweeps_and_plot(quick_run):
     assert Path(scaling["plot"]).is_file()
 
 
+def _run_bench_script(script: str, *args: str, env: dict | None = None) -> dict:
+    """Run ``bench/<script> args`` in a subprocess; its JSON output."""
+    completed = subprocess.run(
+        [sys.executable, str(BENCH_DIR / script), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return json.loads(completed.stdout)
+
+
 @pytest.mark.slow
 def test_nuts_without_numpyro_reports_skipped_not_a_number(tmp_path):
     blocker = tmp_path / "block"
@@ -256,24 +270,9 @@ def test_nuts_without_numpyro_reports_skipped_not_a_number(tmp_path):
     env = dict(
         os.environ, PYTHONPATH=os.pathsep.join([str(blocker), os.environ.get("PYTHONPATH", "")])
     )
-    completed = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH_DIR / "bench_nuts.py"),
-            "--quick",
-            "--skip-textbook",
-            "--repeats",
-            "1",
-            "--no-save",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
+    result = _run_bench_script(
+        "bench_nuts.py", "--quick", "--skip-textbook", "--repeats", "1", "--no-save", env=env
     )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    result = json.loads(completed.stdout)
     assert result["numpyro"]["status"] == "skipped"
     assert result["textbook_pyro"]["status"] == "skipped"
     assert result["pyro_bnn"]["status"] == "ok"
@@ -284,15 +283,7 @@ def test_nuts_without_numpyro_reports_skipped_not_a_number(tmp_path):
 
 @pytest.mark.slow
 def test_user_models_bench_compares_compiled_and_traced_fits():
-    completed = subprocess.run(
-        [sys.executable, str(BENCH_DIR / "bench_user_models.py"), "--quick", "--no-save"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    result = json.loads(completed.stdout)
+    result = _run_bench_script("bench_user_models.py", "--quick", "--no-save")
     for section, names in (
         ("svi", ("trace_elbo", "jit_trace_elbo", "plain_pyro_loop")),
         ("nuts", ("no_jit", "jit_compile")),
