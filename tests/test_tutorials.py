@@ -366,23 +366,23 @@ def test_06_numbers_match_the_text():
     assert f"the low-rank guide {low_rank[0]:.3f}, the mean-field guide {mean_field[0]:.3f}" in text
     assert f"({mean_field[1]:.3f}) is over three times NUTS' ({nuts[1]:.3f})" in text
     assert mean_field[1] > 3 * nuts[1]
-    assert (
-        f"epistemic std ({low_rank[2]:.3f}) is even larger than this NUTS chain's ({nuts[2]:.3f})"
-        in text
-    )
-    assert low_rank[2] > nuts[2]
+    assert f"epistemic std ({low_rank[2]:.3f}) is below NUTS' ({nuts[2]:.3f})" in text
+    assert f"the mean-field guide's ({mean_field[2]:.3f}) above it" in text
+    assert low_rank[2] < nuts[2] < mean_field[2]
     assert f"NUTS widens quickly ({nuts[3]:.3f} at $x = 6$)" in text
     assert f"stay almost flat ({low_rank[3]:.3f} and {mean_field[3]:.3f})" in text
     assert nuts[3] > max(low_rank[3], mean_field[3])
-    ess = _floats(r"sigma R-hat [\d.]+, ESS (\d+)", out)[0]
-    assert f"an ESS of {ess:.0f} for $\\sigma$" in text
-    # broadcasting layers: the quoted times and the "about 15x" of the README
+    # the two short chains disagree, fit_nuts warns, and the text says so
+    rhat, ess = _floats(r"training inputs: R-hat ([\d.]+), bulk ESS (\d+)", out)
+    assert f"predictions' $\\hat R$ is {rhat:.3f}, their bulk ESS {ess:.0f}" in text
+    assert "R-hat of the predictions" in out
+    # broadcasting layers: the quoted times and the README's "about N×"
     slow, fast = _floats(
         r"SVI low rank\s+1000 draws: nn.Linear\s+([\d.]+) s, broadcasting\s+([\d.]+) s", out
     )
     assert f"take {fast:.3f} s instead of {slow:.3f} s" in text
     readme = (TUTORIALS.parent / "README.md").read_text(encoding="utf-8")
-    assert "about 15×" in readme and 12 < slow / fast < 18
+    assert f"about {slow / fast:.0f}×" in readme
 
 
 def test_02_gap_ratios_sweep_and_warnings_match_the_text():
