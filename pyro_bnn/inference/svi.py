@@ -227,7 +227,7 @@ def fit_svi(
         Your own ELBO (e.g. ``TraceMeanField_ELBO()``); fits through ``pyro.infer.SVI``.
         Set particles in it, not with ``num_particles``. For a user-written model,
         ``JitTrace_ELBO(ignore_jit_warnings=True)`` compiles the ELBO with
-        ``torch.jit``: about 2x faster per step on small networks (but Pyro's
+        ``torch.jit``: 2.4-2.7x faster per step on bench_user_models (but Pyro's
         ``JitTraceMeanField_ELBO`` was several times slower than ``TraceMeanField_ELBO``:
         ``bench/bench_user_models.py``).
     num_particles : int

@@ -39,20 +39,34 @@ step uci-nuts-concrete-wine uci --datasets concrete,wine-quality-red --methods n
 # 4. more splits of yacht and energy, as far as the time went
 step uci-yacht-20 uci --datasets yacht --methods $ALL --out $OUT/results.csv --resume
 step uci-energy-20 uci --datasets energy --methods $ALL --out $OUT/results.csv --resume
-# 5. (2026-12-01) Laplace on all 20 splits of the small sets; concrete and wine to 10 splits
-#    for NUTS and the other methods
-step uci-laplace-20 uci --datasets yacht,energy,concrete,wine-quality-red --methods laplace \
-  --out $OUT/results.csv --resume
+# 5. (2026-12-01, first session) concrete and wine to 10 splits for NUTS and the other methods
 step uci-nuts-concrete-wine-10 uci --datasets concrete,wine-quality-red --methods nuts --splits 10 \
   --out $OUT/results.csv --resume
 step uci-fast-concrete-wine-10 uci --datasets concrete,wine-quality-red --methods $FAST --splits 10 \
   --out $OUT/results.csv --resume
-# 6. the rest of the full protocol (FULL=1; not run yet, see README.md for the estimate)
+# 6. (2026-12-01, second session; the Laplace rows of the earlier float32 polish dropped
+#    first) Laplace on all 20 splits of the small sets, the other methods on all 20 splits of
+#    concrete and wine, then NUTS there as far as the time went. The large sets ran at the
+#    same time in a second process, into their own CSV, merged into results.csv afterwards.
+step uci-laplace-20 uci --datasets yacht,energy,concrete,wine-quality-red --methods laplace \
+  --out $OUT/results.csv --resume
+step uci-fast-concrete-wine-20 uci --datasets concrete,wine-quality-red --methods $FAST \
+  --out $OUT/results.csv --resume
+step uci-nuts-concrete-wine-20 uci --datasets concrete,wine-quality-red --methods nuts \
+  --out $OUT/results.csv --resume
+step uci-large-5 uci --data-dir ../shared/data/uci --datasets power-plant,protein-tertiary-structure \
+  --methods svi,svi-lowrank,laplace,map,mc-dropout,ensemble,swag --splits 5 \
+  --out $OUT/results.csv --resume
+# 7. classification: svi-lowrank and Laplace (new for classification) on the same 3 splits
+step cls-laplace-lowrank classification --datasets breast_cancer,digits --methods laplace,svi-lowrank \
+  --splits 3 --out $CLS/results.csv --resume
+# 8. whatever the runs above left out (FULL=1: NUTS on the remaining splits, NUTS on
+#    power-plant; see README.md)
 if [ "${FULL:-0}" = 1 ]; then
-  step uci-small-rest uci --datasets concrete,wine-quality-red --methods $ALL \
+  step uci-small-rest uci --datasets concrete,wine-quality-red --methods $ALL,laplace \
     --out $OUT/results.csv --resume
   step uci-large uci --data-dir ../shared/data/uci --datasets power-plant,protein-tertiary-structure \
-    --methods $ALL --out $OUT/results.csv --resume
+    --methods $ALL,laplace --splits 5 --out $OUT/results.csv --resume
 fi
 # Summaries only (--report-only fits nothing):
 step report-cls classification --report-only --out $CLS/results.csv --table $CLS/results.md
