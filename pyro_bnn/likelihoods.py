@@ -108,9 +108,15 @@ class Likelihood:
                     f"y must have shape (N,) for out_features=1, found {tuple(y.shape)}"
                 )
         elif y.dim() != 2 or y.shape[1] != out_features:
+            hint = ""
+            if y.dim() == 1 and bool((y == y.round()).all()):
+                hint = (
+                    f"; y looks like class labels: for {out_features} classes use "
+                    f"likelihood=pb.Categorical() (this likelihood is {type(self).__name__})"
+                )
             raise ValueError(
                 f"y must have shape (N, {out_features}) for out_features={out_features}, "
-                f"found {tuple(y.shape)}"
+                f"found {tuple(y.shape)}{hint}"
             )
         return y
 

@@ -182,6 +182,12 @@ def test_bernoulli_and_categorical_recover_logits():
         (pb.Categorical(), [0, 1, 2], 1, "needs out_features >= 2"),
         (pb.Poisson(), [1, -1, 2], 1, "non-negative integers"),
         (pb.Gaussian(), [[1, 2], [3, 4], [5, 6]], 1, r"y must have shape \(N,\)"),
+        (
+            pb.Gaussian(),  # labels with out_features=K but the default likelihood
+            [0, 1, 1],
+            2,
+            r"y looks like class labels: for 2 classes use likelihood=pb.Categorical\(\)",
+        ),
     ],
 )
 def test_bad_targets(likelihood, y, out_features, message):
