@@ -55,3 +55,36 @@ def test_readme_calibration_table_is_the_committed_benchmark():
         for cell, scores in zip(cells, rows, strict=True):
             nll, ece = (float(v) for v in re.findall(r"\d+\.\d+", cell)[:2])
             assert (nll, ece) == (round(scores["nll"], 3), round(scores["ece"], 3)), (label, cell)
+
+
+def test_readme_uci_table_is_the_committed_benchmark():
+    """Every "mean ± s.e. (n)" cell of the README's UCI table is results.csv's summary."""
+    from pyro_bnn.benchmarks.report import summarize
+    from pyro_bnn.benchmarks.results import read_rows
+
+    rows = read_rows(ROOT / "bench" / "results" / "uci" / "results.csv")
+    summary = {(e["dataset"], e["method"]): e for e in summarize(rows)}
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Real data: the UCI benchmark", 1)[1].split("\n\n| dataset |", 1)[1]
+    header, _, *body = ("| dataset |" + table.split("\n\n", 1)[0]).splitlines()
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    methods = {"SVI (AutoNormal)": "svi", "Laplace": "laplace", "NUTS": "nuts"}
+    methods["deep ensemble (ours)"] = "ensemble"
+    datasets = {"wine-red": "wine-quality-red", "protein": "protein-tertiary-structure"}
+    checked = 0
+    for line in body:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        dataset = datasets.get(cells[0], cells[0])
+        for column, cell in zip(columns[1:], cells[1:], strict=True):
+            found = re.fullmatch(r"([−+-]?\d+\.\d+)(?: ± (\d+\.\d+))? \((\d+)\)", cell)
+            if column not in methods or found is None:
+                continue
+            entry = summary[(dataset, methods[column])]
+            digits = len(found.group(1).split(".")[1])
+            mean = float(found.group(1).replace("−", "-"))
+            assert mean == round(entry["test_ll_mean"], digits), (dataset, column, cell)
+            if found.group(2) is not None:
+                assert float(found.group(2)) == round(entry["test_ll_se"], digits), (dataset, cell)
+            assert int(found.group(3)) == entry["num_splits"], (dataset, column, cell)
+            checked += 1
+    assert checked >= 16
