@@ -299,7 +299,21 @@ def convergence(quick: bool, seeds: int, longer: float) -> tuple[dict[str, Any],
     return results, curves
 
 
-def plot_curves(curves: dict[str, list[float]], flags: dict[str, bool], path: Path) -> None:
+def verdicts(runs: dict) -> dict[str, str]:
+    """Panel titles: flagged, a Laplace fit whose L-BFGS polish reached the mode, or levelled."""
+    titles = {}
+    for label, entry in runs.items():
+        seed = entry["seeds"]["0"]
+        if seed["flagged"]:
+            titles[label] = "STILL RISING"
+        elif seed.get("laplace_at_mode"):
+            titles[label] = "Laplace, at a mode after L-BFGS (curve: Adam)"
+        else:
+            titles[label] = "levelled off"
+    return titles
+
+
+def plot_curves(curves: dict[str, list[float]], titles: dict[str, str], path: Path) -> None:
     """A panel per history: the last 60% of the steps, raw and as a running mean."""
     import matplotlib
 
@@ -335,8 +349,8 @@ def plot_curves(curves: dict[str, list[float]], flags: dict[str, bool], path: Pa
         longer = next((n for n in curves if n.startswith(f"{name} (x")), None)
         if longer is not None:
             axis.axhline(np.mean(curves[longer][-len(curves[longer]) // 10 :]), color="k", ls=":")
-        verdict = "STILL RISING" if flags.get(name) else "levelled off"
-        axis.set_title(f"{name}: {verdict}", fontsize=9, color="C3" if flags.get(name) else "k")
+        verdict = titles.get(name, "levelled off")
+        axis.set_title(f"{name}: {verdict}", fontsize=9, color="C3" if "RISING" in verdict else "k")
         axis.set_xlabel("step (last 60%)", fontsize=8)
         axis.set_ylabel("ELBO", fontsize=8)
         axis.tick_params(labelsize=7)
@@ -390,8 +404,7 @@ def main() -> None:
             np.savez(args.histories, **{k: np.asarray(v) for k, v in curves.items()})
         if not args.no_save:
             name = "elbo_curves_quick.png" if args.quick else "elbo_curves.png"
-            flags = {label: entry["seeds"]["0"]["flagged"] for label, entry in runs.items()}
-            plot_curves(curves, flags, common.RESULTS_DIR / name)
+            plot_curves(curves, verdicts(runs), common.RESULTS_DIR / name)
     common.emit(result, "defaults", args)
 
 
