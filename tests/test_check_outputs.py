@@ -75,3 +75,20 @@ def test_compare_notebooks_reports_the_cell_index_and_both_snippets():
     assert moved["mismatches"] == [
         {"cell": 1, "reason": "number 0.897 -> 0.85", "committed": "acc 0.897", "new": "acc 0.850"}
     ]
+
+
+def test_stdout_and_stderr_are_compared_apart_and_padding_is_ignored():
+    def cell(*outputs):
+        return {"cell_type": "code", "outputs": list(outputs)}
+
+    out = {"output_type": "stream", "name": "stdout", "text": "sigma 0.88\n"}
+    err = {"output_type": "stream", "name": "stderr", "text": "Warning: R-hat 1.2\n"}
+    # the kernel flushed the warning before the print in one run and after it in the other
+    assert check.output_text(cell(out, err)) == check.output_text(cell(err, out))
+    assert check.compare_text("NUTS  0.16    9 s", "NUTS  0.16   10 s") is None
+    assert check.compare_text("NUTS 0.16", "NUTS0.16") is not None  # spacing, not padding
+    # a warning that moves to the other stream, or disappears, still mismatches
+    moved = {"output_type": "stream", "name": "stdout", "text": "Warning: R-hat 1.2\n"}
+    assert check.compare_text(
+        check.output_text(cell(out, err)), check.output_text(cell(moved, out))
+    ) is not None

@@ -421,5 +421,11 @@ def test_02_gap_ratios_sweep_and_warnings_match_the_text():
         out,
     )
     assert hetero[1] < min(hetero[0], hetero[2])
+    # ... from two chains each, whose predictions' R-hat the text reads: the constant-noise
+    # chains nearly agree, the heteroscedastic ones have not mixed.
+    chains = r": 2 chains, predictions' R-hat ([\d.]+), bulk ESS (\d+) of 300 draws"
+    constant = _floats(r"constant noise \(Gaussian\)" + chains, out)
+    varying = _floats(r"input-dependent noise \(HeteroscedasticGaussian\)" + chains, out)
+    assert constant[0] < 1.02 and varying[0] > 1.01 and varying[1] < constant[1]
     # Warnings are shown, not suppressed.
     assert 'simplefilter("ignore"' not in source and "still_rising" not in source

@@ -12,6 +12,9 @@ directory. Then, cell by cell, the committed text outputs (stream outputs and
   the tolerance absorbs rounding flips. A number is a mismatch if it moves further;
 * the text with its numbers masked (``#``) must be the same, so a warning that appears or
   disappears, or a changed label, is a mismatch too;
+* a cell's stdout is compared with stdout and its stderr (warnings) with stderr: the
+  kernel may interleave the two differently from run to run. Runs of spaces count as one
+  (a column's padding follows the width of a time in it);
 * blank lines are ignored, and so are wall-clock times: a line that contains the word "time"
   or "elapsed" (any case) is left out, and a number followed by a unit of time (``8 s``,
   ``8.2 sec``, ``3 seconds``, ``120 ms``, ``2 min``) is masked like the rest but not
@@ -56,14 +59,20 @@ DEFAULT_RTOL = 1e-3
 
 
 def output_text(cell: dict) -> str:
-    """The text outputs of a code cell: stream text and plain-text results, in order."""
-    texts = []
+    """The text outputs of a code cell: its stdout, its stderr, then its plain-text results."""
+    streams: dict[str, list[str]] = {"stdout": [], "stderr": []}
+    results = []
     for output in cell.get("outputs", []):
         if output.get("output_type") == "stream":
             text = output.get("text", "")
+            target = streams.setdefault(output.get("name", "stdout"), [])
         else:
             text = output.get("data", {}).get("text/plain", "")
-        texts.append(text if isinstance(text, str) else "".join(text))
+            target = results
+        target.append(text if isinstance(text, str) else "".join(text))
+    # stdout, then stderr, then results: how the kernel interleaves the two streams
+    # (a warning before or after a print) depends on when each was flushed
+    texts = [*streams.pop("stdout"), *streams.pop("stderr"), *sum(streams.values(), []), *results]
     return "\n".join(t for t in texts if t)
 
 
@@ -90,7 +99,8 @@ def parse(text: str) -> tuple[list[str], list[tuple[float, float]]]:
             exponent = int(re.split("[eE]", token)[1]) if re.search("[eE]", token) else 0
             numbers.append((float(token), 10.0 ** (exponent - decimals)))
         masked.append(line[last:])
-        skeleton.append("".join(masked).rstrip())
+        # runs of spaces collapsed: a column of times ("9 s" / "10 s") shifts its padding
+        skeleton.append(re.sub(r"\s+", " ", "".join(masked)).strip())
     return skeleton, numbers
 
 
