@@ -89,6 +89,7 @@ def test_stdout_and_stderr_are_compared_apart_and_padding_is_ignored():
     assert check.compare_text("NUTS 0.16", "NUTS0.16") is not None  # spacing, not padding
     # a warning that moves to the other stream, or disappears, still mismatches
     moved = {"output_type": "stream", "name": "stdout", "text": "Warning: R-hat 1.2\n"}
-    assert check.compare_text(
-        check.output_text(cell(out, err)), check.output_text(cell(moved, out))
-    ) is not None
+    assert (
+        check.compare_text(check.output_text(cell(out, err)), check.output_text(cell(moved, out)))
+        is not None
+    )
