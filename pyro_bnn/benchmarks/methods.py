@@ -34,6 +34,7 @@ from .. import (
     predict,
 )
 from ..baselines import fit_ensemble, fit_map, fit_mc_dropout, fit_swag
+from ..nets import default_weight_scale
 from ..validation import check_choice
 from .settings import NOISE_MODES, Settings, batch_for, epochs_for
 
@@ -76,7 +77,10 @@ class Setup:
     progress: bool = False
 
     def network(self, settings: Settings, sigma: float | None = None) -> BayesianMLP:
-        """The benchmark's ReLU network with a layer-wise Normal prior.
+        """The benchmark's ReLU network with the library's default layer-wise Normal prior.
+
+        Weight scale :func:`~pyro_bnn.nets.default_weight_scale` of the task: 1 for
+        regression, 3 for classification.
 
         Regression: Gaussian noise, learned (``HalfNormal(settings.noise_prior_scale)``,
         or a Gamma prior on the precision with ``settings.noise_precision_prior``) or
@@ -93,7 +97,8 @@ class Setup:
             likelihood = Gaussian(sigma=sigma)
         return BayesianMLP(
             self.in_features, self.out_features, hidden=self.hidden, activation="relu",
-            prior=LayerwiseNormal(), likelihood=likelihood,
+            prior=LayerwiseNormal(weight_scale=default_weight_scale(self.task)),
+            likelihood=likelihood,
         )  # fmt: skip
 
 

@@ -57,6 +57,8 @@ def test_setup_builds_the_benchmark_network():
     assert regression.network(settings, sigma=0.2).likelihood.sigma == 0.2
     classifier = Setup("classification", 3, 4, (7,)).network(settings)
     assert isinstance(classifier.likelihood, Categorical) and classifier.out_features == 4
+    # the library's default priors: weight scale 1 for regression, 3 for classification
+    assert learned.prior.weight_scale == 1.0 and classifier.prior.weight_scale == 3.0
 
 
 def test_adding_a_method_is_one_registry_entry(synthetic_dir, tmp_path):
