@@ -296,3 +296,10 @@ def test_user_models_bench_compares_compiled_and_traced_fits():
     assert nuts["jit_compile"]["sigma_mean"] == pytest.approx(
         nuts["no_jit"]["sigma_mean"], rel=1e-3
     )
+
+
+def test_bench_laplace_hessian_quick():
+    result = _run_bench_script("bench_laplace_hessian.py", "--quick", "--no-save")
+    assert result["goals"]["same_matrix"]
+    for row in result["sizes"]:
+        assert _positive(row["pyro_bnn_seconds"]) and _positive(row["torch_vectorized_seconds"])

@@ -318,8 +318,44 @@ def test_flat_hessian_equals_pyro_autolaplace_hessian():
         expected = pyro_hessian(loss, guide.loc)
         assert [n for n, _ in guide.prototype_trace.iter_stochastic_nodes()] == flat.names
     torch.testing.assert_close(flat_hessian(flat, z), expected, rtol=1e-8, atol=1e-8)
-    # in row chunks (here one row at a time) it is the same matrix
+    # in row chunks (here one row at a time), or one direction per call, the same matrix
     torch.testing.assert_close(flat_hessian(flat, z, max_elements=1), expected)
+    torch.testing.assert_close(flat_hessian(flat, z, batch_elements=1), expected)
+
+
+@pytest.mark.parametrize(
+    "likelihood, labels",
+    [
+        (pb.Gaussian(sigma_prior_scale=0.5), None),
+        (pb.HeteroscedasticGaussian(), None),
+        (pb.StudentT(), None),
+        (pb.Poisson(), "counts"),
+        (pb.Bernoulli(), "binary"),
+        (pb.Categorical(), "classes"),
+    ],
+)
+def test_flat_hessian_is_torch_hessian_of_the_log_joint_for_every_likelihood(likelihood, labels):
+    """Hessian-vector products in direction blocks give the dense Hessian of the log joint."""
+    from pyro_bnn.inference.flat import FlatModel
+    from pyro_bnn.inference.laplace import flat_hessian
+
+    torch.manual_seed(1)
+    model = pb.BayesianMLP(2, 3 if labels == "classes" else 1, hidden=(4,), likelihood=likelihood)
+    model.to(dtype=torch.float64)
+    x = torch.randn(11, 2, dtype=torch.float64)
+    y = {
+        None: torch.randn(11, dtype=torch.float64),
+        "counts": torch.poisson(torch.full((11,), 2.0, dtype=torch.float64)),
+        "binary": torch.randint(0, 2, (11,)).double(),
+        "classes": torch.randint(0, 3, (11,)),
+    }[labels]
+    flat = FlatModel(model, x, y)
+    z = 0.3 * torch.randn(flat.dim, dtype=torch.float64)
+    with pyro.validation_enabled(False):
+        dense = torch.autograd.functional.hessian(lambda point: -flat.log_joint(point), z)
+    expected = 0.5 * (dense + dense.T)
+    for chunks in ({}, {"batch_elements": 1}, {"max_elements": 4, "batch_elements": 10}):
+        torch.testing.assert_close(flat_hessian(flat, z, **chunks), expected)
 
 
 def test_fitted_laplace_is_pyro_autolaplace_at_its_mode(linear_oracle):
