@@ -303,3 +303,13 @@ def test_bench_laplace_hessian_quick():
     assert result["goals"]["same_matrix"]
     for row in result["sizes"]:
         assert _positive(row["pyro_bnn_seconds"]) and _positive(row["torch_vectorized_seconds"])
+
+
+def test_bench_bandwidth_quick():
+    result = _run_bench_script("bench_bandwidth.py", "--quick", "--no-save")
+    for row in result["by_num_points"]:
+        nuts, svi = row["nuts_gradient"], row["svi_minibatch"]
+        for value in (*nuts.values(), svi["seconds_per_step"], svi["seconds_per_epoch"]):
+            assert _positive(value)
+        # the traffic model counts at least what a fused sweep must move
+        assert nuts["bound_seconds"] > nuts["fused_bound_seconds"]
