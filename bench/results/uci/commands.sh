@@ -57,6 +57,10 @@ step uci-nuts-concrete-wine-20 uci --datasets concrete,wine-quality-red --method
 step uci-large-5 uci --data-dir ../shared/data/uci --datasets power-plant,protein-tertiary-structure \
   --methods svi,svi-lowrank,laplace,map,mc-dropout,ensemble,swag --splits 5 \
   --out $OUT/results.csv --resume
+# 6b. (2026-12-01, third session) protein's splits 1-4 and its SWAG fits, in their own CSV,
+#     merged afterwards
+step uci-protein-5 uci --data-dir ../shared/data/uci --datasets protein-tertiary-structure \
+  --methods $FAST --splits 5 --out $OUT/results.csv --resume
 # 7. classification: svi-lowrank and Laplace (new for classification) on the same 3 splits
 step cls-laplace-lowrank classification --datasets breast_cancer,digits --methods laplace,svi-lowrank \
   --splits 3 --out $CLS/results.csv --resume
