@@ -19,6 +19,10 @@ On the reference model (1 x 50 tanh, 1-D input, float32, learned noise) at N = 1
   (``(T(5k) - T(k)) / 4k``), its epoch (``N / 1024`` steps), and the same step's traffic
   at the measured bandwidth: a minibatch step is bound by per-step overhead, not by
   memory.
+- **Which tool at which N**: the cost of 1000 NUTS iterations, the seconds per gradient
+  measured here times the gradients per iteration that ``bench/bench_scaling.py``
+  counted on the same model and data (``bench/results/scaling.json``; tree sizes do not
+  depend on the CPU), against 10,000 minibatch SVI steps.
 
     python bench/bench_bandwidth.py [--quick] [--threads 1]
 """
@@ -148,6 +152,35 @@ def svi_minibatch_step(num_points: int, seed: int, bandwidth: float) -> dict:
     }
 
 
+def gradients_per_iteration() -> dict[int, float]:
+    """NUTS gradient evaluations per iteration by N, from ``bench/results/scaling.json``."""
+    import json
+
+    path = common.RESULTS_DIR / "scaling.json"
+    if not path.is_file():
+        return {}
+    rows = json.loads(path.read_text()).get("by_num_points", [])
+    return {
+        row["num_points"]: row["nuts"]["gradient_evaluations_per_iteration"]
+        for row in rows
+        if "gradient_evaluations_per_iteration" in row.get("nuts", {})
+    }
+
+
+def which_tool(nuts: dict, svi: dict, per_iteration: float | None) -> dict:
+    """1000 NUTS iterations against 10,000 minibatch SVI steps, in seconds."""
+    svi_seconds = 10_000 * svi["seconds_per_step"]
+    if per_iteration is None:
+        return {"svi_10000_steps_seconds": svi_seconds}
+    nuts_seconds = 1000 * per_iteration * nuts["seconds_per_gradient"]
+    return {
+        "nuts_gradients_per_iteration": per_iteration,
+        "nuts_1000_iterations_seconds": nuts_seconds,
+        "svi_10000_steps_seconds": svi_seconds,
+        "nuts_over_svi": nuts_seconds / svi_seconds,
+    }
+
+
 def main() -> None:
     args = common.base_parser(__doc__.splitlines()[0]).parse_args()
     threads = common.set_threads(args.threads)
@@ -155,7 +188,15 @@ def main() -> None:
     for num_points in QUICK_SIZES if args.quick else SIZES:
         nuts = nuts_gradient(num_points, args.seed)
         svi = svi_minibatch_step(num_points, args.seed, nuts["measured_bandwidth_bytes_per_second"])
-        rows.append({"num_points": num_points, "nuts_gradient": nuts, "svi_minibatch": svi})
+        tool = which_tool(nuts, svi, gradients_per_iteration().get(num_points))
+        rows.append(
+            {
+                "num_points": num_points,
+                "nuts_gradient": nuts,
+                "svi_minibatch": svi,
+                "which_tool": tool,
+            }
+        )
     result = {
         "benchmark": "bandwidth",
         "quick": args.quick,
