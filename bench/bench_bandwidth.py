@@ -29,7 +29,6 @@ On the reference model (1 x 50 tanh, 1-D input, float32, learned noise) at N = 1
 
 from __future__ import annotations
 
-import statistics
 import time
 import warnings
 
@@ -72,19 +71,12 @@ def fused_traffic_bytes(num_points: int, hidden: int, itemsize: int) -> int:
 
 
 def median_seconds(fn, target_seconds: float = 1.0, repeats: int = 5) -> float:
-    """Median over ``repeats`` rounds of the seconds per call, rounds of ~target/repeats s."""
+    """Median over ``repeats`` rounds of the seconds per call (rounds of ~target/repeats s)."""
     fn()
-    start = time.perf_counter()
-    fn()
-    guess = max(time.perf_counter() - start, 1e-6)
+    guess = max(common.time_call(fn)[0], 1e-6)
     calls = max(1, int(target_seconds / repeats / guess))
-    rounds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        rounds.append((time.perf_counter() - start) / calls)
-    return statistics.median(rounds)
+    timing = common.time_per_call(fn, calls, num_warmup=0, repeats=repeats)
+    return timing["seconds_per_call"]
 
 
 def add_bandwidth(num_elements: int, dtype) -> float:
