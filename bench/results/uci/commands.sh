@@ -61,6 +61,8 @@ step uci-large-5 uci --data-dir ../shared/data/uci --datasets power-plant,protei
 #     merged afterwards
 step uci-protein-5 uci --data-dir ../shared/data/uci --datasets protein-tertiary-structure \
   --methods $FAST --splits 5 --out $OUT/results.csv --resume
+step uci-protein-laplace uci --data-dir ../shared/data/uci --datasets protein-tertiary-structure \
+  --methods laplace --splits 5 --out $OUT/results.csv --resume
 # 7. classification: svi-lowrank and Laplace (new for classification) on the same 3 splits
 step cls-laplace-lowrank classification --datasets breast_cancer,digits --methods laplace,svi-lowrank \
   --splits 3 --out $CLS/results.csv --resume
