@@ -88,3 +88,32 @@ def test_readme_uci_table_is_the_committed_benchmark():
             assert int(found.group(3)) == entry["num_splits"], (dataset, column, cell)
             checked += 1
     assert checked >= 16
+
+
+def test_readme_big_n_table_is_the_committed_bandwidth_benchmark():
+    """The "Big N" table's numbers are bench/results/bandwidth.json's, as printed."""
+    result = json.loads((ROOT / "bench" / "results" / "bandwidth.json").read_text())
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("**Big N: which tool.**", 1)[1].split("\n\n", 2)[1]
+    lines = [line for line in table.splitlines() if line.startswith("| 10")]
+    rows = result["by_num_points"]
+    assert len(lines) == len(rows) == 3
+
+    def duration(seconds: float) -> str:
+        if seconds < 600:
+            return f"{seconds:.0f} s"
+        if seconds < 3600:
+            return f"{seconds / 60:.0f} min"
+        return f"{seconds / 3600:.0f} h"
+
+    for line, row in zip(lines, rows, strict=True):
+        nuts, tool = row["nuts_gradient"], row["which_tool"]
+        milliseconds = 1e3 * nuts["seconds_per_gradient"]
+        expected = [
+            f"{milliseconds:.2f} ms" if milliseconds < 1 else f"{milliseconds:.2g} ms",
+            f"{nuts['bandwidth_ratio']:.2f}",
+            f"{100 * nuts['tanh_share']:.0f}%",
+            duration(tool["nuts_1000_iterations_seconds"]),
+            f"{tool['svi_10000_steps_seconds']:.0f} s",
+        ]
+        assert [c.strip() for c in line.strip("|").split("|")][1:] == expected, line
