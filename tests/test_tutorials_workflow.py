@@ -132,7 +132,7 @@ def test_07_laplace_agrees_on_the_data_is_narrower_in_the_gap_and_much_faster():
     assert abs(lap_data - nuts_data) < 0.2 * nuts_data, "they agree on the data"
     assert lap_ratio > 2 and nuts_ratio > lap_ratio, "both see the gap, Laplace less"
     assert lap_gap < nuts_gap and lap_6 < nuts_6, "Laplace is narrower away from the data"
-    assert lap_s * 5 < nuts_s
+    assert lap_s * 3 < nuts_s  # about a quarter of NUTS's time (its chains in parallel)
     assert "ConvergenceWarning" not in out and "LaplaceWarning" not in out
     # L-BFGS and Newton steps reached the mode (the record the text quotes), and the
     # Hessian there is positive definite, with a few eigenvalues raised silently to the floor.
