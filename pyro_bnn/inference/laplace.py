@@ -315,7 +315,7 @@ def _gradient(log_joint, z: torch.Tensor) -> torch.Tensor:
 
 
 def flat_hessian(
-    flat, z: torch.Tensor, max_elements: int = 2**24, batch_elements: int = 2**18
+    flat, z: torch.Tensor, max_elements: int = 2**22, batch_elements: int = 2**18
 ) -> torch.Tensor:
     """Hessian of ``-flat.log_joint`` at ``z``: prior and Jacobian once, likelihood by rows.
 
@@ -323,7 +323,8 @@ def flat_hessian(
     through its gradient), a few directions per call: at most ``batch_elements`` rows x
     directions x widest layer per call (vectorising more directions makes intermediates
     that outgrow the caches: 2-3x slower from a thousand rows on), and rows in chunks of
-    at most ``max_elements`` / widest layer (memory).
+    at most ``max_elements`` / widest layer (memory: the double-backward graph keeps a
+    few arrays of that many elements).
     """
     model = flat.model
     widest = max(max(fan_in, fan_out) for fan_in, fan_out in model.layer_sizes)
