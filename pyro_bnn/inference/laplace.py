@@ -11,8 +11,9 @@ then takes the Hessian ``H`` of the negative log joint there. The posterior is
 - A :class:`~pyro_bnn.BayesianMLP` uses the flat fast path: MAP with
   :func:`~pyro_bnn.inference.map.map_estimate` on its
   :class:`~pyro_bnn.inference.flat.FlatModel`, then the Hessian of
-  :meth:`~pyro_bnn.inference.flat.FlatModel.log_joint` with
-  :func:`torch.autograd.functional.hessian` (rows of the data in chunks).
+  :meth:`~pyro_bnn.inference.flat.FlatModel.log_joint` (:func:`flat_hessian`: the prior
+  with :func:`torch.autograd.functional.hessian`, the likelihood from Hessian-vector
+  products over chunks of rows).
 - A user-written model (function or ``PyroModule``) is fitted through Pyro's SVI
   with an ``AutoLaplaceApproximation`` guide; the Hessian is that of the same
   objective (Pyro's ``laplace_approximation``), with the safeguards below. The
