@@ -85,6 +85,9 @@ def test_stdout_and_stderr_are_compared_apart_and_padding_is_ignored():
     err = {"output_type": "stream", "name": "stderr", "text": "Warning: R-hat 1.2\n"}
     # the kernel flushed the warning before the print in one run and after it in the other
     assert check.output_text(cell(out, err)) == check.output_text(cell(err, out))
+    # ... and cut the same line into chunks differently
+    halves = [{"output_type": "stream", "name": "stdout", "text": t} for t in ("sig", "ma 0.88\n")]
+    assert check.output_text(cell(out)) == check.output_text(cell(*halves))
     assert check.compare_text("NUTS  0.16    9 s", "NUTS  0.16   10 s") is None
     assert check.compare_text("NUTS 0.16", "NUTS0.16") is not None  # spacing, not padding
     # a warning that moves to the other stream, or disappears, still mismatches

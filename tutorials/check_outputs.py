@@ -71,8 +71,9 @@ def output_text(cell: dict) -> str:
             target = results
         target.append(text if isinstance(text, str) else "".join(text))
     # stdout, then stderr, then results: how the kernel interleaves the two streams
-    # (a warning before or after a print) depends on when each was flushed
-    texts = [*streams.pop("stdout"), *streams.pop("stderr"), *sum(streams.values(), []), *results]
+    # (a warning before or after a print) and where it cuts each into chunks depends on
+    # when each was flushed, so each stream is compared whole
+    texts = ["".join(chunks) for chunks in streams.values()] + results
     return "\n".join(t for t in texts if t)
 
 
