@@ -153,6 +153,28 @@ def test_jit_compiled_elbo_on_a_user_model_matches_the_exact_posterior(slope_dat
     assert float(slope.std()) == pytest.approx(math.sqrt(var), rel=0.25)
 
 
+def negated_slope_model(x, y=None):
+    """``slope_model`` with the sign of the slope flipped: posterior mean ``-mean``."""
+    slope = pyro.sample("slope", dist.Normal(0.0, 1.0))
+    with pyro.plate("data", x.shape[0]):
+        return pyro.sample("obs", dist.Normal(-slope * x[:, 0], NOISE), obs=y)
+
+
+def test_one_compiled_loss_object_for_two_models_fits_each_its_own(slope_data):
+    """Pyro's JitTrace_ELBO keeps a closure over the first model and guide it compiled:
+    passed to a second fit_svi it used to fit the first model again (and train the first
+    posterior's guide in place). Each fit now compiles its own copy."""
+    x, y, mean, _ = slope_data
+    loss = JitTrace_ELBO(ignore_jit_warnings=True)
+    settings = dict(num_steps=600, lr=0.05, progress=False, seed=0)
+    first = pb.fit_svi(slope_model, x, y, loss=loss, **settings)
+    first_slope = float(first.draws["slope"].mean())
+    second = pb.fit_svi(negated_slope_model, x, y, loss=loss, **settings)
+    assert float(second.draws["slope"].mean()) == pytest.approx(-mean, abs=0.05)
+    assert float(first.draws["slope"].mean()) == first_slope  # the first fit is untouched
+    assert getattr(loss, "_loss_and_surrogate_loss", None) is None  # the user's object too
+
+
 def test_draws_hold_latent_sites_only(slope_data):
     x, y, _, _ = slope_data
 
