@@ -13,12 +13,12 @@ On the reference model (1 x 50 tanh, 1-D input, float32, learned noise) at N = 1
   its time, over that bandwidth: 1 means it runs at the speed of memory.
   ``fused_bound_seconds`` is the time a kernel that writes the hidden activations once
   and reads them once (the least traffic of a forward + backward sweep) would need at
-  that bandwidth. ``tanh_seconds`` is one in-place ``np.tanh`` of the ``50 x N``
-  hidden activations (compute, not memory: the gradient runs it once per call).
+  that bandwidth. ``tanh_seconds`` is one ``np.tanh`` of ``50 x N`` standard normal
+  pre-activations (compute, not memory: the gradient runs it once per call).
 - **Minibatch SVI**: the marginal cost of a ``fit_svi`` step at ``batch_size=1024``
-  (``(T(5k) - T(k)) / 4k``), its epoch (``N / 1024`` steps), and the same step's traffic
-  at the measured bandwidth: a minibatch step is bound by per-step overhead, not by
-  memory.
+  (``(T(5k) - T(k)) / 4k``), its epoch (``N / 1024`` steps), and the step's traffic at
+  the bandwidth ``add`` reaches on batch-sized arrays: a minibatch step is bound by
+  per-step overhead, not by memory.
 - **Which tool at which N**: the cost of 1000 NUTS iterations, the seconds per gradient
   measured here times the gradients per iteration that ``bench/bench_scaling.py``
   counted on the same model and data (``bench/results/scaling.json``; tree sizes do not
@@ -100,8 +100,10 @@ def nuts_gradient(num_points: int, seed: int) -> dict:
     itemsize = np.dtype(np.float32).itemsize
     traffic = gradient_traffic_bytes(num_points, HIDDEN, itemsize)
     bandwidth = add_bandwidth(HIDDEN * num_points, np.float32)
-    hidden = np.random.default_rng(0).random((HIDDEN, num_points), dtype=np.float32)
-    tanh = median_seconds(lambda: np.tanh(hidden, out=hidden), target_seconds=0.5)
+    # the same pre-activations every call (tanh in place would shrink them call by call)
+    before = np.random.default_rng(0).standard_normal((HIDDEN, num_points), dtype=np.float32)
+    after = np.empty_like(before)
+    tanh = median_seconds(lambda: np.tanh(before, out=after), target_seconds=0.5)
     return {
         "seconds_per_gradient": seconds,
         "traffic_bytes": traffic,
@@ -115,10 +117,12 @@ def nuts_gradient(num_points: int, seed: int) -> dict:
     }
 
 
-def svi_minibatch_step(num_points: int, seed: int, bandwidth: float) -> dict:
-    """Marginal seconds per ``fit_svi`` step at ``BATCH_SIZE`` and per epoch."""
+def svi_minibatch_step(num_points: int, seed: int) -> dict:
+    """Marginal seconds per ``fit_svi`` step at ``BATCH_SIZE`` and per epoch, and the
+    step's traffic at the bandwidth measured for a batch-sized working set."""
     x, y = ref.make_reference_data(num_points, seed)
     batch = min(BATCH_SIZE, num_points)
+    bandwidth = add_bandwidth(HIDDEN * batch, np.float32)
 
     def fit(steps: int) -> float:
         start = time.perf_counter()
@@ -139,6 +143,7 @@ def svi_minibatch_step(num_points: int, seed: int, bandwidth: float) -> dict:
         "batch_size": batch,
         "seconds_per_step": per_step,
         "seconds_per_epoch": per_step * num_points / batch,
+        "measured_bandwidth_bytes_per_second": bandwidth,
         "bandwidth_bound_seconds_per_step": traffic / bandwidth,
         "bandwidth_ratio": traffic / per_step / bandwidth,
     }
@@ -179,7 +184,7 @@ def main() -> None:
     rows = []
     for num_points in QUICK_SIZES if args.quick else SIZES:
         nuts = nuts_gradient(num_points, args.seed)
-        svi = svi_minibatch_step(num_points, args.seed, nuts["measured_bandwidth_bytes_per_second"])
+        svi = svi_minibatch_step(num_points, args.seed)
         tool = which_tool(nuts, svi, gradients_per_iteration().get(num_points))
         rows.append(
             {
