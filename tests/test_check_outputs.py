@@ -96,3 +96,10 @@ def test_stdout_and_stderr_are_compared_apart_and_padding_is_ignored():
         check.compare_text(check.output_text(cell(out, err)), check.output_text(cell(moved, out)))
         is not None
     )
+
+
+def test_this_machine_names_the_cpu_and_its_simd_level():
+    machine = check.this_machine()
+    assert set(machine) == {"cpu", "simd"}
+    assert machine["cpu"]
+    assert machine["simd"] in ("X86_V2", "X86_V3", "X86_V4", "unknown")

@@ -25,6 +25,12 @@ A JSON report goes to stdout: for each notebook the code cells compared, the mis
 and the kernel's CPU time (user + system of the kernel and its child processes, e.g. a
 ``pyro-bnn fit`` it runs). The exit code is 1 if any notebook has a mismatch or fails.
 
+The report also names this machine's CPU and SIMD level (``machine``) and the one the
+committed outputs were executed on (``committed_outputs_executed_on``, recorded in the
+notebook's metadata by ``--write``): MCMC numbers reproduce on the same kind of CPU, and
+move within their Monte Carlo error on another (other vector instructions round ``tanh``
+differently in the last bit, and the chains take other paths).
+
 The executed copy is written to a temporary directory (its path is in the report); with
 ``--write`` it replaces the committed notebook instead, so committing an executed notebook
 is one command.
@@ -158,6 +164,32 @@ def compare_notebooks(committed: dict, new: dict, rtol: float = DEFAULT_RTOL) ->
     return {"cells_compared": compared, "mismatches": mismatches}
 
 
+def this_machine() -> dict:
+    """The CPU model and the widest x86 SIMD level numpy uses here (``X86_V4`` is AVX-512).
+
+    MCMC on a float32 network is chaotic in the last bit: numpy's and torch's ``tanh`` and
+    ``exp`` round differently with other vector instructions, so the chains take other paths
+    on another kind of CPU and its numbers move within their Monte Carlo error.
+    """
+    import platform
+
+    model = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as handle:
+            model = next(
+                (line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")),
+                model,
+            )
+    except OSError:
+        pass
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as features
+    except ImportError:  # numpy < 2
+        features = {}
+    levels = [level for level in ("X86_V2", "X86_V3", "X86_V4") if features.get(level)]
+    return {"cpu": model, "simd": levels[-1] if levels else "unknown"}
+
+
 def execute(path: Path, timeout: int) -> tuple[dict, float, float]:
     """Execute a copy of the notebook in full mode; return it, the wall and the CPU seconds."""
     import nbclient
@@ -194,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     import nbformat
 
     paths = args.notebooks or sorted(TUTORIALS.glob("[0-9][0-9]_*.ipynb"))
+    machine = this_machine()
     out_dir = Path(tempfile.mkdtemp(prefix="check_outputs_"))
     report, failed = {}, False
     for path in paths:
@@ -205,7 +238,15 @@ def main(argv: list[str] | None = None) -> int:
             failed = True
             continue
         entry = compare_notebooks(committed, json.loads(nbformat.writes(notebook)), args.rtol)
-        entry.update(wall_seconds=round(wall, 1), cpu_seconds=round(cpu, 1))
+        entry.update(wall_seconds=round(wall, 1), cpu_seconds=round(cpu, 1), machine=machine)
+        executed_on = committed.get("metadata", {}).get("pyro_bnn", {}).get("executed_on")
+        entry["committed_outputs_executed_on"] = executed_on
+        if executed_on not in (None, machine):
+            entry["note"] = (
+                "the committed outputs come from another kind of CPU: MCMC numbers may move "
+                "within their Monte Carlo error (see this_machine)"
+            )
+        notebook.metadata.setdefault("pyro_bnn", {})["executed_on"] = machine
         target = path if args.write else out_dir / path.name
         nbformat.write(notebook, target)
         entry["written_to"] = str(target)
