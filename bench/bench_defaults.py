@@ -35,7 +35,7 @@ import torch
 
 import pyro_bnn as pb
 from pyro_bnn.inference.convergence import elbo_still_improving, elbo_trend
-from pyro_bnn.inference.svi import _at_mode
+from pyro_bnn.inference.laplace import is_at_mode
 from pyro_bnn.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -240,7 +240,7 @@ def _fit_history(spec, seed: int) -> tuple[list[float], dict[str, Any]]:
         "library_warnings": [str(w.message)[:200] for w in caught],
     }
     if "laplace" in posterior.diagnostics:  # fit_svi trusts a Newton-polished mode over Adam's
-        info["laplace_at_mode"] = _at_mode(posterior.diagnostics["laplace"])
+        info["laplace_at_mode"] = is_at_mode(posterior.diagnostics["laplace"])
     return [float(v) for v in posterior.diagnostics["elbo"]], info
 
 

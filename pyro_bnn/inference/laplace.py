@@ -46,6 +46,7 @@ __all__ = [
     "LaplaceResult",
     "hessian",
     "laplace_at_mode",
+    "is_at_mode",
     "gaussian_from_hessian",
 ]
 
@@ -164,6 +165,13 @@ def gaussian_from_hessian(
         "floor": float(floor),
     }
     return scale_tril.to(hessian_matrix.dtype), float(torch.log(used).sum()), info
+
+
+def is_at_mode(info: dict, max_gain: float = 0.01) -> bool:
+    """Whether a Laplace fit sits at a mode: its Hessian is positive definite and one more
+    Newton step would gain less than ``max_gain`` nats (``info``: ``diagnostics["laplace"]``)."""
+    positive_definite = info.get("num_nonpositive", info["num_floored"]) == 0
+    return positive_definite and info["expected_gain"] < max_gain
 
 
 def laplace_at_mode(

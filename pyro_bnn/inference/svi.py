@@ -30,6 +30,7 @@ from .laplace import (
     fit_flat_laplace,
     floor_matters,
     floor_message,
+    is_at_mode,
     user_laplace,
 )
 from .svi_streaming import check_loader_arguments, epoch_means, loader_batches
@@ -438,7 +439,7 @@ def fit_svi(
     if main and check_convergence:
         shown_lr = None if optim is not None else lr  # your optimiser's rate is yours
         message = elbo_still_improving(elbo_history, num_steps=num_steps, lr=shown_lr, guide=name)
-        if laplace_result is not None and _at_mode(laplace_result.info):
+        if laplace_result is not None and is_at_mode(laplace_result.info):
             message = None  # the Newton-polished point is a mode, whatever Adam's history says
         _warn(posterior, message)
     if check_collapse and main and name in ("normal", "lowrank") and is_mlp:
@@ -476,12 +477,6 @@ def _svi_posterior(
         latent_shapes=None if is_mlp else latent_site_shapes(user_trace),
         obs_site=obs_site,
     )
-
-
-def _at_mode(info: dict, max_gain: float = 0.01) -> bool:
-    """A Laplace fit sits at a mode: positive definite Hessian, < ``max_gain`` nats left."""
-    positive_definite = info.get("num_nonpositive", info["num_floored"]) == 0
-    return positive_definite and info["expected_gain"] < max_gain
 
 
 def _is_laplace(guide) -> bool:
