@@ -54,6 +54,17 @@ def chain_summary(draws: ref.NetDraws, wall_seconds: float, cpu_seconds: float) 
     }
 
 
+def _step_cost(result: dict[str, Any], steps_per_draw: float, iterations: int) -> None:
+    """Add leapfrog steps per draw (after warm-up) and the wall time per leapfrog step.
+
+    The time per step assumes warm-up trajectories as long as those after it (true for
+    neither sampler early in warm-up, alike for both): it separates the cost of a step
+    from how many steps the adapted sampler takes and from the ESS a draw brings.
+    """
+    result["steps_per_draw"] = steps_per_draw
+    result["microseconds_per_step"] = 1e6 * result["wall_seconds"] / (iterations * steps_per_draw)
+
+
 def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Headline numbers of the first (cold) run and the median of the later (warm) runs.
 
@@ -68,8 +79,11 @@ def summarize_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "ess_per_second_mean_min",
         "ess_per_cpu_second_sigma",
         "ess_per_cpu_second_mean_min",
+        "steps_per_draw",
+        "microseconds_per_step",
     ]
     summary: dict[str, Any] = {"status": "ok", "runs": runs}
+    keys = [key for key in keys if all(key in run for run in runs)]  # textbook: no steps
     summary["cold"] = {key: runs[0][key] for key in keys}
     warm = runs[1:] if len(runs) > 1 else runs
     summary["warm_median"] = {key: statistics.median(run[key] for run in warm) for key in keys}
@@ -118,11 +132,14 @@ def run_numpyro(
     kernel = NUTS(ref.numpyro_model, max_tree_depth=max_tree_depth)
     mcmc = MCMC(kernel, num_warmup=warmup, num_samples=samples, progress_bar=False)
     start, cpu_start = time.perf_counter(), time.process_time()
-    mcmc.run(jax.random.PRNGKey(seed), x_np, y_np, hidden=hidden)
+    mcmc.run(
+        jax.random.PRNGKey(seed), x_np, y_np, hidden=hidden, extra_fields=("diverging", "num_steps")
+    )
     posterior = jax.block_until_ready(mcmc.get_samples())
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     result = chain_summary(ref.numpyro_draws(posterior), wall, cpu)
     extra = mcmc.get_extra_fields()
+    _step_cost(result, float(np.asarray(extra["num_steps"]).mean()), warmup + samples)
     if "diverging" in extra:
         result["divergences"] = int(np.asarray(extra["diverging"]).sum())
     result.update(
@@ -158,6 +175,7 @@ def run_pyro_bnn(
         )
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     result = chain_summary(ref.pyro_bnn_netdraws(posterior.draws), wall, cpu)
+    _step_cost(result, float(posterior.sample_stats["n_steps"].double().mean()), warmup + samples)
     diagnostics = posterior.diagnostics
     result["divergences"] = diagnostics.get("divergences")
     chain = (diagnostics.get("chains") or [{}])[0]
@@ -303,8 +321,17 @@ def main() -> None:
         for basis in ("wall", "cpu")
         for other, bound, label in (
             ("numpyro", 0.5, "half_numpyro"),
+            ("numpyro", 1.0, "numpyro"),
             ("textbook_pyro", 10, "10x_textbook"),
         )
+    }
+    # the cost of one leapfrog step and the steps a draw takes, apart from the ESS noise
+    result["step_cost"] = {
+        f"{which}_{key}_pyro_bnn_over_numpyro": common.ratio(
+            headline("pyro_bnn", which, key), headline("numpyro", which, key)
+        )
+        for which in ("cold", "warm_median")
+        for key in ("steps_per_draw", "microseconds_per_step")
     }
     result["agreement"] = {
         other: agreement(result["pyro_bnn"], result[other])

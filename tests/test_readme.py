@@ -117,3 +117,57 @@ def test_readme_big_n_table_is_the_committed_bandwidth_benchmark():
             f"{tool['svi_10000_steps_seconds']:.0f} s",
         ]
         assert [c.strip() for c in line.strip("|").split("|")][1:] == expected, line
+
+
+def test_readme_speed_table_is_the_committed_benchmark():
+    """The "Speed" table's numbers are bench/results/latest.json's, as printed."""
+    runs = json.loads((ROOT / "bench" / "results" / "latest.json").read_text())["benchmarks"]
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Speed\n", 1)[1].split("\n\n", 2)[1]
+    cells = {
+        line.split("|")[1].strip(): [c.strip() for c in line.strip().strip("|").split("|")[1:]]
+        for line in table.splitlines()[2:]
+    }
+    nuts, svi, predict = runs["nuts"], runs["svi"], runs["predict"]
+    textbook, numpyro, ours = nuts["textbook_pyro"], nuts["numpyro"], nuts["pyro_bnn"]
+
+    def wall_ess(run: dict, seconds: str) -> str:
+        return f"{run['wall_seconds']:{seconds}} s, {run['ess_per_second_sigma']:.3g}"
+
+    first = cells["NUTS 200 + 200, first run: wall time, ESS/s of σ"]
+    assert first[0] == (
+        f"{textbook['cold']['wall_seconds']:.0f} s, {textbook['cold']['ess_per_second_sigma']:.2f}"
+    )
+    assert first[1].startswith(f"{numpyro['cold']['wall_seconds']:.1f} s (incl. compiling), ")
+    assert first[1].endswith(f", {numpyro['cold']['ess_per_second_sigma']:.3g}")
+    assert first[3] == wall_ess(ours["cold"], ".1f")
+    warm = cells["NUTS, median of 8 later runs: wall time, ESS/s of σ"]
+    assert numpyro["warm_median"]["num_runs"] == ours["warm_median"]["num_runs"] == 8
+    assert warm[1] == wall_ess(numpyro["warm_median"], ".1f")
+    assert warm[3] == wall_ess(ours["warm_median"], ".1f")
+    steps = cells["NUTS, median of 8 later runs: leapfrog steps per draw, wall time per step"]
+    for cell, run in ((steps[1], numpyro), (steps[3], ours)):
+        median = run["warm_median"]
+        assert cell == f"{median['steps_per_draw']:.0f}, {median['microseconds_per_step']:.0f} µs"
+    one, eight = svi["num_particles_1"], svi["num_particles_8"]
+    row = cells["SVI step, 1 particle"]
+    assert row[0] == f"{1e3 * one['textbook_pyro_trace_elbo']['seconds_per_call']:.2f} ms"
+    assert row[2] == f"MAP Adam step {1e3 * one['plain_torch_map_adam']['seconds_per_call']:.2f} ms"
+    ours_one = one["pyro_bnn_fit_svi_normal"]
+    assert row[3] == (
+        f"{1e3 * ours_one['seconds_per_call']:.2f} ms "
+        f"({1e3 * ours_one['marginal_seconds_per_step']:.2f} ms per extra step)"
+    )
+    row = cells["SVI step, 8 particles"]
+    assert row[0] == f"{1e3 * eight['textbook_pyro_trace_elbo']['seconds_per_call']:.1f} ms"
+    bbb = eight["plain_torch_bayes_by_backprop"]["seconds_per_call"]
+    assert row[2] == f"Bayes by Backprop {1e3 * bbb:.2f} ms"
+    assert row[3] == f"{1e3 * eight['pyro_bnn_fit_svi_normal']['seconds_per_call']:.2f} ms"
+    row = cells["predict, 1000 draws × 10,000 inputs"]
+    assert row[0] == f"{predict['textbook_pyro']['seconds']:.2f} s"
+    assert row[2] == f"batched forward {predict['plain_torch_batched']['seconds']:.2f} s"
+    assert row[3] == f"{predict['pyro_bnn']['seconds']:.2f} s"
+    # the date and the machine the text names are the run's
+    machine = nuts["machine"]
+    assert f"Measured {machine['date'][:10]}" in readme
+    assert "X86_V4" in machine["cpu_simd"] and "with AVX-512" in readme

@@ -45,7 +45,7 @@ def predict(
         are not touched).
     chunk_size : int, optional
         BayesianMLP: inputs evaluated at once; default keeps draws × chunk × width ≤
-        2**21 (cache-sized).
+        2**22 (16 MiB of float32, cache-sized).
     keep_draws : bool
         Keep the per-draw outputs (needed by intervals, quantiles, samples and log
         densities). ``False`` keeps only the moments (BayesianMLP).

@@ -16,10 +16,10 @@ from .prediction import (
 )
 
 # Elements of the widest activation tensor (draws x inputs x width) evaluated at once:
-# 2**21 float32 = 8 MiB, within a shared L3 cache. Chosen from a sweep of 2**18 ... 2**24
-# on the bench_predict problem (2**18 clearly slower, 2**20 to 2**23 alike): the cost is
-# the activation itself, not the chunking.
-_CHUNK_ELEMENTS = 2**21
+# 2**22 float32 = 16 MiB, about a shared L3 cache. On the bench_predict problem 2**20 to
+# 2**23 were alike on an AMD EPYC (2**18 clearly slower); on an Intel Xeon
+# bench/bench_predict.py measured 0.97x the hand-written pass at 2**22, 0.90x at 2**21.
+_CHUNK_ELEMENTS = 2**22
 
 
 def _predict_network(
