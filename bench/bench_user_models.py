@@ -9,8 +9,9 @@ one process:
   AutoNormal guide), and a plain ``pyro.infer.SVI`` loop with ``Trace_ELBO`` (what
   ``fit_svi`` adds to Pyro); then ``TraceMeanField_ELBO()`` against
   ``JitTraceMeanField_ELBO()`` on a fifth of the steps (the compiled one is the slower);
-- NUTS: ``fit_nuts`` with ``jit_compile=False`` against ``jit_compile=True`` (one chain,
-  the same warm-up, draws and tree depth).
+- NUTS: ``fit_nuts`` with ``jit_compile=False`` against ``jit_compile=True``, each on
+  pyro_bnn's lean sampler (the default, on Pyro's potential of the model) and on Pyro's
+  NUTS (``sampler="pyro"``): one chain, the same warm-up, draws and tree depth.
 
 Times include compilation. The posterior mean of the noise ``sigma`` is printed for each
 fit, as a check that the compiled fits target the same posterior.
@@ -93,26 +94,35 @@ def bench_svi(x, y, num_steps: int, seed: int) -> dict:
 
 
 def bench_nuts(x, y, steps: int, depth: int, seed: int) -> dict:
-    """fit_nuts with and without jit_compile (one chain)."""
+    """fit_nuts with and without jit_compile, on pyro_bnn's lean sampler (the default) and
+    on Pyro's NUTS (``sampler="pyro"``); one chain each."""
     result = {}
-    for name, jit in (("no_jit", False), ("jit_compile", True)):
-        seconds, post = common.time_call(
-            lambda jit=jit: _quiet(
-                lambda: pb.fit_nuts(
-                    ref.TextbookBNN(), x, y, num_samples=steps, warmup_steps=steps,
-                    max_tree_depth=depth, jit_compile=jit, init="prior", seed=seed,
-                    progress=False,
+    for sampler in ("lean", "pyro"):
+        for jit in (False, True):
+            name = f"{sampler}_{'jit_compile' if jit else 'no_jit'}"
+            seconds, post = common.time_call(
+                lambda jit=jit, sampler=sampler: _quiet(
+                    lambda: pb.fit_nuts(
+                        ref.TextbookBNN(), x, y, num_samples=steps, warmup_steps=steps,
+                        max_tree_depth=depth, jit_compile=jit, init="prior", seed=seed,
+                        progress=False, sampler="auto" if sampler == "lean" else sampler,
+                    )
                 )
-            )
-        )  # fmt: skip
-        result[name] = {
-            "seconds": round(seconds, 3),
-            "sigma_mean": round(float(post.draws["sigma"].mean()), 4),
-            "divergences": post.diagnostics["divergences"],
-        }
-    result["speedup_jit"] = common.ratio(
-        result["no_jit"]["seconds"], result["jit_compile"]["seconds"]
-    )
+            )  # fmt: skip
+            result[name] = {
+                "seconds": round(seconds, 3),
+                "sigma_mean": round(float(post.draws["sigma"].mean()), 4),
+                "divergences": post.diagnostics["divergences"],
+                "mean_tree_depth": post.diagnostics["chains"][0]["mean_tree_depth"],
+            }
+    for sampler in ("lean", "pyro"):
+        result[f"speedup_jit_{sampler}"] = common.ratio(
+            result[f"{sampler}_no_jit"]["seconds"], result[f"{sampler}_jit_compile"]["seconds"]
+        )
+    for jit in ("no_jit", "jit_compile"):
+        result[f"speedup_lean_over_pyro_{jit}"] = common.ratio(
+            result[f"pyro_{jit}"]["seconds"], result[f"lean_{jit}"]["seconds"]
+        )
     return result
 
 

@@ -284,18 +284,20 @@ def test_nuts_without_numpyro_reports_skipped_not_a_number(tmp_path):
 @pytest.mark.slow
 def test_user_models_bench_compares_compiled_and_traced_fits():
     result = _run_bench_script("bench_user_models.py", "--quick", "--no-save")
-    for section, names in (
-        ("svi", ("trace_elbo", "jit_trace_elbo", "plain_pyro_loop")),
-        ("nuts", ("no_jit", "jit_compile")),
-    ):
-        for name in names:
-            assert _positive(result[section][name]["seconds"]), (section, name)
-        assert _positive(result[section]["speedup_jit"])
-    # the compiled NUTS chain makes the same moves as the traced one
-    nuts = result["nuts"]
-    assert nuts["jit_compile"]["sigma_mean"] == pytest.approx(
-        nuts["no_jit"]["sigma_mean"], rel=1e-3
-    )
+    svi, nuts = result["svi"], result["nuts"]
+    for name in ("trace_elbo", "jit_trace_elbo", "plain_pyro_loop"):
+        assert _positive(svi[name]["seconds"]), name
+    assert _positive(svi["speedup_jit"])
+    for sampler in ("lean", "pyro"):
+        for jit in ("no_jit", "jit_compile"):
+            assert _positive(nuts[f"{sampler}_{jit}"]["seconds"]), (sampler, jit)
+        assert _positive(nuts[f"speedup_jit_{sampler}"])
+        # the compiled chain makes the same moves as the traced one
+        assert nuts[f"{sampler}_jit_compile"]["sigma_mean"] == pytest.approx(
+            nuts[f"{sampler}_no_jit"]["sigma_mean"], rel=1e-3
+        )
+    for jit in ("no_jit", "jit_compile"):
+        assert _positive(nuts[f"speedup_lean_over_pyro_{jit}"])
 
 
 def test_bench_laplace_hessian_quick():

@@ -236,8 +236,6 @@ def test_bernoulli_and_a_plate_at_dim_minus_two():
 @pytest.mark.slow
 def test_fit_nuts_options_for_user_models(slope_data):
     x, y, mean, _ = slope_data
-    with pytest.raises(ValueError, match="sampler='lean' runs on a BayesianMLP"):
-        pb.fit_nuts(slope_model, x, y, sampler="lean")
     with pytest.raises(ValueError, match="dense_mass=True needs sampler='pyro'"):
         pb.fit_nuts(pb.BayesianMLP(1, 1, hidden=()), x, y, sampler="lean", dense_mass=True)
     post = pb.fit_nuts(
@@ -257,26 +255,68 @@ def test_fit_nuts_options_for_user_models(slope_data):
     assert float(post.draws["slope"].mean()) == pytest.approx(mean, abs=0.05)
 
 
-def test_jit_compiled_nuts_on_a_user_model_matches_the_exact_posterior(slope_data, monkeypatch):
+@pytest.mark.parametrize("sampler", ["auto", "pyro"])
+def test_jit_compiled_nuts_on_a_user_model_matches_the_exact_posterior(
+    slope_data, monkeypatch, sampler
+):
+    from pyro.infer.mcmc import util
+
     from pyro_bnn.inference import mcmc
 
     compiled = []
-    init = mcmc._RecordingNUTS.__init__
+    pyro_init, initialize_model = mcmc._RecordingNUTS.__init__, util.initialize_model
 
     def recording_init(self, *args, **kwargs):
-        compiled.append(kwargs.get("jit_compile"))
-        init(self, *args, **kwargs)
+        compiled.append(("pyro", kwargs.get("jit_compile")))
+        pyro_init(self, *args, **kwargs)
+
+    def recording_initialize_model(*args, **kwargs):
+        compiled.append(("lean", kwargs.get("jit_compile")))
+        return initialize_model(*args, **kwargs)
 
     monkeypatch.setattr(mcmc._RecordingNUTS, "__init__", recording_init)
+    monkeypatch.setattr(util, "initialize_model", recording_initialize_model)
     x, y, mean, var = slope_data
     post = pb.fit_nuts(
-        slope_model, x, y, num_samples=400, warmup_steps=200, jit_compile=True, progress=False
-    )
-    assert compiled == [True]
+        slope_model, x, y, num_samples=400, warmup_steps=200, jit_compile=True, progress=False,
+        sampler=sampler,
+    )  # fmt: skip
+    expected = "pyro" if sampler == "pyro" else "lean"
+    assert compiled == [(expected, True)]
+    assert post.diagnostics["chains"][0]["sampler"] == expected
     slope = post.draws["slope"].double()
     # Monte Carlo error with an effective sample size of at least ~100 draws
     assert float(slope.mean()) == pytest.approx(mean, abs=4 * math.sqrt(var / 100))
     assert float(slope.var()) == pytest.approx(var, rel=0.4)
+
+
+def test_lean_nuts_on_a_constrained_site_matches_the_conjugate_posterior():
+    """v ~ InverseGamma(a, b), y ~ N(0, v): v | y ~ InverseGamma(a + n/2, b + sum y^2 / 2).
+
+    v lives on (0, inf): the lean sampler works on log v with the log Jacobian, as Pyro's
+    NUTS does, and returns draws of v itself.
+    """
+    a, b = 3.0, 2.0
+    y = torch.tensor(np.random.default_rng(1).normal(0.0, 1.5, size=30), dtype=torch.float32)
+
+    def model(x, y=None):
+        v = pyro.sample("v", dist.InverseGamma(a, b))
+        with pyro.plate("data", x.shape[0]):
+            return pyro.sample("obs", dist.Normal(0.0, v.sqrt()), obs=y)
+
+    post = pb.fit_nuts(
+        model, torch.zeros(30, 1), y, num_samples=2000, warmup_steps=300, progress=False, seed=0
+    )
+    assert post.diagnostics["chains"][0]["sampler"] == "lean"
+    shape, rate = a + len(y) / 2, b + float((y.double() ** 2).sum()) / 2
+    exact_mean, exact_sd = rate / (shape - 1), rate / ((shape - 1) * math.sqrt(shape - 2))
+    v = post.draws["v"].double()
+    assert bool((v > 0).all())
+    ess = post.diagnostics["sites"]["v"]["ess_min"]
+    assert ess > 200
+    # Monte Carlo error of the mean: sd / sqrt(ESS), four of them
+    assert float(v.mean()) == pytest.approx(exact_mean, abs=4 * exact_sd / math.sqrt(ess))
+    assert float(v.std()) == pytest.approx(exact_sd, rel=0.15)
 
 
 @pytest.mark.slow

@@ -156,10 +156,14 @@ def _pyro_flat_chain(
 
 
 def _model_chain(chain, chain_seed, model, x, y, param_state, init_values, settings) -> dict:
-    """One chain of Pyro's NUTS on a user-written model (Pyro traces it every step)."""
+    """One NUTS chain on a user-written model: the lean sampler on Pyro's potential
+    (``settings["sampler"] == "lean"``) or Pyro's NUTS."""
     from pyro.infer.autoguide import init_to_sample, init_to_value
 
     init_strategy = init_to_sample if init_values is None else init_to_value(values=init_values)
+    settings = dict(settings)
+    if settings.pop("sampler") == "lean":
+        return _lean_model_chain(model, x, y, param_state, init_strategy, chain_seed, settings)
     kernel = _RecordingNUTS(
         model,
         target_accept_prob=settings["target_accept_prob"],
@@ -187,6 +191,44 @@ def _model_chain(chain, chain_seed, model, x, y, param_state, init_values, setti
     }
 
 
+def _lean_model_chain(model, x, y, param_state, init_strategy, seed, settings) -> dict:
+    """The lean sampler on a user-written model's potential (Pyro's ``initialize_model``).
+
+    The latent sites, each mapped to the real line as Pyro's NUTS does, are laid end to end
+    in one vector; each leapfrog step evaluates Pyro's potential energy (the model traced,
+    or compiled once with ``jit_compile``) and its gradient by autograd, and the tree
+    building, warm-up and statistics are those a BayesianMLP gets.
+    """
+    from pyro.infer.mcmc.util import initialize_model
+
+    jit_compile = settings.pop("jit_compile")
+    with param_scope(param_state), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "`torch.jit.trace` is deprecated", DeprecationWarning)
+        initial, potential_fn, transforms, _ = initialize_model(
+            model, (x, y), jit_compile=jit_compile, skip_jit_warnings=True,
+            init_strategy=init_strategy,
+        )  # fmt: skip
+        names = list(initial)
+        shapes = [initial[name].shape for name in names]
+        sizes = [initial[name].numel() for name in names]
+
+        def unflatten(z: torch.Tensor) -> dict[str, torch.Tensor]:
+            parts = z.split(sizes, dim=-1)
+            return {
+                name: part.reshape(z.shape[:-1] + shape)
+                for name, part, shape in zip(names, parts, shapes, strict=True)
+            }
+
+        def log_density(z: torch.Tensor) -> torch.Tensor:
+            return -potential_fn(unflatten(z))
+
+        z0 = torch.cat([initial[name].detach().reshape(-1) for name in names])
+        samples, info, stats = _lean_chain(log_density, z0, None, seed, **settings)
+    with torch.no_grad():
+        draws = {name: transforms[name].inv(value) for name, value in unflatten(samples).items()}
+    return {"draws": draws, "info": info, "stats": stats}
+
+
 def _map_init(model, x, y, seed: int) -> dict:
     """Site values of a short MAP fit (AutoDelta) of a user-written model."""
     from .svi import fit_svi
@@ -210,10 +252,10 @@ def _pyro_chain_info(mcmc, kernel, mean_tree_depth) -> dict:
     }
 
 
-def _lean_flat_chain(
-    flat,
+def _lean_chain(
+    log_density_fn,
     z0,
-    analytic,
+    value_and_grad_fn,
     seed,
     num_samples,
     warmup_steps,
@@ -222,45 +264,51 @@ def _lean_flat_chain(
     dense_mass,
     progress,
 ):
-    """One chain of pyro_bnn's lean NUTS on the flat log joint (``analytic`` gradient or None)."""
+    """One chain of pyro_bnn's lean NUTS on a flat vector -> (samples, info, stats)."""
     assert not dense_mass, "the lean sampler adapts a diagonal mass matrix"
     with pyro.validation_enabled(False):
         result = sample_nuts(
-            None if analytic else flat.log_joint,
-            analytic.pack(z0) if analytic else z0,
+            log_density_fn,
+            z0,
             num_samples,
             warmup_steps,
             seed=seed,
             target_accept_prob=target_accept_prob,
             max_tree_depth=max_tree_depth,
             progress=progress,
-            value_and_grad_fn=analytic,
+            value_and_grad_fn=value_and_grad_fn,
         )
-    samples = analytic.unpack(result.samples) if analytic else result.samples
+    info = {
+        "sampler": "lean",
+        "gradient": "analytic" if value_and_grad_fn else "autograd",
+        "divergences": result.num_divergences,
+        "warmup_divergences": result.num_warmup_divergences,
+        "step_size": result.step_size,
+        "mean_tree_depth": float(result.tree_depths.double().mean()),
+        "acceptance_rate": result.accept_prob,
+        "gradient_evaluations": result.num_grad_evals,
+    }
+    stats = {
+        "diverging": result.divergent,
+        "tree_depth": result.tree_depths,
+        "n_steps": result.num_steps,
+        "energy": result.energy,
+        "step_size": torch.full((num_samples,), float(result.step_size), dtype=torch.float64),
+        "lp": result.log_density,
+        "acceptance_rate": result.accept_probs,
+    }
+    return result.samples, info, stats
+
+
+def _lean_flat_chain(flat, z0, analytic, seed, **settings):
+    """One lean NUTS chain on a BayesianMLP's flat log joint (``analytic`` gradient or None)."""
+    if analytic is None:
+        samples, info, stats = _lean_chain(flat.log_joint, z0, None, seed, **settings)
+    else:
+        samples, info, stats = _lean_chain(None, analytic.pack(z0), analytic, seed, **settings)
+        samples = analytic.unpack(samples)
     with torch.no_grad():
-        draws = flat.unflatten(samples)
-    return (
-        draws,
-        {
-            "sampler": "lean",
-            "gradient": "analytic" if analytic else "autograd",
-            "divergences": result.num_divergences,
-            "warmup_divergences": result.num_warmup_divergences,
-            "step_size": result.step_size,
-            "mean_tree_depth": float(result.tree_depths.double().mean()),
-            "acceptance_rate": result.accept_prob,
-            "gradient_evaluations": result.num_grad_evals,
-        },
-        {
-            "diverging": result.divergent,
-            "tree_depth": result.tree_depths,
-            "n_steps": result.num_steps,
-            "energy": result.energy,
-            "step_size": torch.full((num_samples,), float(result.step_size), dtype=torch.float64),
-            "lp": result.log_density,
-            "acceptance_rate": result.accept_probs,
-        },
-    )
+        return flat.unflatten(samples), info, stats
 
 
 def _flat_chain(chain, chain_seed, model_config, x, y, init, sampler, settings) -> dict:
@@ -298,11 +346,6 @@ def _check_nuts_settings(
         raise ValueError(f"init must be 'map', 'prior' or a dict of site values, got {init!r}")
     if dense_mass and sampler == "lean":
         raise ValueError("dense_mass=True needs sampler='pyro' (the lean sampler is diagonal)")
-    if not isinstance(model, BayesianMLP) and sampler == "lean":
-        raise ValueError(
-            "sampler='lean' runs on a BayesianMLP's flat vector; a user-written model is "
-            "sampled with Pyro's NUTS (sampler='auto' or 'pyro')"
-        )
     return "pyro" if dense_mass else sampler
 
 
@@ -335,7 +378,9 @@ def fit_nuts(
     priors and a Gaussian, Poisson, Bernoulli or Categorical likelihood on the CPU get a
     hand-written gradient (``diagnostics["chains"][i]["gradient"]`` says which).
     Any other Pyro model (a function or ``PyroModule``, ``model(x, y=None)``) is
-    sampled with Pyro's ``NUTS`` with the same options.
+    sampled by the same lean sampler on Pyro's potential energy of the model (its latent
+    sites mapped to the real line as Pyro's ``NUTS`` maps them, the gradient by
+    autograd), or with Pyro's ``NUTS`` itself (``sampler="pyro"``, or ``dense_mass``).
 
     Parameters
     ----------
@@ -350,22 +395,23 @@ def fit_nuts(
     target_accept_prob, max_tree_depth
         NUTS settings (raise ``target_accept_prob`` when there are divergences).
     dense_mass : bool
-        Adapt a dense mass matrix (Pyro's ``full_mass``); for a BayesianMLP this
-        runs Pyro's sampler (``sampler="pyro"``).
+        Adapt a dense mass matrix (Pyro's ``full_mass``); this runs Pyro's sampler
+        (``sampler="pyro"``): the lean one adapts a diagonal one.
     jit_compile : bool
-        For a user-written model: compile its potential with ``torch.jit`` (Pyro's
-        ``NUTS(jit_compile=True)``): 1.5-2.3x faster on bench_user_models; the model must
-        run the same tensor operations every call (no Python branches on values). A
-        BayesianMLP's sampler has a hand-written gradient and ignores it.
+        For a user-written model: compile its potential with ``torch.jit`` once (as
+        Pyro's ``NUTS(jit_compile=True)``), faster on ``bench/bench_user_models.py``; the
+        model must run the same tensor operations every call (no Python branches on
+        values). A BayesianMLP's sampler has a hand-written gradient and ignores it.
     init : ``"map"``, ``"prior"`` or dict
         Start each chain at a MAP fit from a prior draw (default, shortens
         warm-up), at a prior draw, or at given site values.
     sampler : ``"auto"``, ``"lean"`` or ``"pyro"``
-        For a BayesianMLP: ``"lean"`` (the default under ``"auto"``) runs
+        ``"lean"`` (the default under ``"auto"``) runs
         :func:`~pyro_bnn.inference.nuts.sample_nuts`, a multinomial NUTS with Stan's
-        warm-up on the flat vector; ``"pyro"`` runs Pyro's ``NUTS(potential_fn=...)``
-        on the same potential. A user-written model runs Pyro's NUTS (``"lean"`` is
-        an error).
+        warm-up on one flat vector (a BayesianMLP's weights, or a user model's latent
+        sites in unconstrained space); ``"pyro"`` runs Pyro's NUTS on the same
+        posterior (``NUTS(potential_fn=...)`` for a BayesianMLP, ``NUTS(model)``
+        otherwise).
     parallel_chains : bool or ``"auto"``
         Run the chains in separate processes
         (:func:`~pyro_bnn.inference.chains.run_chains`; ``"auto"``: when there are
@@ -436,7 +482,8 @@ def fit_nuts(
             trace = check_obs_site(model, x, y, obs_site)
             init_values = {"map": lambda: _map_init(model, x, y, seed), "prior": lambda: None}
             init_values = init if isinstance(init, dict) else init_values[init]()
-            user_settings = dict(settings, jit_compile=bool(jit_compile))
+            user_sampler = "pyro" if sampler == "pyro" else "lean"
+            user_settings = dict(settings, jit_compile=bool(jit_compile), sampler=user_sampler)
             results, failures = run_chains(
                 _model_chain,
                 num_chains,

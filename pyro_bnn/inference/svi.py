@@ -231,7 +231,7 @@ def fit_svi(
         one loss object can serve several fits (Pyro's compiled ELBOs would otherwise
         re-trace the first model they saw). For a user-written model,
         ``JitTrace_ELBO(ignore_jit_warnings=True)`` compiles the ELBO with
-        ``torch.jit``: 2.4-2.7x faster per step on bench_user_models (but Pyro's
+        ``torch.jit``: 2.2-2.7x faster per step on bench_user_models (but Pyro's
         ``JitTraceMeanField_ELBO`` was several times slower than ``TraceMeanField_ELBO``:
         ``bench/bench_user_models.py``).
     num_particles : int
