@@ -315,3 +315,20 @@ def test_bench_bandwidth_quick():
             assert _positive(value)
         # the traffic model counts at least what a fused sweep must move
         assert nuts["bound_seconds"] > nuts["fused_bound_seconds"]
+
+
+@pytest.mark.slow
+def test_chains_bench_compares_four_chains_side_by_side():
+    result = _run_bench_script("bench_chains.py", "--quick", "--no-save")
+    methods = result["methods"]
+    assert {"pyro_bnn_sequential", "pyro_bnn_parallel"} <= set(methods)
+    for name, method in methods.items():
+        assert len(method["runs"]) == 2, name
+        assert _positive(method["warm_median"]["wall_seconds"]), name
+    # the same seeds give the same chains in worker processes as in this one
+    assert (
+        methods["pyro_bnn_parallel"]["cold"]["ess_sigma"]
+        == methods["pyro_bnn_sequential"]["cold"]["ess_sigma"]
+    )
+    for ratio in result["ratios"].values():
+        assert ratio["ratio"] is None or ratio["ratio"] > 0

@@ -171,3 +171,24 @@ def test_readme_speed_table_is_the_committed_benchmark():
     machine = nuts["machine"]
     assert f"Measured {machine['date'][:10]}" in readme
     assert "X86_V4" in machine["cpu_simd"] and "with AVX-512" in readme
+
+
+def test_readme_four_chain_figures_are_the_committed_benchmark():
+    result = json.loads((ROOT / "bench" / "results" / "chains.json").read_text())
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    methods = result["methods"]
+
+    def seconds(name: str) -> str:
+        return f"{methods[name]['warm_median']['wall_seconds']:.1f} s"
+
+    assert (
+        f"pyro_bnn's parallel chains took {seconds('pyro_bnn_parallel')} (one after the "
+        f"other {seconds('pyro_bnn_sequential')}), NumPyro's vectorized chains "
+        f"{seconds('numpyro_vectorized')} and its sequential ones "
+        f"{seconds('numpyro_sequential')}" in readme
+    )
+    ratios = result["ratios"]
+    sigma = ratios["best_pyro_bnn_over_best_numpyro_ess_per_second_sigma"]["ratio"]
+    mean = ratios["best_pyro_bnn_over_best_numpyro_ess_per_second_mean_min"]["ratio"]
+    assert f"{sigma:.2f}× NumPyro's ESS/s of σ and {mean:.2f}× of the mean" in readme
+    assert f"load average {result['machine']['load_average_1min_at_start']:.1f}" in readme

@@ -1,10 +1,11 @@
-"""Independent MCMC chains side by side, one process per chain (``torch.multiprocessing``).
+"""Independent MCMC chains side by side in worker processes (``torch.multiprocessing``).
 
 :func:`run_chains` calls ``run_one_chain(chain, chain_seed, *args, **kwargs)`` for
 ``chain = 0 .. num_chains - 1`` with ``chain_seed = seed + chain``, either in
-fresh processes (spawn context, at most one per core at a time) or one after the
-other in this process. A chain that raises (or whose process dies) is reported as
-a :class:`ChainFailure`; the other chains' results are kept.
+worker processes (spawn context, at most one per core; each runs the chains it is
+given one after another) or one after the other in this process. A chain that raises
+(or whose process dies) is reported as a :class:`ChainFailure`; the other chains'
+results are kept.
 
 For parallel runs ``run_one_chain`` must be picklable: a function defined at the
 top level of an importable module (or a :func:`functools.partial` of one), with
@@ -78,21 +79,33 @@ def _call_chain(run_one_chain, chain: int, chain_seed: int, args, kwargs):
         return run_one_chain(chain, chain_seed, *args, **kwargs)
 
 
-def _chain_process(connection, payload: bytes, chain: int, chain_seed: int, threads: int) -> None:
-    """Entry point of one worker process: run the chain, send back pickled bytes."""
+def _worker_process(connection, payload: bytes, threads: int) -> None:
+    """Entry point of a worker process: run the chains it is sent, one after another.
+
+    Receives ``(chain, chain_seed)`` tuples (``None``: stop) and sends back pickled bytes
+    per chain, so ``import torch, pyro`` and unpickling happen once per worker.
+    """
     torch.set_num_threads(threads)
     try:
-        run_one_chain, args, kwargs = pickle.loads(payload)
-        result = _call_chain(run_one_chain, chain, chain_seed, args, kwargs)
-        # plain pickle copies tensors into the message (no shared-memory handles that
-        # would die with this process)
-        message = pickle.dumps(("ok", result), protocol=pickle.HIGHEST_PROTOCOL)
-    except BaseException as error:  # report everything, including KeyboardInterrupt
-        message = pickle.dumps(
-            ("error", type(error).__name__, str(error), traceback.format_exc()),
-            protocol=pickle.HIGHEST_PROTOCOL,
-        )
-    connection.send_bytes(message)
+        task = pickle.loads(payload)
+    except BaseException as error:  # reported for every chain this worker is sent
+        task = error
+    while (assignment := connection.recv()) is not None:
+        chain, chain_seed = assignment
+        try:
+            if isinstance(task, BaseException):
+                raise task
+            run_one_chain, args, kwargs = task
+            result = _call_chain(run_one_chain, chain, chain_seed, args, kwargs)
+            # plain pickle copies tensors into the message (no shared-memory handles that
+            # would die with this process)
+            message = pickle.dumps(("ok", result), protocol=pickle.HIGHEST_PROTOCOL)
+        except BaseException as error:  # report everything, including KeyboardInterrupt
+            message = pickle.dumps(
+                ("error", type(error).__name__, str(error), traceback.format_exc()),
+                protocol=pickle.HIGHEST_PROTOCOL,
+            )
+        connection.send_bytes(message)
     connection.close()
 
 
@@ -115,37 +128,39 @@ def _parallel(payload: bytes, num_chains: int, seed: int, max_workers: int):
     threads = max(1, available_cores() // max_workers)
     outcome: dict[int, object] = {}
     pending = list(range(num_chains))
-    running: dict[int, tuple] = {}  # chain -> (process, receiving end)
+    workers: dict = {}  # connection -> [process, the chain it runs or None]
     try:
-        while pending or running:
-            while pending and len(running) < max_workers:
-                chain = pending.pop(0)
-                receive, send = context.Pipe(duplex=False)
+        while pending or any(chain is not None for _, chain in workers.values()):
+            while pending and len(workers) < max_workers:  # (re)start workers as needed
+                connection, child_end = context.Pipe(duplex=True)
                 process = context.Process(
-                    target=_chain_process,
-                    args=(send, payload, chain, seed + chain, threads),
-                    name=f"pyro_bnn-chain-{chain}",
+                    target=_worker_process,
+                    args=(child_end, payload, threads),
+                    name=f"pyro_bnn-chains-{len(outcome) + len(workers)}",
                     daemon=True,
                 )
                 process.start()
-                send.close()  # keep only the child's copy, so a dead child gives EOF
-                running[chain] = (process, receive)
-            ready = set(
-                wait([r for _, r in running.values()] + [p.sentinel for p, _ in running.values()])
-            )
-            for chain, (process, receive) in list(running.items()):
-                if receive not in ready and process.sentinel not in ready:
+                child_end.close()  # keep only the child's copy, so a dead child gives EOF
+                workers[connection] = [process, None]
+            for connection, state in workers.items():
+                if state[1] is None and pending:
+                    state[1] = pending.pop(0)
+                    connection.send((state[1], seed + state[1]))
+            busy = {c: state for c, state in workers.items() if state[1] is not None}
+            ready = set(wait(list(busy) + [process.sentinel for process, _ in busy.values()]))
+            for connection, (process, chain) in busy.items():
+                if connection not in ready and process.sentinel not in ready:
                     continue
                 message = None
-                if receive.poll():
+                if connection.poll():
                     try:
-                        message = pickle.loads(receive.recv_bytes())
+                        message = pickle.loads(connection.recv_bytes())
                     except (EOFError, OSError):
                         message = None
-                process.join()
-                receive.close()
-                del running[chain]
-                if message is None:
+                if message is None:  # the worker died with this chain
+                    process.join()
+                    connection.close()
+                    del workers[connection]
                     outcome[chain] = ChainFailure(
                         chain,
                         seed + chain,
@@ -153,16 +168,24 @@ def _parallel(payload: bytes, num_chains: int, seed: int, max_workers: int):
                         f"the worker process exited with code {process.exitcode} "
                         "without returning a result",
                     )
-                elif message[0] == "ok":
+                    continue
+                workers[connection][1] = None
+                if message[0] == "ok":
                     outcome[chain] = ("ok", message[1])
                 else:
                     _, name, text, trace = message
                     outcome[chain] = ChainFailure(chain, seed + chain, name, text, trace)
+        for connection in workers:
+            connection.send(None)
+        for connection, (process, _) in workers.items():
+            process.join()
+            connection.close()
+        workers.clear()
     finally:
-        for process, receive in running.values():  # interrupted: do not leave orphans
+        for connection, (process, _) in workers.items():  # interrupted: no orphans
             process.terminate()
             process.join()
-            receive.close()
+            connection.close()
     results = [outcome[c][1] for c in range(num_chains) if isinstance(outcome[c], tuple)]
     failures = [outcome[c] for c in range(num_chains) if isinstance(outcome[c], ChainFailure)]
     return results, failures
@@ -192,8 +215,9 @@ def run_chains(
     seed : int
         Base seed.
     parallel : bool or ``"auto"``
-        ``True``: one spawned process per chain (at most ``max_workers`` at a time,
-        each with ``cores // max_workers`` torch threads). ``False``: sequentially in
+        ``True``: ``max_workers`` spawned worker processes (each with
+        ``cores // max_workers`` torch threads), each taking the next chain when it is
+        done with one. ``False``: sequentially in
         this process. ``"auto"``: parallel when there are >= 2 chains and >= 2 cores
         and ``run_one_chain`` pickles; otherwise sequential.
     args, kwargs
@@ -212,8 +236,9 @@ def run_chains(
     Notes
     -----
     Worker processes start with the ``spawn`` method (safe with threads and CUDA),
-    which costs an interpreter start and ``import torch, pyro`` per chain (a few
-    seconds): parallel chains pay off only when a chain runs much longer than that.
+    which costs an interpreter start and ``import torch, pyro`` per worker (a few
+    seconds): parallel chains pay off only when the chains run much longer than that. A
+    worker that dies fails the chain it was running; the next chains go to a new one.
     """
     num_chains = check_positive_int(num_chains, "num_chains")
     seed = check_seed(seed)

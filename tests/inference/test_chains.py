@@ -56,6 +56,19 @@ def test_parallel_chains_equal_sequential_and_keep_survivors():
     assert "exited with code 3" in failures[1].message
 
 
+@pytest.mark.slow
+def test_a_worker_runs_chains_one_after_another_and_a_dead_one_is_replaced():
+    """One worker at a time: chains 0 and 1 share its process (imports paid once); chain 2
+    kills it, and chain 3 runs in a new worker."""
+    results, failures = run_chains(draw_chain, 4, seed=0, parallel=True, args=(3,), max_workers=1)
+    assert [int(r["chain"]) for r in results] == [0, 1, 3]
+    pids = [int(r["pid"]) for r in results]
+    assert pids[0] == pids[1] != pids[2] and os.getpid() not in pids
+    assert [(f.chain, f.error) for f in failures] == [(2, "ProcessDied")]
+    sequential, _ = run_chains(draw_chain, 2, seed=0, parallel=False, args=(3,))
+    torch.testing.assert_close(results[1]["x"], sequential[1]["x"])  # seeded per chain
+
+
 def test_sequential_failure_keeps_other_chains():
     worker = functools.partial(draw_chain, num_draws=2, fail_chain=0)
     results, failures = run_chains(worker, 2, seed=0, parallel=False)
