@@ -290,6 +290,15 @@ def test_jit_compiled_nuts_on_a_user_model_matches_the_exact_posterior(
     assert float(slope.var()) == pytest.approx(var, rel=0.4)
 
 
+def test_fit_nuts_on_a_model_without_latent_sites_is_a_clear_error():
+    def model(x, y=None):
+        with pyro.plate("data", x.shape[0]):
+            return pyro.sample("obs", dist.Normal(x[:, 0], 1.0), obs=y)
+
+    with pytest.raises(ValueError, match="no latent sample site"):
+        pb.fit_nuts(model, torch.randn(10, 1), torch.randn(10), progress=False)
+
+
 def test_lean_nuts_on_a_constrained_site_matches_the_conjugate_posterior():
     """v ~ InverseGamma(a, b), y ~ N(0, v): v | y ~ InverseGamma(a + n/2, b + sum y^2 / 2).
 

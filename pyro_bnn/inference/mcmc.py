@@ -329,7 +329,7 @@ def _flat_chain(chain, chain_seed, model_config, x, y, init, sampler, settings) 
 
 
 def _check_nuts_settings(
-    model, num_samples, num_chains, max_tree_depth, seed, warmup_steps,
+    num_samples, num_chains, max_tree_depth, seed, warmup_steps,
     target_accept_prob, sampler, init, dense_mass,
 ) -> str:  # fmt: skip
     """Validate fit_nuts's settings; returns the sampler to use."""
@@ -450,7 +450,7 @@ def fit_nuts(
     >>> post = fit_nuts(my_pyro_model, x, y, num_chains=2, dense_mass=True)  # doctest: +SKIP
     """
     sampler = _check_nuts_settings(
-        model, num_samples, num_chains, max_tree_depth, seed, warmup_steps,
+        num_samples, num_chains, max_tree_depth, seed, warmup_steps,
         target_accept_prob, sampler, init, dense_mass,
     )  # fmt: skip
     is_mlp = isinstance(model, BayesianMLP)
@@ -480,6 +480,11 @@ def fit_nuts(
             )
         else:
             trace = check_obs_site(model, x, y, obs_site)
+            if not latent_site_shapes(trace):
+                raise ValueError(
+                    f"fit_nuts: the model has no latent sample site (every pyro.sample but "
+                    f"'{obs_site}' is observed or absent), so there is nothing to sample"
+                )
             init_values = {"map": lambda: _map_init(model, x, y, seed), "prior": lambda: None}
             init_values = init if isinstance(init, dict) else init_values[init]()
             user_sampler = "pyro" if sampler == "pyro" else "lean"
