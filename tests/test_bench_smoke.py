@@ -195,10 +195,16 @@ def test_nuts_reports_ess_per_second_for_all_three(quick_run):
         f"{which}_{basis}_ess_per_second_at_least_{goal}"
         for which in ("cold", "warm_median")
         for basis in ("wall", "cpu")
-        for goal in ("half_numpyro", "10x_textbook")
+        for goal in ("half_numpyro", "numpyro", "10x_textbook")
     }
     for run in nuts["pyro_bnn"]["runs"]:
         assert _positive(run["cpu_seconds"]) and _positive(run["ess_per_cpu_second_sigma"])
+        assert run["steps_per_draw"] >= 1 and _positive(run["microseconds_per_step"])
+    assert set(nuts["step_cost"]) == {
+        f"{which}_{key}_pyro_bnn_over_numpyro"
+        for which in ("cold", "warm_median")
+        for key in ("steps_per_draw", "microseconds_per_step")
+    }
 
 
 @pytest.mark.slow
