@@ -343,6 +343,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
             minimum=0,
         ),
         "num_chains": Key("int", library_default(fit_nuts, "num_chains"), "NUTS chains", minimum=1),
+        "parallel_chains": Key(
+            "bool",
+            library_default(fit_nuts, "parallel_chains"),
+            "run the NUTS chains in worker processes, one per core (the same draws)",
+        ),
         "target_accept_prob": Key(
             "float",
             library_default(fit_nuts, "target_accept_prob"),
@@ -424,6 +429,7 @@ NUTS_KEYS = (
     "num_samples",
     "warmup_steps",
     "num_chains",
+    "parallel_chains",
     "target_accept_prob",
     "max_tree_depth",
     "init",
