@@ -176,7 +176,10 @@ def _parallel(payload: bytes, num_chains: int, seed: int, max_workers: int):
                     _, name, text, trace = message
                     outcome[chain] = ChainFailure(chain, seed + chain, name, text, trace)
         for connection in workers:
-            connection.send(None)
+            try:
+                connection.send(None)
+            except OSError:  # an idle worker that died: joined below all the same
+                pass
         for connection, (process, _) in workers.items():
             process.join()
             connection.close()
