@@ -142,11 +142,27 @@ def _parallel(payload: bytes, num_chains: int, seed: int, max_workers: int):
                 process.start()
                 child_end.close()  # keep only the child's copy, so a dead child gives EOF
                 workers[connection] = [process, None]
-            for connection, state in workers.items():
+            for connection, state in list(workers.items()):
                 if state[1] is None and pending:
-                    state[1] = pending.pop(0)
-                    connection.send((state[1], seed + state[1]))
+                    chain = pending.pop(0)
+                    try:
+                        connection.send((chain, seed + chain))
+                    except OSError:  # the worker died before it could take the chain
+                        state[0].join()
+                        connection.close()
+                        del workers[connection]
+                        outcome[chain] = ChainFailure(
+                            chain,
+                            seed + chain,
+                            "ProcessDied",
+                            f"the worker process exited with code {state[0].exitcode} "
+                            "before it could run the chain",
+                        )
+                        continue
+                    state[1] = chain
             busy = {c: state for c, state in workers.items() if state[1] is not None}
+            if not busy:  # the chains left were given to workers that had died
+                continue
             ready = set(wait(list(busy) + [process.sentinel for process, _ in busy.values()]))
             for connection, (process, chain) in busy.items():
                 if connection not in ready and process.sentinel not in ready:
