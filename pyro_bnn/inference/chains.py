@@ -123,6 +123,19 @@ def _sequential(run_one_chain, num_chains, seed, args, kwargs):
     return results, failures
 
 
+def _dead_worker(workers: dict, connection, chain: int, seed: int, when: str) -> ChainFailure:
+    """Reap a worker process that died and drop it; the failure of ``chain``."""
+    process = workers.pop(connection)[0]
+    process.join()
+    connection.close()
+    return ChainFailure(
+        chain,
+        seed + chain,
+        "ProcessDied",
+        f"the worker process exited with code {process.exitcode} {when}",
+    )
+
+
 def _parallel(payload: bytes, num_chains: int, seed: int, max_workers: int):
     context = torch_mp.get_context("spawn")
     threads = max(1, available_cores() // max_workers)
@@ -148,15 +161,8 @@ def _parallel(payload: bytes, num_chains: int, seed: int, max_workers: int):
                     try:
                         connection.send((chain, seed + chain))
                     except OSError:  # the worker died before it could take the chain
-                        state[0].join()
-                        connection.close()
-                        del workers[connection]
-                        outcome[chain] = ChainFailure(
-                            chain,
-                            seed + chain,
-                            "ProcessDied",
-                            f"the worker process exited with code {state[0].exitcode} "
-                            "before it could run the chain",
+                        outcome[chain] = _dead_worker(
+                            workers, connection, chain, seed, "before it could run the chain"
                         )
                         continue
                     state[1] = chain
@@ -174,15 +180,8 @@ def _parallel(payload: bytes, num_chains: int, seed: int, max_workers: int):
                     except (EOFError, OSError):
                         message = None
                 if message is None:  # the worker died with this chain
-                    process.join()
-                    connection.close()
-                    del workers[connection]
-                    outcome[chain] = ChainFailure(
-                        chain,
-                        seed + chain,
-                        "ProcessDied",
-                        f"the worker process exited with code {process.exitcode} "
-                        "without returning a result",
+                    outcome[chain] = _dead_worker(
+                        workers, connection, chain, seed, "without returning a result"
                     )
                     continue
                 workers[connection][1] = None
