@@ -11,9 +11,8 @@ each, side by side in one process:
 They run in ``--repeats`` rounds (seeds ``seed, seed + 1, ...``), each round every
 method in turn: the first round pays NumPyro's compilation (pyro_bnn's parallel chains
 pay their workers' start-up, ``import torch``, in every round), and the median of the
-later rounds is the headline. ESS
-is Pyro's multi-chain estimator over the 4 chains, of σ and of the network mean at 5
-test inputs (the worst of them).
+later rounds is the headline. ESS is Pyro's multi-chain estimator over the 4 chains, of
+σ and of the network mean at 5 test inputs (the worst of them).
 
     python bench/bench_chains.py [--quick] [--repeats 4] [--no-save]
 """
