@@ -9,8 +9,11 @@ results are kept.
 
 For parallel runs ``run_one_chain`` must be picklable: a function defined at the
 top level of an importable module (or a :func:`functools.partial` of one), with
-picklable ``args``. Each worker process imports that module afresh, so a script
-that calls :func:`run_chains` needs the usual ``if __name__ == "__main__":`` guard.
+picklable ``args``. Each worker process imports that module afresh. Python's spawn
+method also re-runs the caller's main script in each worker; workers skip that when
+nothing sent to them is defined in the script (a :class:`~pyro_bnn.BayesianMLP`, or a
+model from an importable module), so only a script that defines its own model or
+chain function needs the usual ``if __name__ == "__main__":`` guard.
 
 Example
 -------
@@ -19,9 +22,12 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
+import sys
 import traceback
+import types
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -123,7 +129,42 @@ def _sequential(run_one_chain, num_chains, seed, args, kwargs):
     return results, failures
 
 
-def _dead_worker(workers: dict, connection, chain: int, seed: int, when: str) -> ChainFailure:
+_MAIN_SCRIPT_HINT = (
+    "; the chains use objects defined in your main script, and each worker process runs "
+    "that script again to get them: put the code that starts the chains under "
+    '`if __name__ == "__main__":`, or run the chains in this process '
+    "(parallel_chains=False)"
+)
+
+
+def _needs_main_script(payload: bytes) -> bool:
+    """Whether unpickling ``payload`` needs the caller's ``__main__`` (conservative)."""
+    return b"__main__" in payload
+
+
+@contextlib.contextmanager
+def _main_script_hidden(hide: bool):
+    """While starting a spawn worker: hide the main script so the worker does not re-run it.
+
+    ``multiprocessing``'s spawn method records ``__main__``'s file (or module name) when a
+    process starts and runs it again in the child (as ``__mp_main__``), so that objects
+    defined there unpickle. When nothing sent to the worker comes from ``__main__``, that
+    re-run only costs time and, in a script without a ``__name__`` guard, fails.
+    """
+    if not hide:
+        yield
+        return
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
+def _dead_worker(
+    workers: dict, connection, chain: int, seed: int, when: str, hint: str = ""
+) -> ChainFailure:
     """Reap a worker process that died and drop it; the failure of ``chain``."""
     process = workers.pop(connection)[0]
     process.join()
@@ -132,13 +173,16 @@ def _dead_worker(workers: dict, connection, chain: int, seed: int, when: str) ->
         chain,
         seed + chain,
         "ProcessDied",
-        f"the worker process exited with code {process.exitcode} {when}",
+        f"the worker process exited with code {process.exitcode} {when}{hint}",
     )
 
 
 def _parallel(payload: bytes, num_chains: int, seed: int, max_workers: int):
     context = torch_mp.get_context("spawn")
     threads = max(1, available_cores() // max_workers)
+    needs_main = _needs_main_script(payload)
+    # a worker that had to re-run the main script may have died doing so
+    hint = _MAIN_SCRIPT_HINT if needs_main and hasattr(sys.modules["__main__"], "__file__") else ""
     outcome: dict[int, object] = {}
     pending = list(range(num_chains))
     workers: dict = {}  # connection -> [process, the chain it runs or None]
@@ -152,7 +196,8 @@ def _parallel(payload: bytes, num_chains: int, seed: int, max_workers: int):
                     name=f"pyro_bnn-chains-{len(outcome) + len(workers)}",
                     daemon=True,
                 )
-                process.start()
+                with _main_script_hidden(not needs_main):
+                    process.start()
                 child_end.close()  # keep only the child's copy, so a dead child gives EOF
                 workers[connection] = [process, None]
             for connection, state in list(workers.items()):
@@ -162,7 +207,7 @@ def _parallel(payload: bytes, num_chains: int, seed: int, max_workers: int):
                         connection.send((chain, seed + chain))
                     except OSError:  # the worker died before it could take the chain
                         outcome[chain] = _dead_worker(
-                            workers, connection, chain, seed, "before it could run the chain"
+                            workers, connection, chain, seed, "before it could run the chain", hint
                         )
                         continue
                     state[1] = chain
@@ -181,7 +226,7 @@ def _parallel(payload: bytes, num_chains: int, seed: int, max_workers: int):
                         message = None
                 if message is None:  # the worker died with this chain
                     outcome[chain] = _dead_worker(
-                        workers, connection, chain, seed, "without returning a result"
+                        workers, connection, chain, seed, "without returning a result", hint
                     )
                     continue
                 workers[connection][1] = None

@@ -100,3 +100,60 @@ def test_bad_arguments(kwargs, message):
     arguments = {"num_chains": 2, "seed": 0, "parallel": False} | kwargs
     with pytest.raises(ValueError, match=message):
         run_chains(draw_chain, **arguments)
+
+
+CHAIN_MODULE = """
+import torch
+
+def chain_fn(chain, chain_seed):
+    return {"x": torch.randn(2)}
+"""
+SCRIPT = """
+import torch
+from pyro_bnn.inference.chains import run_chains
+{definition}
+print("script body runs")  # no __name__ guard: a worker that re-ran this would start chains too
+results, failures = run_chains(chain_fn, 2, seed=0, parallel=True)
+print("results", len(results))
+for failure in failures:
+    print("failure", failure)
+"""
+
+
+def _run_script(tmp_path, definition: str) -> str:
+    import subprocess
+    import sys
+
+    (tmp_path / "chain_module.py").write_text(CHAIN_MODULE)
+    script = tmp_path / "script.py"
+    script.write_text(SCRIPT.format(definition=definition))
+    repository = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=repository)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_a_script_without_main_guard_runs_parallel_chains_of_importable_code(tmp_path):
+    """Workers do not re-run the caller's script when nothing they get comes from it."""
+    out = _run_script(tmp_path, "from chain_module import chain_fn")
+    assert out.splitlines() == ["script body runs", "results 2"]
+
+
+@pytest.mark.slow
+def test_a_script_without_main_guard_that_defines_the_chain_gets_a_clear_failure(tmp_path):
+    """A chain function defined in the script needs the script re-run in each worker; without
+    a guard that fails, and the failure says what to do."""
+    out = _run_script(tmp_path, CHAIN_MODULE)
+    assert "results 0" in out
+    failures = [line for line in out.splitlines() if line.startswith("failure")]
+    assert len(failures) == 2
+    assert all('if __name__ == "__main__":' in line for line in failures)
