@@ -23,6 +23,7 @@ Example
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import pickle
 import sys
@@ -132,14 +133,40 @@ def _sequential(run_one_chain, num_chains, seed, args, kwargs):
 _MAIN_SCRIPT_HINT = (
     "; the chains use objects defined in your main script, and each worker process runs "
     "that script again to get them: put the code that starts the chains under "
-    '`if __name__ == "__main__":`, or run the chains in this process '
-    "(parallel_chains=False)"
+    '`if __name__ == "__main__":`, or run the chains one after another (parallel=False, '
+    "or parallel_chains=False in fit_nuts)"
 )
 
 
-def _needs_main_script(payload: bytes) -> bool:
-    """Whether unpickling ``payload`` needs the caller's ``__main__`` (conservative)."""
-    return b"__main__" in payload
+class _Payload(pickle.Pickler):
+    """Pickles what a worker needs and notes whether any of it is defined in ``__main__``."""
+
+    def __init__(self, file):
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.uses_main = False
+
+    def reducer_override(self, obj):
+        # classes and functions pickle by reference to their module: one from __main__
+        # only unpickles in a worker that has re-run the caller's main script
+        if isinstance(obj, (type, types.FunctionType)) and obj.__module__ == "__main__":
+            self.uses_main = True
+        return NotImplemented
+
+
+def _pickle_payload(run_one_chain, args, kwargs) -> tuple[bytes, bool]:
+    """``(payload, uses_main)``: the pickled task, and whether it needs ``__main__``."""
+    buffer = io.BytesIO()
+    pickler = _Payload(buffer)
+    pickler.dump((run_one_chain, args, kwargs))
+    return buffer.getvalue(), pickler.uses_main
+
+
+def _main_script_reruns() -> bool:
+    """Whether spawned workers can re-run ``__main__`` (a script file or ``python -m``)."""
+    main = sys.modules["__main__"]
+    return (
+        getattr(main, "__file__", None) is not None or getattr(main, "__spec__", None) is not None
+    )
 
 
 @contextlib.contextmanager
@@ -177,12 +204,11 @@ def _dead_worker(
     )
 
 
-def _parallel(payload: bytes, num_chains: int, seed: int, max_workers: int):
+def _parallel(payload: bytes, needs_main: bool, num_chains: int, seed: int, max_workers: int):
     context = torch_mp.get_context("spawn")
     threads = max(1, available_cores() // max_workers)
-    needs_main = _needs_main_script(payload)
     # a worker that had to re-run the main script may have died doing so
-    hint = _MAIN_SCRIPT_HINT if needs_main and hasattr(sys.modules["__main__"], "__file__") else ""
+    hint = _MAIN_SCRIPT_HINT if needs_main else ""
     outcome: dict[int, object] = {}
     pending = list(range(num_chains))
     workers: dict = {}  # connection -> [process, the chain it runs or None]
@@ -282,7 +308,8 @@ def run_chains(
         ``cores // max_workers`` torch threads), each taking the next chain when it is
         done with one. ``False``: sequentially in
         this process. ``"auto"``: parallel when there are >= 2 chains and >= 2 cores
-        and ``run_one_chain`` pickles; otherwise sequential.
+        and workers can get ``run_one_chain`` (it pickles, and is not defined in a
+        notebook or another interactive session); otherwise sequential.
     args, kwargs
         Extra arguments for ``run_one_chain`` (picklable when parallel). Tensors are
         copied to each worker.
@@ -313,27 +340,35 @@ def run_chains(
     args, kwargs = tuple(args), dict(kwargs or {})
     cores = available_cores()
     workers = min(num_chains, max_workers or cores)
+    strict = parallel is True
     if parallel == "auto":
         parallel = num_chains > 1 and workers > 1
-        if parallel:
-            try:
-                payload = pickle.dumps((run_one_chain, args, kwargs))
-            except Exception as error:
-                warnings.warn(
-                    f"running the chains one after another: run_one_chain or its arguments "
-                    f"cannot be pickled for worker processes ({error})",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-                parallel = False
-    elif parallel:
+    if parallel:
+        problem = None
         try:
-            payload = pickle.dumps((run_one_chain, args, kwargs))
+            payload, needs_main = _pickle_payload(run_one_chain, args, kwargs)
         except Exception as error:
-            raise TypeError(
+            problem = (
                 "parallel chains need a picklable run_one_chain (a function defined at the top "
-                f"level of a module) and picklable args: {error}; or pass parallel=False"
-            ) from None
+                f"level of a module) and picklable args: {error}"
+            )
+        else:
+            if needs_main and not _main_script_reruns():
+                problem = (
+                    "run_one_chain or its arguments use a class or function defined in this "
+                    "interactive session (a notebook, the REPL, python -c), which worker "
+                    "processes cannot import: define it in a module file and import it"
+                )
+        if problem is not None:
+            if strict:
+                raise TypeError(
+                    f"{problem}; or run the chains one after another (parallel=False, "
+                    "or parallel_chains=False in fit_nuts)"
+                ) from None
+            warnings.warn(
+                f"running the chains one after another: {problem}", RuntimeWarning, stacklevel=2
+            )
+            parallel = False
     if not parallel:
         return _sequential(run_one_chain, num_chains, seed, args, kwargs)
-    return _parallel(payload, num_chains, seed, workers)
+    return _parallel(payload, needs_main, num_chains, seed, workers)

@@ -415,7 +415,8 @@ def fit_nuts(
     parallel_chains : bool or ``"auto"``
         Run the chains in separate processes
         (:func:`~pyro_bnn.inference.chains.run_chains`; ``"auto"``: when there are
-        several chains and cores and the model can be pickled). A chain that fails is
+        several chains and cores and worker processes can get the model: it pickles,
+        and its class is not defined in a notebook). A chain that fails is
         reported in ``diagnostics["failed_chains"]`` and a warning.
     standardize : bool, ``"x"`` or None
         As in :func:`~pyro_bnn.fit_svi`: by default a BayesianMLP is fitted on

@@ -157,3 +157,25 @@ def test_a_script_without_main_guard_that_defines_the_chain_gets_a_clear_failure
     failures = [line for line in out.splitlines() if line.startswith("failure")]
     assert len(failures) == 2
     assert all('if __name__ == "__main__":' in line for line in failures)
+
+
+def test_a_chain_defined_in_a_notebook_is_not_sent_to_workers(monkeypatch):
+    """A notebook's ``__main__`` has no file to re-run, so workers could not unpickle what is
+    defined there: ``parallel=True`` says so up front, ``"auto"`` runs in this process."""
+    import sys
+    import types
+
+    notebook = types.ModuleType("__main__")  # as in a Jupyter kernel: no __file__, no spec
+
+    def notebook_chain(chain, chain_seed):
+        return {"chain": torch.tensor(chain)}
+
+    notebook_chain.__module__, notebook_chain.__qualname__ = "__main__", "notebook_chain"
+    notebook.notebook_chain = notebook_chain
+    monkeypatch.setitem(sys.modules, "__main__", notebook)
+    with pytest.raises(TypeError, match="defined in this interactive session"):
+        run_chains(notebook_chain, 2, seed=0, parallel=True)
+    monkeypatch.setattr("pyro_bnn.inference.chains.available_cores", lambda: 2)
+    with pytest.warns(RuntimeWarning, match="one after another.*module file"):
+        results, failures = run_chains(notebook_chain, 2, seed=0, parallel="auto")
+    assert [int(r["chain"]) for r in results] == [0, 1] and not failures
