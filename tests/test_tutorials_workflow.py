@@ -61,12 +61,24 @@ def _search(pattern: str, text: str) -> re.Match:
 # --- 07: the Bayesian workflow ----------------------------------------------------------
 
 
-def test_07_nuts_fits_are_clean_and_only_the_weights_symmetry_is_noted():
+def test_07_nuts_fits_have_no_divergences_and_one_borderline_warning_on_the_output_bias():
     out = _output_of(WORKFLOW, "posteriors[width] = pb.fit_nuts")
+    text = " ".join(_markdown(WORKFLOW).split())
     for width in (5, 20):
         line = _search(rf"{width} units: .*?(\d+) draws in \d+ s, (\d+) divergences", out)
         assert int(line.group(1)) == 1200 and int(line.group(2)) == 0
-    assert "ConvergenceWarning" not in out, "the text says the full fits raise no warning"
+    # The one ConvergenceWarning is the 20-unit fit's, on its output bias (a site the hidden
+    # units' symmetries leave unchanged), and borderline: the text quotes and explains it.
+    five, twenty = out.split("\n20 units:")
+    assert "ConvergenceWarning" not in five
+    warned = re.findall(rf"ConvergenceWarning: R-hat of '([^']+)' is {NUMBER} ", twenty)
+    assert twenty.count("ConvergenceWarning") == 1 and len(warned) == 1, twenty
+    site, r_hat = warned[0]
+    assert site == "layers.1.bias" and float(r_hat) <= 1.02, "a borderline R-hat"
+    assert f"output bias `{site}` is {r_hat}" in text
+    # The text says the 20-unit cap binds: every trajectory stops at depth 8.
+    depth = _search(rf"20 units: .*mean tree depth {NUMBER}", out).group(1)
+    assert float(depth) == 8.0 and "20-unit fit's mean tree depth is 8.0" in text
     assert out.count("WeightSymmetryNote") == 2, "both widths: the weights' symmetry note"
     e_bfmi = re.findall(r"E-BFMI per chain \[([^\]]*)\]", out)
     assert len(e_bfmi) == 2, "one E-BFMI list per width"
@@ -89,15 +101,17 @@ def test_07_weights_rhat_is_high_but_function_space_rhat_is_below_1_01():
     values = re.findall(rf"function-space R-hat \(worst of 10 inputs\) {NUMBER}", function)
     assert len(values) == 2 and all(float(v) < 1.01 for v in values), function
     ess = [float(v) for v in re.findall(rf"(?:bulk|tail) ESS {NUMBER}", function)]
-    assert min(ess) > 800, "the text says bulk and tail ESS above 800 of 1200 draws"
+    assert min(ess) > 900, "the text says bulk and tail ESS above 900 of 1200 draws"
 
 
 def test_07_chains_disagree_on_the_weight_and_agree_on_the_prediction():
     out = _output_of(WORKFLOW, "per-chain mean of f(0)")
-    weight = _search(r"per-chain mean of \S+ \[([^\]]*)\]", out).group(1)
-    weight = [float(v) for v in weight.split()]
+    # The site's name has an index that may hold a comma and space: "layers.1.weight[0, 2]".
+    found = _search(r"per-chain mean of (layers\.\d+\.\w+\[[\d, ]+\]) \[([^\]]*)\]", out)
+    assert f"`{found.group(1)}`" in _markdown(WORKFLOW), "the text names the weight shown"
+    weight = [float(v) for v in found.group(2).split()]
     prediction = [float(v) for v in _search(r"f\(0\): \[([^\]]*)\]", out).group(1).split()]
-    assert max(weight) - min(weight) > 2.0
+    assert max(weight) - min(weight) > 1.5
     assert max(prediction) - min(prediction) < 0.05
 
 
@@ -107,14 +121,16 @@ def test_07_posterior_predictive_p_values_are_not_extreme():
     assert len(p_values) == 2 and all(0.05 <= p <= 0.95 for p in p_values), out
 
 
-def test_07_loo_prefers_5_units_within_noise_and_pareto_k_is_fine():
+def test_07_loo_prefers_5_units_by_a_small_difference_and_pareto_k_is_fine():
     out = _output_of(WORKFLOW, "pb.compare(")
     numbers = r"\s+".join([NUMBER] * 5)
     rows = re.findall(rf"\n(\d+ units)\s+(\d)\s+{numbers}\s+(True|False)", out)
     ranked = [row[0] for row in rows]
     assert ranked == ["5 units", "20 units"], "the text says LOO ranks 5 units first"
     elpd_diff, dse = float(rows[1][5]), float(rows[1][6])
-    assert 0 < elpd_diff < dse, "the text says the difference is within its standard error"
+    assert 0 < elpd_diff < min(2 * dse, 4), "the text: small (< 4 nats), under 2 standard errors"
+    text = " ".join(_markdown(WORKFLOW).split())
+    assert f"first, by {rows[1][5]} nats" in text and f"(`dse`) is {rows[1][6]}" in text
     assert all(row[7] == "False" for row in rows)
     largest_k = [float(v) for v in re.findall(rf"largest Pareto k {NUMBER}", out)]
     assert len(largest_k) == 2 and max(largest_k) <= 0.7
@@ -132,7 +148,8 @@ def test_07_laplace_agrees_on_the_data_is_narrower_in_the_gap_and_much_faster():
     assert abs(lap_data - nuts_data) < 0.2 * nuts_data, "they agree on the data"
     assert lap_ratio > 2 and nuts_ratio > lap_ratio, "both see the gap, Laplace less"
     assert lap_gap < nuts_gap and lap_6 < nuts_6, "Laplace is narrower away from the data"
-    assert lap_s * 3 < nuts_s  # about a quarter of NUTS's time (its chains in parallel)
+    assert lap_s * 3 < nuts_s  # under a third of NUTS's time (its chains in parallel)
+    assert "under a third of the time" in " ".join(_markdown(WORKFLOW).split())
     assert "ConvergenceWarning" not in out and "LaplaceWarning" not in out
     # L-BFGS and Newton steps reached the mode (the record the text quotes), and the
     # Hessian there is positive definite, with a few eigenvalues raised silently to the floor.
