@@ -108,6 +108,14 @@ def _plot_uncertainty(run: Run):
             title=title,
         )
         top.set_ylabel(data.target_name)
+        # the legend above the bands, not on them ("best" still lands on the data or
+        # on a band edge when both fill the panel); the title moves above the legend
+        top.get_legend().remove()
+        top.set_title("")
+        figure.suptitle(title)
+        top.legend(
+            loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, fontsize="small", frameon=False
+        )
         if bottom is None:
             top.set_xlabel(data.feature_names[0])
             return figure

@@ -270,7 +270,8 @@ def plot_epistemic_std(
         if ratio is not None:
             label += f": {ratio[0]:.1f}x larger off the data ({ratio[1]:.3g} vs {ratio[2]:.3g})"
     ax.plot(x[order], std[order], color=BAYES_COLOR, linewidth=2, label=label)
-    ax.set_ylim(bottom=0)
+    # headroom for the legend above the curve (it is often highest at the plot's edges)
+    ax.set_ylim(0, 1.7 * float(np.nanmax(std)) if np.nanmax(std) > 0 else None)
     ax.set_xlabel("x")
     ax.set_ylabel("epistemic std")
     ax.set_title(title or "Epistemic uncertainty: what more data would shrink")

@@ -74,3 +74,24 @@ def test_a_1d_regression_run_shows_bands_and_epistemic_std_with_the_gaps_shaded(
     assert bands.get_ylabel() == data.target_name and std.get_xlabel() == data.feature_names[0]
     assert std.get_ylabel() == "epistemic std"
     assert "epistemic std (mean function)" in std.get_legend().get_texts()[-1].get_text()
+
+
+def test_the_1d_regression_legends_cover_no_data_and_no_curve(regression_run):
+    """The bands' legend sits above the panel (title above it), and the epistemic std's
+    legend above the curve: neither hides a training point or the std line."""
+    import numpy as np
+
+    figure = figures._plot_uncertainty(regression_run)
+    figure.canvas.draw()  # constrained layout places the legends
+    bands, std = figure.axes
+    assert figure.get_suptitle() and not bands.get_title()
+    legend = bands.get_legend().get_window_extent()
+    assert legend.y0 >= bands.get_window_extent().y1 - 1  # outside the axes, above them
+    line = std.get_lines()[0]
+    points = std.transData.transform(np.column_stack(line.get_data()))
+    box = std.get_legend().get_window_extent()
+    inside = (
+        (points[:, 0] > box.x0) & (points[:, 0] < box.x1)
+        & (points[:, 1] > box.y0) & (points[:, 1] < box.y1)
+    )  # fmt: skip
+    assert not inside.any()
