@@ -6,7 +6,7 @@ predictions with uncertainty with :func:`predict`.
 """
 
 from . import data, metrics
-from .data import Dataset, Standardizer, load_csv, load_source, load_uci
+from .data import Dataset, Standardizer, load_csv, load_source, load_table, load_uci
 from .inference import fit_nuts, fit_svi
 from .inference.convergence import ConvergenceWarning
 from .inference.laplace import LaplaceWarning
@@ -109,6 +109,7 @@ __all__ = [
     "Dataset",
     "Standardizer",
     "load_csv",
+    "load_table",
     "load_source",
     "load_uci",
 ]

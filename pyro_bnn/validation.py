@@ -39,8 +39,10 @@ def as_tensor(values, name: str, dtype: torch.dtype = torch.float32, device=None
             np.issubdtype(array.dtype, np.number) or array.dtype == bool
         ):
             raise TypeError(
-                f"{name} must hold numbers, found dtype {array.dtype} "
-                "(text or mixed values in the data?)"
+                f"{name} must hold numbers, found dtype {array.dtype} (text or mixed values "
+                "in the data?); for a table with text columns, pb.load_table(table, "
+                "target=...) (a DataFrame or a dict of columns) or pb.load_csv(path, "
+                "target=...) one-hot encodes them"
             )
         tensor = torch.from_numpy(np.ascontiguousarray(array))
     if tensor.is_complex():

@@ -9,6 +9,7 @@ held-out ``x_test``, ``y_test``). One concept per module:
 ``toy``            toy sets made on the fly (:data:`TOY_DATASETS`)
 ``sklearn_sets``   scikit-learn's bundled sets (:func:`load_sklearn`)
 ``csv``            CSV files (:func:`load_csv`, :func:`load_csv_features`, ...)
+``in_memory``      tables in memory, e.g. a DataFrame (:func:`load_table`, ...)
 ``encoding``       one-hot text columns (:class:`TableEncoding`)
 ``table``          reading CSV cells with line numbers (helpers of ``csv``)
 ``uci``            folders in the UCI split format (:func:`load_uci`)
@@ -30,6 +31,7 @@ Data sources as written in model files are parsed by :func:`load_source`::
 from .csv import load_csv, load_csv_columns, load_csv_features
 from .dataset import TASKS, Dataset
 from .encoding import MAX_CATEGORIES, TableEncoding
+from .in_memory import load_table, load_table_features
 from .scaling import Standardizer
 from .sklearn_sets import SKLEARN_DATASETS, load_sklearn
 from .sources import DATA_SCHEMES, load_source
@@ -77,6 +79,8 @@ __all__ = [
     "load_csv",
     "load_csv_features",
     "load_csv_columns",
+    "load_table",
+    "load_table_features",
     "load_uci",
     "uci_num_splits",
     "uci_folder",

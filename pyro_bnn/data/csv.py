@@ -22,6 +22,7 @@ from .encoding import TableEncoding, encode_features, features_and_categories
 from .table import (
     MISSING_TEXT,
     column_index,
+    describe,
     is_number,
     names_list,
     numeric_columns,
@@ -106,21 +107,35 @@ def load_csv(
     >>> train = load_csv("patients.csv", target="progression")  # doctest: +SKIP
     >>> x_new = load_csv_features("new_patients.csv", train.encoding)  # doctest: +SKIP
     """
-    check_task(task)
     path = Path(path)
+    check_task(task)
+    header, rows = read_csv_table(path, delimiter)
+    return dataset_from_rows(
+        path, header, rows, target, features, task, class_names, exclude, categorical,
+        categories, name=path.stem,
+    )  # fmt: skip
+
+
+def dataset_from_rows(
+    source, header, rows, target, features, task, class_names, exclude, categorical,
+    categories, name: str,
+) -> Dataset:  # fmt: skip
+    """:func:`load_csv` after reading: ``header`` and ``(location, cells)`` text ``rows``
+    (from a file, or from a table in memory) to a :class:`Dataset`."""
+    check_task(task)
+    path = source
     features, categories = features_and_categories(features, categories)
     exclude = names_list(exclude, "exclude")
     categorical = names_list(categorical, "categorical")
-    header, rows = read_csv_table(path, delimiter)
     target_index = column_index(path, header, target, "target")
     if target in exclude:
         raise ValueError(f"the target column '{target}' is also listed in exclude")
     feature_columns = select_features(path, header, features, target, exclude)
-    for name in categorical:
-        if name not in [n for _, n in feature_columns]:
+    for column in categorical:
+        if column not in [n for _, n in feature_columns]:
             raise ValueError(
-                f"categorical names '{name}', which is not an input column"
-                f"{did_you_mean(name, [n for _, n in feature_columns])}; input columns: "
+                f"categorical names '{column}', which is not an input column"
+                f"{did_you_mean(column, [n for _, n in feature_columns])}; input columns: "
                 f"{', '.join(n for _, n in feature_columns)}"
             )
     x, encoding = encode_features(path, rows, feature_columns, categories, categorical)
@@ -134,7 +149,7 @@ def load_csv(
         x=x,
         y=y,
         task=task,
-        name=path.stem,
+        name=name,
         feature_names=encoding.feature_names,
         target_name=target,
         class_names=None if class_names is None else tuple(class_names),
@@ -156,7 +171,7 @@ def _class_labels(
         if label.lower() in MISSING_TEXT:
             shown = "an empty cell" if not label else f"missing value '{label}'"
             raise ValueError(
-                f"CSV file '{path}', {where}, column '{target}': {shown}; every row "
+                f"{describe(path)}, {where}, column '{target}': {shown}; every row "
                 "needs a class label"
             )
         labels.append(label)
@@ -171,7 +186,7 @@ def _class_labels(
     for row_index, ((where, _), label) in enumerate(zip(rows, labels, strict=True)):
         if label not in code_of:
             raise ValueError(
-                f"CSV file '{path}', {where}, column '{target}': unknown class label "
+                f"{describe(path)}, {where}, column '{target}': unknown class label "
                 f"'{label}'{did_you_mean(label, distinct)}; known classes: {', '.join(distinct)}"
             )
         y[row_index] = code_of[label]
@@ -189,7 +204,7 @@ def _regression_target(path: Path, rows, target_index: int, target: str) -> np.n
             ", ..." if len(labels) > 5 else ""
         )
         raise ValueError(
-            f"CSV file '{path}', {rows[row_index][0]}, column '{target}': "
+            f"{describe(path)}, {rows[row_index][0]}, column '{target}': "
             f"'{cells[row_index]}' is not a number: the target holds text labels ({shown}), "
             f'which task="regression" cannot fit; for class labels use task="classification"'
         )
@@ -197,11 +212,11 @@ def _regression_target(path: Path, rows, target_index: int, target: str) -> np.n
     values = np.unique(y)
     if values.size == 2 and np.all(values == np.round(values)):
         warnings.warn(
-            f"CSV file '{path}': the target '{target}' holds only the values "
+            f"{describe(path)}: the target '{target}' holds only the values "
             f"{values[0]:g} and {values[1]:g}, fitted as a regression; for class labels use "
             'task="classification"',
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,  # the caller of load_csv or load_table
         )
     return y
 
@@ -240,10 +255,15 @@ def load_csv_features(
         to one column per category).
     """
     path = Path(path)
-    features, categories = features_and_categories(features, categories)
     header, rows = read_csv_table(path, delimiter)
-    columns = select_features(path, header, features, target=None)
-    x, _ = encode_features(path, rows, columns, categories or {})
+    return features_from_rows(path, header, rows, features, categories)
+
+
+def features_from_rows(source, header, rows, features, categories) -> np.ndarray:
+    """:func:`load_csv_features` after reading (from a file or a table in memory)."""
+    features, categories = features_and_categories(features, categories)
+    columns = select_features(source, header, features, target=None)
+    x, _ = encode_features(source, rows, columns, categories or {})
     return x
 
 

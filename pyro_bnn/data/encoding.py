@@ -11,7 +11,14 @@ import numpy as np
 
 from pyro_bnn.validation import did_you_mean
 
-from .table import column_cells, is_number, names_list, numeric_columns, sorted_labels
+from .table import (
+    column_cells,
+    describe,
+    is_number,
+    names_list,
+    numeric_columns,
+    sorted_labels,
+)
 
 __all__ = ["MAX_CATEGORIES", "TableEncoding"]
 
@@ -139,7 +146,7 @@ def _one_hot(path: Path, rows, name: str, cells: list[str], known: Sequence[str]
         if text not in code_of:
             shown = ", ".join(f"'{value}'" for value in known)
             raise ValueError(
-                f"CSV file '{path}', {rows[row_index][0]}, column '{name}': unknown category "
+                f"{describe(path)}, {rows[row_index][0]}, column '{name}': unknown category "
                 f"'{text}'{did_you_mean(text, known)}; the categories seen in training are "
                 f"{shown}"
             )
@@ -156,7 +163,7 @@ def _learn_categories(
     if numbers:  # some cells are numbers, some text: a typo, most likely
         row_index = next(i for i, text in enumerate(cells) if not is_number(text))
         raise ValueError(
-            f"CSV file '{path}', {rows[row_index][0]}, column '{name}': "
+            f"{describe(path)}, {rows[row_index][0]}, column '{name}': "
             f"'{cells[row_index]}' is not a number ({numbers} other cell(s) of the column are "
             f"numbers); fix the cell, or treat every value of the column as a category with "
             f"categorical=['{name}']"
@@ -164,7 +171,7 @@ def _learn_categories(
     if len(distinct) > MAX_CATEGORIES or (len(distinct) == len(cells) >= 20):
         examples = ", ".join(f"'{value}'" for value in distinct[:3])
         raise ValueError(
-            f"CSV file '{path}', column '{name}' holds text with {len(distinct)} different "
+            f"{describe(path)}, column '{name}' holds text with {len(distinct)} different "
             f"values in {len(cells)} rows ({examples}, ...): an identifier or free text, not "
             f"categories to one-hot encode (at most {MAX_CATEGORIES}); leave it out with "
             f"exclude=['{name}'] (or encode it anyway with categorical=['{name}'])"

@@ -1,7 +1,8 @@
-"""Reading CSV tables: cells with their line numbers, number parsing, column selection.
+"""Reading tables: cells with their line numbers, number parsing, column selection.
 
-The helpers of :mod:`pyro_bnn.data.csv` and :mod:`pyro_bnn.data.encoding`; every error
-names the file, the line (1-based, as shown in an editor) and the column.
+The helpers of :mod:`pyro_bnn.data.csv`, :mod:`pyro_bnn.data.in_memory` and
+:mod:`pyro_bnn.data.encoding`; every error names the file (or the in-memory table), the
+line (1-based, as shown in an editor) or row, and the column.
 """
 
 from __future__ import annotations
@@ -19,6 +20,18 @@ from pyro_bnn.validation import did_you_mean
 MISSING_TEXT = {"", "na", "n/a", "nan", "null", "none", "?"}
 
 
+class InMemoryTable(str):
+    """The name of a table held in memory (a dict of columns, a DataFrame), passed where
+    the helpers below take a CSV path: only error messages use it."""
+
+
+def describe(source) -> str:
+    """How error messages name a table: ``CSV file 'data.csv'`` or ``table 'houses'``."""
+    if isinstance(source, InMemoryTable):
+        return f"table '{source}'"
+    return f"CSV file '{source}'"
+
+
 def read_csv_table(path: str | Path, delimiter: str) -> tuple[list[str], list[tuple[str, list]]]:
     """Read a CSV file into its header and ``(line_number, cells)`` rows.
 
@@ -28,7 +41,7 @@ def read_csv_table(path: str | Path, delimiter: str) -> tuple[list[str], list[tu
     """
     path = Path(path)
     if not path.exists():
-        raise ValueError(f"CSV file '{path}' not found")
+        raise ValueError(f"{describe(path)} not found")
     if path.is_dir():
         raise ValueError(f"CSV path '{path}' is a folder, expected a file")
     try:
@@ -51,29 +64,29 @@ def read_csv_table(path: str | Path, delimiter: str) -> tuple[list[str], list[tu
                     rows.append((f"line {reader.line_num} (data row {len(rows) + 1})", cells))
         except (csv.Error, UnicodeDecodeError) as error:
             raise ValueError(
-                f"CSV file '{path}', line {reader.line_num}: cannot parse ({error})"
+                f"{describe(path)}, line {reader.line_num}: cannot parse ({error})"
             ) from None
     if header is None:
-        raise ValueError(f"CSV file '{path}' is empty: expected a header row with column names")
+        raise ValueError(f"{describe(path)} is empty: expected a header row with column names")
     for index, name in enumerate(header):
         if not name:
             raise ValueError(
-                f"CSV file '{path}', line {header_line}: column {index + 1} has an empty name"
+                f"{describe(path)}, line {header_line}: column {index + 1} has an empty name"
             )
     seen: dict[str, int] = {}
     for index, name in enumerate(header):
         if name in seen:
             raise ValueError(
-                f"CSV file '{path}', line {header_line}: duplicate column name '{name}' "
+                f"{describe(path)}, line {header_line}: duplicate column name '{name}' "
                 f"(columns {seen[name] + 1} and {index + 1}); column names must be unique"
             )
         seen[name] = index
     if not rows:
-        raise ValueError(f"CSV file '{path}' has a header but no data rows")
+        raise ValueError(f"{describe(path)} has a header but no data rows")
     for where, cells in rows:
         if len(cells) != len(header):
             raise ValueError(
-                f"CSV file '{path}', {where}: found {len(cells)} value(s) but the header "
+                f"{describe(path)}, {where}: found {len(cells)} value(s) but the header "
                 f"has {len(header)} columns"
             )
     return header, rows
@@ -84,7 +97,7 @@ def column_index(path: Path, header: list[str], name: str, role: str) -> int:
     if name not in header:
         role = f"{role} " if role else ""
         raise ValueError(
-            f"CSV file '{path}' has no {role}column '{name}'{did_you_mean(name, header)}; "
+            f"{describe(path)} has no {role}column '{name}'{did_you_mean(name, header)}; "
             f"columns: {', '.join(header)}"
         )
     return header.index(name)
@@ -96,18 +109,18 @@ def parse_number(path: Path, where: str, column: str, text: str) -> float:
     if stripped.lower() in MISSING_TEXT:
         shown = "an empty cell" if not stripped else f"missing value '{stripped}'"
         raise ValueError(
-            f"CSV file '{path}', {where}, column '{column}': {shown}; "
+            f"{describe(path)}, {where}, column '{column}': {shown}; "
             "remove or fill in missing values"
         )
     try:
         value = float(stripped)
     except ValueError:
         raise ValueError(
-            f"CSV file '{path}', {where}, column '{column}': '{stripped}' is not a number"
+            f"{describe(path)}, {where}, column '{column}': '{stripped}' is not a number"
         ) from None
     if not math.isfinite(value):
         raise ValueError(
-            f"CSV file '{path}', {where}, column '{column}': '{stripped}' is not a finite number"
+            f"{describe(path)}, {where}, column '{column}': '{stripped}' is not a finite number"
         )
     return value
 
@@ -149,7 +162,7 @@ def select_features(
             besides = [f"the target '{target}'"] if target is not None else []
             besides += [f"the excluded {', '.join(exclude)}"] if exclude else []
             raise ValueError(
-                f"CSV file '{path}' has no feature columns besides {' and '.join(besides)}"
+                f"{describe(path)} has no feature columns besides {' and '.join(besides)}"
             )
     else:
         names = names_list(features, "features")
@@ -194,7 +207,7 @@ def column_cells(path: Path, rows, col_index: int, name: str) -> list[str]:
         if text.lower() in MISSING_TEXT:
             shown = "an empty cell" if not text else f"missing value '{text}'"
             raise ValueError(
-                f"CSV file '{path}', {where}, column '{name}': {shown}; "
+                f"{describe(path)}, {where}, column '{name}': {shown}; "
                 "remove or fill in missing values"
             )
         cells.append(text)
