@@ -109,18 +109,24 @@ def _table_rows(table) -> tuple[list[str], list[tuple[str, list[str]]]]:
     names = names_list(names, "the table's columns")
     if not names:
         raise ValueError("the table has no columns")
+    for column_name, column in zip(names, columns, strict=True):
+        if column.ndim != 1:
+            raise ValueError(
+                f"column '{column_name}' must be one-dimensional (one value per row), "
+                f"found shape {column.shape}"
+            )
     lengths = {len(column) for column in columns}
     if len(lengths) > 1:
         sizes = ", ".join(f"'{n}' {len(c)}" for n, c in zip(names, columns, strict=True))
         raise ValueError(f"the table's columns differ in length: {sizes}")
-    if not lengths or lengths == {0}:
+    if lengths == {0}:
         raise ValueError("the table has no rows")
-    texts = [[_cell_text(value) for value in column] for column in columns]
+    texts = [_column_texts(column) for column in columns]
     rows = [(f"row {i}", list(cells)) for i, cells in enumerate(zip(*texts, strict=True))]
     return names, rows
 
 
-def _columns(table) -> tuple[list, list[list]]:
+def _columns(table) -> tuple[list, list[np.ndarray]]:
     """``(names, columns)`` of a DataFrame, a mapping or a structured array."""
     if isinstance(table, np.ndarray):
         if table.dtype.names is None:
@@ -129,31 +135,39 @@ def _columns(table) -> tuple[list, list[list]]:
                 "columns or a structured array); a plain numeric array can go to the fit "
                 "functions as it is"
             )
-        return list(table.dtype.names), [list(table[n].reshape(-1)) for n in table.dtype.names]
+        return list(table.dtype.names), [table[n].reshape(-1) for n in table.dtype.names]
     if isinstance(table, Mapping):
         names = list(table.keys())
-        columns = []
-        for column_name in names:
-            values = np.asarray(table[column_name], dtype=object)
-            if values.ndim != 1:
-                raise ValueError(
-                    f"column '{column_name}' must be one-dimensional (one value per row), "
-                    f"found shape {values.shape}"
-                )
-            columns.append(list(values))
-        return names, columns
+        return names, [_as_array(table[column_name]) for column_name in names]
     if hasattr(table, "columns") and hasattr(table, "__getitem__"):  # a DataFrame
         names = list(table.columns)
         names_list(names, "the table's columns")  # duplicates are an error, not a frame
-        return names, [list(table[column_name]) for column_name in names]
+        return names, [_as_array(table[column_name]) for column_name in names]
     raise TypeError(
         "load_table needs a table: a pandas DataFrame, a dict {column: values} or a numpy "
         f"structured array, found {type(table).__name__}"
     )
 
 
+def _as_array(values) -> np.ndarray:
+    try:
+        return np.asarray(values)
+    except ValueError:  # ragged: one value per row is checked by the caller
+        return np.asarray(values, dtype=object)
+
+
+def _column_texts(column: np.ndarray) -> list[str]:
+    """A column's cells as the text a CSV file would hold (numbers exactly: the shortest
+    text that reads back as the same float)."""
+    if column.dtype.kind == "f":
+        return list(map(repr, column.astype(np.float64).tolist()))
+    if column.dtype.kind in "iu":
+        return list(map(str, column.tolist()))
+    return [_cell_text(value) for value in column.tolist()]
+
+
 def _cell_text(value) -> str:
-    """A cell as the text a CSV file would hold (numbers exactly: ``repr`` of the float)."""
+    """One cell of a text or mixed column as text; ``None`` and NaN are missing."""
     if value is None:
         return ""
     if isinstance(value, str):
