@@ -38,11 +38,18 @@ def as_tensor(values, name: str, dtype: torch.dtype = torch.float32, device=None
         if array.dtype == object or not (
             np.issubdtype(array.dtype, np.number) or array.dtype == bool
         ):
+            hint = (
+                "for text class labels, pb.load_table(table, target=..., "
+                'task="classification") (a DataFrame or a dict of columns) or '
+                "pb.load_csv(path, ...) maps them to 0..K-1 and keeps their names"
+                if name == "y"
+                else "for a table with text columns, pb.load_table(table, target=...) (a "
+                "DataFrame or a dict of columns) or pb.load_csv(path, target=...) one-hot "
+                "encodes them"
+            )
             raise TypeError(
                 f"{name} must hold numbers, found dtype {array.dtype} (text or mixed values "
-                "in the data?); for a table with text columns, pb.load_table(table, "
-                "target=...) (a DataFrame or a dict of columns) or pb.load_csv(path, "
-                "target=...) one-hot encodes them"
+                f"in the data?); {hint}"
             )
         tensor = torch.from_numpy(np.ascontiguousarray(array))
     if tensor.is_complex():

@@ -154,3 +154,11 @@ def test_the_csv_reading_is_unchanged_for_files(tmp_path):
     np.testing.assert_array_equal(load_csv_features(path, data.encoding), data.x)
     with pytest.raises(ValueError, match=f"CSV file '{path}' has no target column 'tagret'"):
         load_csv(path, target="tagret")
+
+
+def test_text_labels_in_the_fit_functions_point_to_a_classification_table():
+    with pytest.raises(TypeError, match='y must hold numbers.*task="classification"'):
+        pb.fit_svi(
+            pb.BayesianMLP(1, 2, likelihood=pb.Categorical()), [[0.0], [1.0]], ["no", "yes"],
+            num_steps=1, progress=False,
+        )  # fmt: skip
