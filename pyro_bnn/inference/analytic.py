@@ -6,6 +6,7 @@ microseconds of dispatch per operation — more than the arithmetic of a small
 network. For the common cases — tanh or ReLU hidden layers, fixed Normal priors on
 every weight and bias, data on the CPU, and a likelihood that is a single-output
 Gaussian (fixed noise, or a learned ``sigma ~ HalfNormal`` sampled as ``log sigma``),
+a single-output heteroscedastic Gaussian (the network's second output gives the scale),
 a Poisson on the log rate, or a Bernoulli or Categorical on the logits — :class:`AnalyticGradient`
 computes the same value and gradient with one forward and one backward sweep of
 numpy matrix products: each layer's weights and bias are packed as one ``(fan_out, fan_in + 1)``
@@ -24,7 +25,7 @@ import numpy as np
 import pyro.distributions as dist
 import torch
 
-from ..likelihoods import Bernoulli, Categorical, Gaussian, Poisson
+from ..likelihoods import Bernoulli, Categorical, Gaussian, HeteroscedasticGaussian, Poisson
 from .flat import FlatModel
 
 __all__ = ["AnalyticGradient"]
@@ -50,19 +51,23 @@ class AnalyticGradient:
         if not self.supports(flat):
             raise ValueError(
                 "AnalyticGradient needs tanh/relu layers, fixed Normal priors, a single-output "
-                "Gaussian or Poisson, a Bernoulli or Categorical likelihood and data on the CPU"
+                "Gaussian, heteroscedastic Gaussian or Poisson, a Bernoulli or Categorical "
+                "likelihood and data on the CPU"
             )
         model = flat.model
         x = flat.x.detach().numpy()
         labels = flat.y.detach().reshape(-1).numpy()
-        n, dtype, num_outputs = len(labels), x.dtype, model.out_features
+        n, dtype, num_outputs = len(labels), x.dtype, model.layer_sizes[-1][1]
         self.likelihood = type(model.likelihood)
+        self.min_scale = getattr(model.likelihood, "min_scale", None)
         if self.likelihood is Categorical:  # one-hot targets, (K, N)
             self.y = np.zeros((num_outputs, n), dtype=dtype)
             self.y[labels.astype(np.int64), np.arange(n)] = 1.0
             self.logits_buffer = np.empty((num_outputs, n), dtype=dtype)
         else:  # Gaussian targets, 0/1 labels or counts, (N,)
             self.y = labels.astype(dtype)
+        if self.likelihood is HeteroscedasticGaussian:  # sigmoid of the raw scale, (N,)
+            self.sigmoid_buffer = np.empty(n, dtype=dtype)
         if self.likelihood is Poisson:  # - sum log y! (a constant)
             self.count_const = -float(torch.lgamma(flat.y.detach().double() + 1).sum())
         self.tanh = model.activation == "tanh"
@@ -125,7 +130,7 @@ class AnalyticGradient:
         if flat.normal_slice != slice(0, num_weights):
             return False
         if type(likelihood) in (Bernoulli, Categorical) or (
-            type(likelihood) is Poisson and model.out_features == 1
+            type(likelihood) in (Poisson, HeteroscedasticGaussian) and model.out_features == 1
         ):
             return not flat.other_sites
         if type(likelihood) is not Gaussian or model.out_features != 1:
@@ -184,6 +189,8 @@ class AnalyticGradient:
             value, delta = self._bernoulli()
         elif self.likelihood is Poisson:
             value, delta = self._poisson()
+        elif self.likelihood is HeteroscedasticGaussian:
+            value, delta = self._heteroscedastic()
         else:
             value, delta = self._categorical()
         # backward sweep
@@ -226,6 +233,28 @@ class AnalyticGradient:
             value = -0.5 * squared / sigma2 - n * (math.log(self.fixed_sigma) + _HALF_LOG_2PI)
         delta = self.output_delta
         np.multiply(residual, 1.0 / sigma2, out=delta[0])
+        return value, delta
+
+    def _heteroscedastic(self):
+        """Gaussian with scale ``s = softplus(r) + min_scale`` from the outputs ``(mean, r)``:
+        ``sum -z^2 / 2 - log s - log(2 pi) / 2`` with ``z = (y - mean) / s``; delta
+        ``(z / s, (z^2 - 1) / s * sigmoid(r))``."""
+        (mean, raw), delta = self.outputs, self.output_delta
+        scale = np.logaddexp(0.0, raw, out=self.residual)  # softplus, stable for any r
+        scale += self.min_scale
+        z = np.subtract(self.y, mean, out=delta[0])
+        z /= scale
+        value = -0.5 * float(np.dot(z, z)) - float(np.log(scale).sum())
+        value -= z.shape[0] * _HALF_LOG_2PI
+        scale_delta = np.multiply(z, z, out=delta[1])
+        scale_delta -= 1.0
+        scale_delta /= scale
+        sigmoid = np.multiply(raw, 0.5, out=self.sigmoid_buffer)  # 1/2 + tanh(r / 2) / 2
+        np.tanh(sigmoid, out=sigmoid)
+        sigmoid *= 0.5
+        sigmoid += 0.5
+        scale_delta *= sigmoid
+        z /= scale  # now the mean's delta
         return value, delta
 
     def _bernoulli(self):

@@ -16,6 +16,8 @@ from pyro_bnn.inference.flat import FlatModel
     [
         (pb.Gaussian(), 1),
         (pb.Gaussian(sigma=0.3), 1),
+        (pb.HeteroscedasticGaussian(), 1),
+        (pb.HeteroscedasticGaussian(min_scale=0.2), 1),
         (pb.Poisson(), 1),
         (pb.Bernoulli(), 1),
         (pb.Categorical(), 4),
@@ -54,7 +56,7 @@ def test_value_and_gradient_equal_autograd(activation, hidden, likelihood, out_f
         pb.BayesianMLP(1, 1, hidden=(3,), activation="gelu"),
         pb.BayesianMLP(1, 1, hidden=(3,), likelihood=pb.StudentT()),
         pb.BayesianMLP(1, 2, hidden=(3,), likelihood=pb.Poisson()),
-        pb.BayesianMLP(1, 1, hidden=(3,), likelihood=pb.HeteroscedasticGaussian()),
+        pb.BayesianMLP(1, 2, hidden=(3,), likelihood=pb.HeteroscedasticGaussian()),
     ],
 )
 def test_other_models_keep_autograd(model):
