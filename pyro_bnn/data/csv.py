@@ -117,13 +117,13 @@ def load_csv(
 
 
 def dataset_from_rows(
-    source, header, rows, target, features, task, class_names, exclude, categorical,
+    path, header, rows, target, features, task, class_names, exclude, categorical,
     categories, name: str,
 ) -> Dataset:  # fmt: skip
     """:func:`load_csv` after reading: ``header`` and ``(location, cells)`` text ``rows``
-    (from a file, or from a table in memory) to a :class:`Dataset`."""
+    (from a file, or from a table in memory whose name stands in for ``path``) to a
+    :class:`Dataset`."""
     check_task(task)
-    path = source
     features, categories = features_and_categories(features, categories)
     exclude = names_list(exclude, "exclude")
     categorical = names_list(categorical, "categorical")
