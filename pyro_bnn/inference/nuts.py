@@ -116,8 +116,11 @@ class _Chain:
         self.user_value_and_grad = value_and_grad_fn
         # z -> (log density, gradient) on the chain's arrays; NaN values are left to the caller
         self._evaluate = self._evaluate_torch
+        # a whole transition in compiled code (NativeBNN), on the CPU sampler's arrays
+        self._native_transition = None
         if isinstance(arrays, NumpyArrays):
             self._evaluate = getattr(value_and_grad_fn, "value_and_grad_numpy", self._evaluate)
+            self._native_transition = getattr(value_and_grad_fn, "native_transition", None)
         self.max_tree_depth = max_tree_depth
         self.dense_mass = dense_mass
         self.arrays = arrays
@@ -312,6 +315,8 @@ class _Chain:
 
         Also sets ``self.draw_energy``: the Hamiltonian at the chosen point, with its momentum.
         """
+        if self._native_transition is not None:
+            return self._compiled_transition(z, log_density, grad, step_size)
         self.num_leapfrog, self.sum_accept, self.divergent = 0, 0.0, False
         if not self.dense_mass:  # (backward, forward)
             self._drift = (-step_size * self._imm, step_size * self._imm)
@@ -352,6 +357,19 @@ class _Chain:
         accept_prob = self.sum_accept / self.num_leapfrog
         self.draw_energy = self.energy(sample[1], sample[3], self.velocity(sample[3]))
         return (*sample[:3], depth, accept_prob)
+
+    def _compiled_transition(self, z, log_density, grad, step_size):
+        """:meth:`transition` in one call of compiled code (the momentum and the seed of its
+        uniforms come from this chain's generator)."""
+        r0 = self.sample_momentum()
+        seed = int(self.arrays.rng.integers(0, 2**63))
+        z, log_density, grad, stats = self._native_transition(
+            z, log_density, grad, r0, self._imm, step_size, self.max_tree_depth, seed
+        )
+        depth, num_leapfrog, self.sum_accept, divergent, self.draw_energy = stats
+        self.num_leapfrog, self.divergent = int(num_leapfrog), bool(divergent)
+        self.num_grad_evals += self.num_leapfrog
+        return z, log_density, grad, int(depth), self.sum_accept / self.num_leapfrog
 
 
 def _logaddexp(a: float, b: float) -> float:
