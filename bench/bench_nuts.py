@@ -152,7 +152,14 @@ def run_numpyro(
 
 
 def run_pyro_bnn(
-    x, y, hidden: int, warmup: int, samples: int, seed: int, max_tree_depth: int = 10
+    x,
+    y,
+    hidden: int,
+    warmup: int,
+    samples: int,
+    seed: int,
+    max_tree_depth: int = 10,
+    jit_compile: bool = False,
 ) -> dict[str, Any]:
     import warnings
 
@@ -172,6 +179,7 @@ def run_pyro_bnn(
             progress=False,
             max_tree_depth=max_tree_depth,
             standardize=False,
+            jit_compile=jit_compile,
         )
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     result = chain_summary(ref.pyro_bnn_netdraws(posterior.draws), wall, cpu)
@@ -179,7 +187,7 @@ def run_pyro_bnn(
     diagnostics = posterior.diagnostics
     result["divergences"] = diagnostics.get("divergences")
     chain = (diagnostics.get("chains") or [{}])[0]
-    for key in ("sampler", "step_size", "mean_tree_depth", "acceptance_rate"):
+    for key in ("sampler", "gradient", "step_size", "mean_tree_depth", "acceptance_rate"):
         if key in chain:
             result[key] = chain[key]
     result["warnings"] = [str(w.message)[:200] for w in caught]
@@ -187,9 +195,27 @@ def run_pyro_bnn(
         warmup_steps=warmup, num_samples=samples, seed=seed, max_tree_depth=max_tree_depth
     )
     result["how"] = (
-        "pyro_bnn.fit_nuts(BayesianMLP(...), standardize=False) defaults (init='map'), one chain"
+        "pyro_bnn.fit_nuts(BayesianMLP(...), standardize=False"
+        + (", jit_compile=True" if jit_compile else "")
+        + ") defaults (init='map'), one chain"
     )
     return result
+
+
+def run_pyro_bnn_compiled(*args, **kwargs) -> dict[str, Any]:
+    """:func:`run_pyro_bnn` with ``jit_compile=True``: the NUTS transition in compiled C."""
+    return run_pyro_bnn(*args, **kwargs, jit_compile=True)
+
+
+def compiled_problem() -> str | None:
+    """Why pyro_bnn's compiled sampler cannot run on the reference model here, or None."""
+    from pyro_bnn.inference.analytic import AnalyticGradient
+    from pyro_bnn.inference.flat import FlatModel
+    from pyro_bnn.inference.native import native_problem
+
+    x, y = ref.make_reference_data(4, seed=0)
+    flat = FlatModel(ref.make_pyro_bnn_model(1, 3), x, y.reshape(-1))
+    return native_problem(AnalyticGradient(flat))
 
 
 def repeat_runs(run, seeds, budget_seconds, x, y, hidden, warmup, samples, max_tree_depth):
@@ -240,6 +266,20 @@ def main() -> None:
         type=float,
         default=300.0,
         help="stop repeating a library's runs once they took this many seconds (300)",
+    )
+    parser.add_argument(
+        "--long-samples",
+        type=int,
+        default=None,
+        help="draws of the long runs (default 1000; 30 with --quick): NumPyro's fixed cost "
+        "per run (about 2 s here) weighs less, so they show the cost per draw",
+    )
+    parser.add_argument(
+        "--long-repeats",
+        type=int,
+        default=None,
+        help="long runs per sampler, the first not counted (NumPyro compiles again for a new "
+        "number of draws): default 5, 1 with --quick",
     )
     args = parser.parse_args()
     threads = common.set_threads(args.threads)
@@ -299,6 +339,17 @@ def main() -> None:
         run_pyro_bnn, seeds, args.repeat_budget, x, y, hidden, warmup, samples, max_tree_depth
     )
     result["pyro_bnn"] = summarize_runs(runs)
+    problem = compiled_problem()
+    if problem is None:
+        runs = repeat_runs(
+            run_pyro_bnn_compiled,
+            seeds,
+            args.repeat_budget,
+            *(x, y, hidden, warmup, samples, max_tree_depth),
+        )
+        result["pyro_bnn_compiled"] = summarize_runs(runs)
+    else:
+        result["pyro_bnn_compiled"] = {"status": "skipped", "reason": problem}
 
     def headline(name: str, which: str, key: str) -> float | None:
         section = result.get(name, {})
@@ -338,7 +389,55 @@ def main() -> None:
         for other in ("numpyro", "textbook_pyro")
         if result[other].get("status") == "ok" and result["pyro_bnn"].get("status") == "ok"
     }
+    # the compiled sampler (jit_compile=True), against NumPyro and the default sampler
+    result["compiled"] = compare(
+        result["pyro_bnn_compiled"], {"numpyro": result["numpyro"], "pyro_bnn": result["pyro_bnn"]}
+    )
+
+    # long runs: more draws per run, so NumPyro's fixed cost per run weighs less
+    long_samples = args.long_samples or (30 if args.quick else 1000)
+    long_repeats = args.long_repeats or (1 if args.quick else 5)
+    long_seeds = [args.seed + 100 + i for i in range(long_repeats)]
+    long: dict[str, Any] = {
+        "problem": {"warmup_steps": warmup, "num_samples": long_samples, "runs": long_repeats}
+    }
+    for name, run in (
+        ("numpyro", run_numpyro),
+        ("pyro_bnn", run_pyro_bnn),
+        ("pyro_bnn_compiled", run_pyro_bnn_compiled),
+    ):
+        if result[name].get("status") != "ok":
+            long[name] = {"status": "skipped", "reason": result[name].get("reason")}
+            continue
+        runs = [
+            run(x, y, hidden, warmup, long_samples, seed, max_tree_depth) for seed in long_seeds
+        ]
+        long[name] = summarize_runs(runs)
+    for name in ("pyro_bnn", "pyro_bnn_compiled"):
+        long[f"{name}_vs"] = compare(long[name], {"numpyro": long["numpyro"]})
+    result["long"] = long
     common.emit(result, "nuts", args)
+
+
+def compare(ours: dict[str, Any], others: dict[str, dict], which: str = "warm_median") -> dict:
+    """ESS/s ratios, step costs and posterior agreement of ``ours`` against each of ``others``
+    (``which``: ``"warm_median"`` or ``"median_all_runs"`` of :func:`summarize_runs`)."""
+    out: dict[str, Any] = {}
+    for name, other in others.items():
+        if ours.get("status") != "ok" or other.get("status") != "ok":
+            out[name] = None
+            continue
+        keys = (*RATIO_KEYS, "steps_per_draw", "microseconds_per_step", "wall_seconds")
+        out[name] = {
+            f"{key}_ratio": common.ratio(ours[which][key], other[which][key]) for key in keys
+        }
+        out[name]["ess_per_second_at_least_other"] = all(
+            out[name][f"ess_per_{per}_{quantity}_ratio"] >= 1.0
+            for per in ("second", "cpu_second")
+            for quantity in ("sigma", "mean_min")
+        )
+        out[name]["agreement"] = agreement(ours, other)
+    return out
 
 
 def agreement(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:

@@ -90,6 +90,60 @@ def _nuts_cell(section: dict[str, Any], which: str) -> str:
     )
 
 
+def _compiled_and_long_rows(nuts: dict[str, Any], lines: list[str], ratio_rows: list) -> None:
+    """Rows of the compiled sampler (``jit_compile=True``) and of the long runs."""
+    p = nuts["problem"]
+    compiled = nuts.get("pyro_bnn_compiled", {})
+    if compiled.get("status") == "ok":
+        for which, label in (("cold", "first run"), ("warm_median", "median of later runs")):
+            lines.append(
+                f"| NUTS {p['warmup_steps']}+{p['num_samples']}, {label}, pyro_bnn with "
+                f"`jit_compile=True` | – | – | – | {_nuts_cell(compiled, which)} |"
+            )
+    long = nuts.get("long", {})
+    for name, label in (
+        ("numpyro", "NumPyro"),
+        ("pyro_bnn", "pyro_bnn"),
+        ("pyro_bnn_compiled", "pyro_bnn `jit_compile=True`"),
+    ):
+        if long.get(name, {}).get("status") == "ok":
+            lines.append(
+                f"| NUTS {long['problem']['warmup_steps']}+{long['problem']['num_samples']} "
+                f"(long runs), median of later runs: {label} | – | "
+                + (
+                    f"{_nuts_cell(long[name], 'warm_median')} | – | – |"
+                    if name == "numpyro"
+                    else f"– | – | {_nuts_cell(long[name], 'warm_median')} |"
+                )
+            )
+    comparisons = [
+        ("compiled", "numpyro", f"{p['warmup_steps']}+{p['num_samples']}, `jit_compile=True`")
+    ]
+    comparisons += [
+        (f"long.{name}_vs", "numpyro", f"long runs, {label}")
+        for name, label in (
+            ("pyro_bnn", "default sampler"),
+            ("pyro_bnn_compiled", "`jit_compile=True`"),
+        )
+    ]
+    for key, other, label in comparisons:
+        section = nuts
+        for part in key.split("."):
+            section = (section or {}).get(part, {})
+        ratios = (section or {}).get(other)
+        if not ratios:
+            continue
+        for quantity, quantity_label in (("sigma", "σ"), ("mean_min", "mean")):
+            ratio_rows.append(
+                (
+                    f"NUTS ESS/s of {quantity_label}, {label}, over NumPyro (median of later runs)",
+                    ratios[f"ess_per_second_{quantity}_ratio"],
+                    ratios[f"ess_per_cpu_second_{quantity}_ratio"],
+                    "≥ 1 (issue 18)",
+                )
+            )
+
+
 def markdown_table(results: dict[str, Any]) -> str:
     """The README table: machine, the side-by-side figures, the ratios and the goals."""
     machine = next((r["machine"] for r in results["benchmarks"].values() if "machine" in r), {})
@@ -156,6 +210,8 @@ def markdown_table(results: dict[str, Any]) -> str:
                             goal,
                         )
                     )
+    if nuts.get("problem"):
+        _compiled_and_long_rows(nuts, lines, ratio_rows)
     if svi.get("problem"):
         for key in (k for k in svi if k.startswith("num_particles_")):
             section = svi[key]
@@ -248,11 +304,16 @@ def markdown_table(results: dict[str, Any]) -> str:
             lines.append(f"| {label} | {_fmt(wall, 'x')} | {_fmt(cpu, 'x')} | {goal} |")
         lines.append("")
 
-    for other, other_label in (("numpyro", "NumPyro"), ("textbook_pyro", "textbook Pyro")):
-        agree = nuts.get("agreement", {}).get(other)
+    agreements = [
+        ("pyro_bnn", other_label, nuts.get("agreement", {}).get(other))
+        for other, other_label in (("numpyro", "NumPyro"), ("textbook_pyro", "textbook Pyro"))
+    ]
+    compiled_vs = (nuts.get("compiled") or {}).get("numpyro") or {}
+    agreements.append(("pyro_bnn `jit_compile=True`", "NumPyro", compiled_vs.get("agreement")))
+    for ours_label, other_label, agree in agreements:
         if agree:
             lines += [
-                f"Same posterior? pyro_bnn vs {other_label}, posterior means pooled over the "
+                f"Same posterior? {ours_label} vs {other_label}, posterior means pooled over the "
                 "runs, z = difference / combined Monte Carlo error: "
                 + ", ".join(
                     f"{name} {ours:.3g} vs {theirs:.3g} (z {z:+.1f})"

@@ -205,6 +205,25 @@ def test_nuts_reports_ess_per_second_for_all_three(quick_run):
         for which in ("cold", "warm_median")
         for key in ("steps_per_draw", "microseconds_per_step")
     }
+    # the compiled sampler (jit_compile=True) and the long runs, where a C compiler exists
+    compiled = nuts["pyro_bnn_compiled"]
+    if compiled["status"] == "ok":
+        assert compiled["runs"][0]["gradient"] == "compiled"
+        assert "jit_compile=True" in compiled["runs"][0]["how"]
+        assert _positive(nuts["compiled"]["pyro_bnn"]["microseconds_per_step_ratio"])
+    else:
+        assert compiled["status"] == "skipped" and compiled["reason"]
+    long = nuts["long"]
+    assert long["problem"]["num_samples"] == 30
+    for name in ("pyro_bnn", "pyro_bnn_compiled"):
+        if long[name]["status"] == "ok":
+            assert long[name]["runs"][0]["num_draws"] == 30
+            vs = long[f"{name}_vs"]["numpyro"]
+            assert (
+                vs is None
+                if not ref.numpyro_available()
+                else _positive(vs["ess_per_second_sigma_ratio"])
+            )
 
 
 @pytest.mark.slow
