@@ -355,5 +355,10 @@ def test_chains_bench_compares_four_chains_side_by_side():
         methods["pyro_bnn_parallel"]["cold"]["ess_sigma"]
         == methods["pyro_bnn_sequential"]["cold"]["ess_sigma"]
     )
+    if result["compiled_problem"] is None:  # jit_compile=True: the same, in worker processes
+        assert (
+            methods["pyro_bnn_compiled_parallel"]["cold"]["ess_sigma"]
+            == methods["pyro_bnn_compiled_sequential"]["cold"]["ess_sigma"]
+        )
     for ratio in result["ratios"].values():
         assert ratio["ratio"] is None or ratio["ratio"] > 0
