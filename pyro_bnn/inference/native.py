@@ -87,7 +87,9 @@ def _build(compiler: str, real: str, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     defines = [f"-DREAL={real}"] + (["-DREAL_IS_FLOAT"] if real == "float" else [])
     errors = []
-    for arch in (["-march=native"], []):  # some compilers have no -march=native
+    # this CPU's instructions (full-width AVX-512 where there is some); fall back for
+    # compilers that do not know the flags
+    for arch in (["-march=native", "-mprefer-vector-width=512"], ["-march=native"], []):
         fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
         os.close(fd)
         command = [compiler, *_FLAGS, *arch, *defines, str(SOURCE), "-o", tmp, "-lm"]
