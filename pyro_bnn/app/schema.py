@@ -360,6 +360,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "max_tree_depth": Key(
             "int", library_default(fit_nuts, "max_tree_depth"), "NUTS maximum tree depth", minimum=1
         ),
+        "jit_compile": Key(
+            "bool",
+            library_default(fit_nuts, "jit_compile"),
+            "run each NUTS transition in compiled C (built once with the system C compiler; "
+            "faster, other draws)",
+        ),
         "init": Key(
             "choice",
             library_default(fit_nuts, "init"),
@@ -433,6 +439,7 @@ NUTS_KEYS = (
     "target_accept_prob",
     "max_tree_depth",
     "init",
+    "jit_compile",
 )
 
 

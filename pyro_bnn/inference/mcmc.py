@@ -489,7 +489,6 @@ def fit_nuts(
     model, x, y = prepare(model, x, y, dtype=dtype, device=device)
     training_data = (x, y)  # in your units: kept in memory for to_inference_data / compare
     scaler, x, y = standardize_data(model, x, y, standardize)
-    compiled = is_mlp and jit_compile and sampler != "pyro" and _compiled_sampler_runs(model, x, y)
     settings = dict(
         num_samples=num_samples,
         warmup_steps=warmup_steps,
@@ -503,6 +502,9 @@ def fit_nuts(
     start = time.perf_counter()
     with local_rng(seed):
         if is_mlp:
+            # (inside local_rng: checking builds the flat model, which draws from the prior)
+            compiled = bool(jit_compile) and sampler != "pyro"
+            compiled = compiled and _compiled_sampler_runs(model, x, y)
             results, failures = run_chains(
                 _flat_chain,
                 num_chains,

@@ -145,6 +145,7 @@ LIBRARY_DEFAULTS = {
     ("inference", "num_chains"): (pb.fit_nuts, "num_chains"),
     ("inference", "target_accept_prob"): (pb.fit_nuts, "target_accept_prob"),
     ("inference", "max_tree_depth"): (pb.fit_nuts, "max_tree_depth"),
+    ("inference", "jit_compile"): (pb.fit_nuts, "jit_compile"),
     ("inference", "init"): (pb.fit_nuts, "init"),
 }
 
