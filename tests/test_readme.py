@@ -167,6 +167,79 @@ def test_readme_speed_table_is_the_committed_benchmark():
     assert row[0] == f"{predict['textbook_pyro']['seconds']:.2f} s"
     assert row[2] == f"batched forward {predict['plain_torch_batched']['seconds']:.2f} s"
     assert row[3] == f"{predict['pyro_bnn']['seconds']:.2f} s"
+    compiled = nuts["pyro_bnn_compiled"]
+    row = cells[
+        "NUTS 200 + 200 with `jit_compile=True`, first run; median of 8 later runs: wall time, "
+        "ESS/s of σ"
+    ]
+    assert compiled["warm_median"]["num_runs"] == 8
+    assert (
+        row[3] == f"{wall_ess(compiled['cold'], '.1f')}; {wall_ess(compiled['warm_median'], '.1f')}"
+    )
+    long = nuts["long"]
+    assert long["numpyro"]["warm_median"]["num_runs"] == 4 == long["problem"]["runs"] - 1
+    assert long["problem"]["num_samples"] == 1000
+
+    def long_cell(name: str, step: str) -> str:
+        median = long[name]["warm_median"]
+        return f"{wall_ess(median, '.1f')}, {median['microseconds_per_step']:{step}} µs"
+
+    row = cells[
+        "NUTS 200 + 1000, median of 4 later runs: wall time, ESS/s of σ, wall time per step"
+    ]
+    assert row[1] == long_cell("numpyro", ".0f")
+    assert row[3] == (
+        f"{long_cell('pyro_bnn', '.0f')}; "
+        f"`jit_compile=True` {long_cell('pyro_bnn_compiled', '.1f')}"
+    )
+    # the text's ratios against NumPyro (wall, then CPU time) are the run's
+    flat = " ".join(readme.split())
+
+    def pair(ratios: dict, kind: str, digits: str = ".1f") -> str:
+        return (
+            f"{ratios[f'ess_per_{kind}_sigma_ratio']:{digits}}× and "
+            f"{ratios[f'ess_per_{kind}_mean_min_ratio']:{digits}}×"
+        )
+
+    short = nuts["compiled"]["numpyro"]
+    assert f"`jit_compile=True` {pair(short, 'second')} by wall time" in flat
+    assert f"{pair(short, 'cpu_second')} by CPU time" in flat
+    default = {
+        f"ess_per_{kind}_{q}_ratio": nuts["ratios"][
+            f"warm_median_ess_per_{kind}_{q}_pyro_bnn_over_numpyro"
+        ]
+        for kind in ("second", "cpu_second")
+        for q in ("sigma", "mean_min")
+    }
+    assert f"the default sampler {default['ess_per_second_sigma_ratio']:.2f}× and" in flat
+    assert (
+        f"{default['ess_per_second_mean_min_ratio']:.2f}× ({pair(default, 'cpu_second', '.2f')})"
+        in flat
+    )
+    r = nuts["ratios"]
+    assert (
+        f"the default sampler {r['cold_ess_per_second_sigma_pyro_bnn_over_numpyro']:.1f}× and "
+        f"{r['cold_ess_per_second_mean_min_pyro_bnn_over_numpyro']:.1f}×; against textbook Pyro "
+        f"{r['warm_median_ess_per_second_sigma_pyro_bnn_over_textbook_pyro']:.0f}× and "
+        f"{r['warm_median_ess_per_second_mean_min_pyro_bnn_over_textbook_pyro']:.0f}×"
+    ) in flat
+    for name in ("pyro_bnn_compiled_vs", "pyro_bnn_vs"):
+        ratios = long[name]["numpyro"]
+        digits = ".1f" if "compiled" in name else ".2f"
+        assert f"{pair(ratios, 'second', digits)} ({pair(ratios, 'cpu_second', digits)})" in flat
+    assert (
+        f"a step took {long['pyro_bnn_compiled']['warm_median']['microseconds_per_step']:.1f} µs"
+        in flat
+    )
+    agree = (
+        nuts["agreement"]["numpyro"]["max_abs_z"],
+        short["agreement"]["max_abs_z"],
+        long["pyro_bnn_compiled_vs"]["numpyro"]["agreement"]["max_abs_z"],
+    )
+    assert (
+        f"agree within {agree[0]:.1f} Monte Carlo standard errors for the default sampler and "
+        f"{agree[1]:.1f} for `jit_compile=True` at 200 + 200 ({agree[2]:.1f} in the long runs"
+    ) in flat
     # the date and the machine the text names are the run's
     machine = nuts["machine"]
     assert f"Measured {machine['date'][:10]}" in readme
