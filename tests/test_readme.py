@@ -216,6 +216,14 @@ def test_readme_speed_table_is_the_committed_benchmark():
         f"{default['ess_per_second_mean_min_ratio']:.2f}× ({pair(default, 'cpu_second', '.2f')})"
         in flat
     )
+    # "Compiled NUTS": 4-5x faster per leapfrog step than the default sampler
+    speedups = [
+        long["pyro_bnn"]["warm_median"]["microseconds_per_step"]
+        / long["pyro_bnn_compiled"]["warm_median"]["microseconds_per_step"],
+        1 / nuts["compiled"]["pyro_bnn"]["microseconds_per_step_ratio"],
+    ]
+    assert "4–5× faster per leapfrog step than the default sampler" in flat
+    assert all(4 <= speedup <= 5 for speedup in speedups), speedups
     r = nuts["ratios"]
     assert (
         f"the default sampler {r['cold_ess_per_second_sigma_pyro_bnn_over_numpyro']:.1f}× and "
