@@ -425,8 +425,8 @@ def fit_nuts(
         For a BayesianMLP (tanh/ReLU, Normal priors, a single-output Gaussian, Bernoulli
         or Poisson likelihood, on the CPU): run each NUTS transition in compiled code
         (:class:`~pyro_bnn.inference.native.NativeBNN`; built with the system C compiler
-        once per machine, cached in ``~/.cache/pyro_bnn``), about 3-4x faster per
-        leapfrog step on ``bench/bench_nuts.py``'s model. Its draws are as exact but not
+        once per machine, cached in ``~/.cache/pyro_bnn``), faster per leapfrog step
+        (``bench/bench_nuts.py``; the README's Speed section). Its draws are as exact but not
         the same as the default sampler's; without a C compiler it warns and samples as
         by default. For a user-written model: compile its potential with ``torch.jit``
         once (as Pyro's ``NUTS(jit_compile=True)``), faster on
