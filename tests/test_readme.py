@@ -273,3 +273,11 @@ def test_readme_four_chain_figures_are_the_committed_benchmark():
     mean = ratios["best_pyro_bnn_over_best_numpyro_ess_per_second_mean_min"]["ratio"]
     assert f"{sigma:.2f}× NumPyro's ESS/s of σ and {mean:.2f}× of the mean" in readme
     assert f"load average {result['machine']['load_average_1min_at_start']:.1f}" in readme
+    assert result["compiled_problem"] is None
+    assert (
+        f"With `jit_compile=True` the 4 chains took {seconds('pyro_bnn_compiled_sequential')} one "
+        f"after the other and {seconds('pyro_bnn_compiled_parallel')} in worker processes"
+    ) in readme
+    sigma = ratios["best_compiled_over_best_numpyro_ess_per_second_sigma"]["ratio"]
+    mean = ratios["best_compiled_over_best_numpyro_ess_per_second_mean_min"]["ratio"]
+    assert f"{sigma:.2f}× NumPyro's best ESS/s of σ and {mean:.2f}× of the mean" in readme
