@@ -15,6 +15,9 @@ On the reference model (1 x 50 tanh, 1-D input, float32, learned noise) at N = 1
   and reads them once (the least traffic of a forward + backward sweep) would need at
   that bandwidth. ``tanh_seconds`` is one ``np.tanh`` of ``50 x N`` standard normal
   pre-activations (compute, not memory: the gradient runs it once per call).
+- **The compiled gradient** (``fit_nuts(jit_compile=True)``, where a C compiler exists):
+  seconds per call, ``speedup_over_numpy``, and ``fused_bound_ratio`` = the fused bound
+  over its time (1 would be a kernel at the speed of memory with the least traffic).
 - **Minibatch SVI**: the marginal cost of a ``fit_svi`` step at ``batch_size=1024``
   (``(T(5k) - T(k)) / 4k``), its epoch (``N / 1024`` steps), and the step's traffic at
   the bandwidth ``add`` reaches on batch-sized arrays: a minibatch step is bound by
@@ -40,6 +43,7 @@ import torch
 import pyro_bnn as pb
 from pyro_bnn.inference.analytic import AnalyticGradient
 from pyro_bnn.inference.flat import FlatModel
+from pyro_bnn.inference.native import NativeBNN, native_problem
 
 HIDDEN = 50
 BATCH_SIZE = 1024
@@ -104,7 +108,13 @@ def nuts_gradient(num_points: int, seed: int) -> dict:
     before = np.random.default_rng(0).standard_normal((HIDDEN, num_points), dtype=np.float32)
     after = np.empty_like(before)
     tanh = median_seconds(lambda: np.tanh(before, out=after), target_seconds=0.5)
+    compiled = compiled_gradient(analytic, z)
+    if compiled is not None:
+        fused = fused_traffic_bytes(num_points, HIDDEN, itemsize) / bandwidth
+        compiled["fused_bound_ratio"] = fused / compiled["seconds_per_gradient"]
+        compiled["speedup_over_numpy"] = seconds / compiled["seconds_per_gradient"]
     return {
+        "compiled": compiled,
         "seconds_per_gradient": seconds,
         "traffic_bytes": traffic,
         "achieved_bytes_per_second": traffic / seconds,
@@ -115,6 +125,15 @@ def nuts_gradient(num_points: int, seed: int) -> dict:
         "tanh_seconds": tanh,
         "tanh_share": tanh / seconds,
     }
+
+
+def compiled_gradient(analytic: AnalyticGradient, z: np.ndarray) -> dict | None:
+    """Seconds per call of the same log joint and gradient compiled in C (what
+    ``fit_nuts(jit_compile=True)`` runs per leapfrog step), or None without a compiler."""
+    if native_problem(analytic) is not None:
+        return None
+    compiled = NativeBNN(analytic)
+    return {"seconds_per_gradient": median_seconds(lambda: compiled.value_and_grad_numpy(z))}
 
 
 def svi_minibatch_step(num_points: int, seed: int) -> dict:
@@ -165,17 +184,23 @@ def gradients_per_iteration() -> dict[int, float]:
 
 
 def which_tool(nuts: dict, svi: dict, per_iteration: float | None) -> dict:
-    """1000 NUTS iterations against 10,000 minibatch SVI steps, in seconds."""
+    """1000 NUTS iterations (the default and the compiled sampler) against 10,000
+    minibatch SVI steps, in seconds."""
     svi_seconds = 10_000 * svi["seconds_per_step"]
     if per_iteration is None:
         return {"svi_10000_steps_seconds": svi_seconds}
     nuts_seconds = 1000 * per_iteration * nuts["seconds_per_gradient"]
-    return {
+    tool = {
         "nuts_gradients_per_iteration": per_iteration,
         "nuts_1000_iterations_seconds": nuts_seconds,
         "svi_10000_steps_seconds": svi_seconds,
         "nuts_over_svi": nuts_seconds / svi_seconds,
     }
+    if nuts.get("compiled"):
+        compiled = 1000 * per_iteration * nuts["compiled"]["seconds_per_gradient"]
+        tool["compiled_nuts_1000_iterations_seconds"] = compiled
+        tool["compiled_nuts_over_svi"] = compiled / svi_seconds
+    return tool
 
 
 def main() -> None:

@@ -335,9 +335,13 @@ def test_bench_laplace_hessian_quick():
 def test_bench_bandwidth_quick():
     result = _run_bench_script("bench_bandwidth.py", "--quick", "--no-save")
     for row in result["by_num_points"]:
-        nuts, svi = row["nuts_gradient"], row["svi_minibatch"]
+        nuts, svi = dict(row["nuts_gradient"]), row["svi_minibatch"]
+        compiled = nuts.pop("compiled")  # None where there is no C compiler
         for value in (*nuts.values(), svi["seconds_per_step"], svi["seconds_per_epoch"]):
             assert _positive(value)
+        if compiled is not None:
+            for key in ("seconds_per_gradient", "fused_bound_ratio", "speedup_over_numpy"):
+                assert _positive(compiled[key]), key
         # the traffic model counts at least what a fused sweep must move
         assert nuts["bound_seconds"] > nuts["fused_bound_seconds"]
 

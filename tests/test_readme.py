@@ -106,17 +106,38 @@ def test_readme_big_n_table_is_the_committed_bandwidth_benchmark():
             return f"{seconds / 60:.0f} min"
         return f"{seconds / 3600:.0f} h"
 
+    def milliseconds(seconds: float) -> str:
+        value = 1e3 * seconds
+        return f"{value:.2f} ms" if value < 1 else f"{value:.2g} ms"
+
     for line, row in zip(lines, rows, strict=True):
         nuts, tool = row["nuts_gradient"], row["which_tool"]
-        milliseconds = 1e3 * nuts["seconds_per_gradient"]
         expected = [
-            f"{milliseconds:.2f} ms" if milliseconds < 1 else f"{milliseconds:.2g} ms",
+            milliseconds(nuts["seconds_per_gradient"]),
             f"{nuts['bandwidth_ratio']:.2f}",
             f"{100 * nuts['tanh_share']:.0f}%",
             duration(tool["nuts_1000_iterations_seconds"]),
+            f"{milliseconds(nuts['compiled']['seconds_per_gradient'])}, "
+            f"{duration(tool['compiled_nuts_1000_iterations_seconds'])}",
             f"{tool['svi_10000_steps_seconds']:.0f} s",
         ]
         assert [c.strip() for c in line.strip("|").split("|")][1:] == expected, line
+    # the text's numbers at 10^5 points and the ratios of SVI's time
+    flat = " ".join(readme.split())
+    big = rows[-1]["nuts_gradient"]
+    assert f"need {1e3 * big['fused_bound_seconds']:.1f} ms at 10⁵" in flat
+    assert (
+        f"takes {1e3 * big['compiled']['seconds_per_gradient']:.0f} ms, "
+        f"{big['compiled']['fused_bound_ratio']:.2f} of that bound and "
+        f"{big['compiled']['speedup_over_numpy']:.1f}× faster than numpy"
+    ) in flat
+    tools = [row["which_tool"] for row in rows[:2]]
+    assert (
+        f"costs {tools[0]['nuts_over_svi']:.1f}–{tools[1]['nuts_over_svi']:.0f}× the time of SVI "
+        f"({tools[0]['compiled_nuts_over_svi']:.1f}–{tools[1]['compiled_nuts_over_svi']:.0f}× "
+        "compiled)"
+    ) in flat
+    assert f"a minibatch epoch {rows[-1]['svi_minibatch']['seconds_per_epoch']:.2f} s" in flat
 
 
 def test_readme_speed_table_is_the_committed_benchmark():
