@@ -422,8 +422,8 @@ def fit_nuts(
         Adapt a dense mass matrix (Pyro's ``full_mass``); this runs Pyro's sampler
         (``sampler="pyro"``): the lean one adapts a diagonal one.
     jit_compile : bool
-        For a BayesianMLP (tanh/ReLU, Normal priors, a single-output Gaussian, Bernoulli
-        or Poisson likelihood, on the CPU): run each NUTS transition in compiled code
+        For a BayesianMLP with the hand-written gradient (tanh/ReLU, Normal priors, the
+        likelihoods above, on the CPU): run each NUTS transition in compiled code
         (:class:`~pyro_bnn.inference.native.NativeBNN`; built with the system C compiler
         once per machine, cached in ``~/.cache/pyro_bnn``), faster per leapfrog step
         (``bench/bench_nuts.py``; the README's Speed section). Its draws are as exact but not

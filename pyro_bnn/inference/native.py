@@ -8,13 +8,14 @@ gradient) in C, in one call: ``native_nuts.c``, compiled once per machine with t
 system C compiler (``$CC``, else ``cc``, ``gcc`` or ``clang``; ``-O3 -march=native``)
 into ``$XDG_CACHE_HOME/pyro_bnn`` (default ``~/.cache/pyro_bnn``) and loaded with
 :mod:`ctypes`. It computes the same log joint as :class:`AnalyticGradient` (tanh or
-ReLU layers, Normal priors, a single-output Gaussian with fixed or learned noise, a
-Bernoulli or a Poisson likelihood) with its own rounding, and the same NUTS as
-:mod:`~pyro_bnn.inference.nuts` with its own uniform random numbers (the momenta come
-from the chain's generator): a chain is reproducible with the same seed on the same
-machine, but its draws differ from the numpy sampler's in the last bits, and then
-more (chaotic trajectories). Where it cannot run (no C compiler, another likelihood)
-:func:`native_problem` says why, and ``fit_nuts`` warns and keeps the numpy sampler.
+ReLU layers, Normal priors, and each of its likelihoods: a Gaussian with fixed or learned
+noise, a heteroscedastic Gaussian, Poisson, Bernoulli or Categorical) with its own
+rounding, and the same NUTS as :mod:`~pyro_bnn.inference.nuts` with its own uniform
+random numbers (the momenta come from the chain's generator): a chain is reproducible
+with the same seed on the same machine, but its draws differ from the numpy sampler's in
+the last bits, and then more (chaotic trajectories). Where it cannot run (no C compiler,
+a network without the hand-written gradient) :func:`native_problem` says why, and
+``fit_nuts`` warns and keeps the numpy sampler.
 """
 
 from __future__ import annotations
@@ -33,13 +34,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..likelihoods import Bernoulli, Gaussian, Poisson
+from ..likelihoods import Bernoulli, Categorical, Gaussian, HeteroscedasticGaussian, Poisson
 from .analytic import AnalyticGradient
 
 __all__ = ["NativeBNN", "native_problem"]
 
 SOURCE = Path(__file__).with_name("native_nuts.c")
-_LIKELIHOODS = {Bernoulli: 2, Poisson: 3}  # Gaussian: 0 (fixed sigma) or 1 (learned)
+# C's likelihood codes; a Gaussian is 0 (fixed sigma) or 1 (learned)
+_LIKELIHOODS = {Bernoulli: 2, Poisson: 3, Categorical: 4, HeteroscedasticGaussian: 5}
 _FLAGS = ["-O3", "-fPIC", "-shared", "-fopenmp-simd", "-fno-math-errno", "-std=c99"]
 _REAL = {np.float32: "float", np.float64: "double"}
 
@@ -146,10 +148,7 @@ def native_problem(analytic: AnalyticGradient | None) -> str | None:
             "gradient is not hand-written)"
         )
     if not NativeBNN.supports(analytic):
-        return (
-            f"it compiles single-output Gaussian, Bernoulli and Poisson likelihoods, not "
-            f"{analytic.likelihood.__name__}"
-        )
+        return f"it compiles float32 and float64 networks, not {analytic.y.dtype}"
     try:
         _library(_REAL[analytic.y.dtype.type])
     except (NativeUnavailable, OSError) as error:
@@ -170,8 +169,7 @@ class NativeBNN:
     def __init__(self, analytic: AnalyticGradient):
         if not self.supports(analytic):
             raise ValueError(
-                "NativeBNN compiles single-output Gaussian, Bernoulli and Poisson networks "
-                "in float32 or float64"
+                f"NativeBNN compiles float32 and float64 networks, not {analytic.y.dtype}"
             )
         self.analytic = analytic
         dtype = analytic.y.dtype.type
@@ -184,7 +182,7 @@ class NativeBNN:
         else:
             kind = _LIKELIHOODS[analytic.likelihood]
         x = np.ascontiguousarray(analytic.inputs[:-1], dtype=dtype)  # (in, N)
-        y = np.ascontiguousarray(analytic.y, dtype=dtype)
+        y = np.ascontiguousarray(analytic.y, dtype=dtype)  # (N,), or one-hot (K, N)
         loc = np.ascontiguousarray(analytic.prior_loc, dtype=dtype)
         neg_precision = np.ascontiguousarray(analytic.prior_neg_precision, dtype=dtype)
         constants = np.array(
@@ -194,11 +192,12 @@ class NativeBNN:
                 getattr(analytic, "sigma_prior_var", 1.0),
                 getattr(analytic, "sigma_prior_const", 0.0),
                 getattr(analytic, "count_const", 0.0),
+                analytic.min_scale or 0.0,
             ],
             dtype=np.float64,
         )
         self._model = self._lib.bnn_create(
-            y.shape[0], len(shapes), sizes.ctypes.data, int(not analytic.tanh), kind,
+            y.shape[-1], len(shapes), sizes.ctypes.data, int(not analytic.tanh), kind,
             x.ctypes.data, y.ctypes.data, loc.ctypes.data, neg_precision.ctypes.data,
             constants.ctypes.data,
         )  # fmt: skip
@@ -211,7 +210,8 @@ class NativeBNN:
 
     @staticmethod
     def supports(analytic: AnalyticGradient) -> bool:
-        """True for the likelihoods and dtypes the compiled code has."""
+        """True for the dtypes the compiled code has (it has every likelihood of
+        :class:`AnalyticGradient`)."""
         return analytic.y.dtype.type in _REAL and (
             analytic.likelihood is Gaussian or analytic.likelihood in _LIKELIHOODS
         )

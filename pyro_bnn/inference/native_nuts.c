@@ -23,7 +23,14 @@
 typedef REAL real;
 
 enum { ACT_TANH = 0, ACT_RELU = 1 };
-enum { LIK_GAUSSIAN_FIXED = 0, LIK_GAUSSIAN_LEARNED = 1, LIK_BERNOULLI = 2, LIK_POISSON = 3 };
+enum {
+    LIK_GAUSSIAN_FIXED = 0,
+    LIK_GAUSSIAN_LEARNED = 1,
+    LIK_BERNOULLI = 2,
+    LIK_POISSON = 3,
+    LIK_CATEGORICAL = 4,     /* K logits; y one-hot (K, n) */
+    LIK_HETEROSCEDASTIC = 5, /* outputs (mean, raw scale): scale = softplus(raw) + min_scale */
+};
 
 #define HALF_LOG_2PI 0.91893853320467274178
 #define MAX_ENERGY_ERROR 1000.0
@@ -35,11 +42,12 @@ typedef struct {
     int *offsets;        /* num_layers: start of layer l's packed [W | b] */
     real **inputs;       /* num_layers: layer l's input (sizes[l], n); inputs[0] = x */
     real **deltas;       /* num_layers: d log p / d pre-activations (sizes[l+1], n) */
-    real *output;        /* (n,) network output (single output) */
-    real *y;             /* (n,) */
+    real *output;        /* (outputs, n) network output */
+    real *y;             /* (n,), or one-hot (K, n) for a Categorical */
     real *prior_loc, *prior_neg_precision; /* (num_weights,) */
     int prior_centred;
     double prior_const, fixed_sigma, sigma_prior_var, sigma_prior_const, likelihood_const;
+    double min_scale; /* heteroscedastic Gaussian */
     /* NUTS workspace: NUM_VECTORS_PER_DEPTH vectors of dim per tree depth, + scratch */
     int workspace_depth;
     real *workspace;
@@ -173,12 +181,38 @@ double bnn_value_and_grad(Model *m, const real *z, real *grad) {
             value += y[i] * l - (fmax(l, 0.0) + log1p(exp(-fabs(l))));
             delta[i] = (real)(y[i] - 0.5 - 0.5 * tanh(0.5 * l));
         }
-    } else { /* Poisson on the log rate: sum y l - exp(l) - log y!; y - exp(l) */
+    } else if (m->likelihood == LIK_POISSON) { /* sum y l - exp(l) - log y!; y - exp(l) */
         value = m->likelihood_const;
         for (int i = 0; i < n; i++) {
             const double rate = exp((double)out[i]);
             value += y[i] * (double)out[i] - rate;
             delta[i] = (real)(y[i] - rate);
+        }
+    } else if (m->likelihood == LIK_CATEGORICAL) { /* sum l[y] - logsumexp(l); y - softmax */
+        const int K = m->sizes[L];
+        value = 0.0;
+        for (int i = 0; i < n; i++) {
+            double top = out[i], total = 0.0;
+            for (int k = 1; k < K; k++) top = fmax(top, (double)out[(size_t)k * n + i]);
+            for (int k = 0; k < K; k++) total += exp(out[(size_t)k * n + i] - top);
+            value -= top + log(total);
+            for (int k = 0; k < K; k++) {
+                const size_t at = (size_t)k * n + i;
+                value += (double)y[at] * out[at];
+                delta[at] = (real)(y[at] - exp(out[at] - top) / total);
+            }
+        }
+    } else { /* heteroscedastic: z = (y - mean) / s, s = softplus(r) + min_scale;
+                sum -z^2/2 - log s - log(2 pi)/2; deltas z / s and (z^2 - 1) / s * sigmoid(r) */
+        value = -n * HALF_LOG_2PI;
+        real *delta_raw = delta + n;
+        for (int i = 0; i < n; i++) {
+            const double raw = out[n + i];
+            const double scale = fmax(raw, 0.0) + log1p(exp(-fabs(raw))) + m->min_scale;
+            const double z = (y[i] - (double)out[i]) / scale;
+            value += -0.5 * z * z - log(scale);
+            delta[i] = (real)(z / scale);
+            delta_raw[i] = (real)((z * z - 1.0) / scale * (0.5 + 0.5 * tanh(0.5 * raw)));
         }
     }
     /* backward */
@@ -262,8 +296,9 @@ void bnn_free(Model *m) {
     free(m);
 }
 
-/* x: (sizes[0], n) row-major, y: (n,), prior arrays: (num_weights,) in the packed layout;
-   doubles: prior_const, fixed_sigma, sigma_prior_var, sigma_prior_const, likelihood_const */
+/* x: (sizes[0], n) row-major, y: (n,) or one-hot (K, n), prior arrays: (num_weights,) in
+   the packed layout; doubles: prior_const, fixed_sigma, sigma_prior_var,
+   sigma_prior_const, likelihood_const, min_scale */
 Model *bnn_create(int n, int num_layers, const int *sizes, int activation, int likelihood,
                   const real *x, const real *y, const real *prior_loc,
                   const real *prior_neg_precision, const double *constants) {
@@ -277,8 +312,9 @@ Model *bnn_create(int n, int num_layers, const int *sizes, int activation, int l
     m->offsets = zeroed(num_layers, sizeof(int));
     m->inputs = zeroed(num_layers, sizeof(real *));
     m->deltas = zeroed(num_layers, sizeof(real *));
-    m->output = zeroed(n, sizeof(real));
-    m->y = zeroed(n, sizeof(real));
+    const size_t y_size = (size_t)n * (likelihood == LIK_CATEGORICAL ? sizes[num_layers] : 1);
+    m->output = zeroed((size_t)sizes[num_layers] * n, sizeof(real));
+    m->y = zeroed(y_size, sizeof(real));
     if (!m->sizes || !m->offsets || !m->inputs || !m->deltas || !m->output || !m->y) goto fail;
     memcpy(m->sizes, sizes, sizeof(int) * (num_layers + 1));
     int offset = 0;
@@ -292,7 +328,7 @@ Model *bnn_create(int n, int num_layers, const int *sizes, int activation, int l
     m->num_weights = offset;
     m->dim = offset + (likelihood == LIK_GAUSSIAN_LEARNED);
     memcpy(m->inputs[0], x, sizeof(real) * sizes[0] * n);
-    memcpy(m->y, y, sizeof(real) * n);
+    memcpy(m->y, y, sizeof(real) * y_size);
     m->prior_loc = zeroed(offset, sizeof(real));
     m->prior_neg_precision = zeroed(offset, sizeof(real));
     if (!m->prior_loc || !m->prior_neg_precision) goto fail;
@@ -304,6 +340,7 @@ Model *bnn_create(int n, int num_layers, const int *sizes, int activation, int l
     m->sigma_prior_var = constants[2];
     m->sigma_prior_const = constants[3];
     m->likelihood_const = constants[4];
+    m->min_scale = constants[5];
     return m;
 fail:
     bnn_free(m);

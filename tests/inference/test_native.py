@@ -70,12 +70,18 @@ def _data(likelihood, num_points=40, in_features=3, seed=0):
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(num_points, in_features, generator=generator, dtype=torch.float64)
     if likelihood.task == "classification":
-        y = torch.randint(0, 2, (num_points,), generator=generator).double()
+        classes = 3 if isinstance(likelihood, pb.Categorical) else 2
+        y = torch.randint(0, classes, (num_points,), generator=generator).double()
     elif isinstance(likelihood, pb.Poisson):
         y = torch.poisson(torch.full((num_points,), 3.0, dtype=torch.float64), generator=generator)
     else:
         y = torch.randn(num_points, generator=generator, dtype=torch.float64)
     return x, y, generator
+
+
+def _outputs(likelihood) -> int:
+    """The network's out_features for a likelihood (3 classes for a Categorical)."""
+    return 3 if isinstance(likelihood, pb.Categorical) else 1
 
 
 def _regression_data(num_points=30, seed=0):
@@ -91,10 +97,22 @@ LIKELIHOODS = [
     pb.Gaussian(),
     pb.Gaussian(sigma=0.3),
     pb.Gaussian(sigma_prior_scale=0.4),
+    pb.HeteroscedasticGaussian(),
+    pb.HeteroscedasticGaussian(min_scale=0.2),
     pb.Poisson(),
     pb.Bernoulli(),
+    pb.Categorical(),
 ]
-LIKELIHOOD_IDS = ["gaussian", "gaussian-fixed", "gaussian-prior-0.4", "poisson", "bernoulli"]
+LIKELIHOOD_IDS = [
+    "gaussian",
+    "gaussian-fixed",
+    "gaussian-prior-0.4",
+    "heteroscedastic",
+    "heteroscedastic-min-0.2",
+    "poisson",
+    "bernoulli",
+    "categorical",
+]
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
@@ -103,7 +121,9 @@ LIKELIHOOD_IDS = ["gaussian", "gaussian-fixed", "gaussian-prior-0.4", "poisson",
 def test_float64_value_and_gradient_equal_autograd(compiled, activation, hidden, likelihood):
     """The double build sums in double like autograd: equal to ~1e-10 relative."""
     x, y, generator = _data(likelihood)
-    model = pb.BayesianMLP(3, 1, hidden=hidden, activation=activation, likelihood=likelihood)
+    model = pb.BayesianMLP(
+        3, _outputs(likelihood), hidden=hidden, activation=activation, likelihood=likelihood
+    )
     flat = FlatModel(model.to(torch.float64), x, y)
     compiled_bnn = NativeBNN(AnalyticGradient(flat))
     assert compiled_bnn.dim == flat.dim
@@ -132,9 +152,13 @@ def test_float32_value_and_gradient_equal_float64_autograd(
     the gradient's largest entry (single entries can cancel)."""
     x, y, generator = _data(likelihood)
     x32, y32 = x.float(), y.float()
-    model64 = pb.BayesianMLP(3, 1, hidden=hidden, activation=activation, likelihood=likelihood)
+    model64 = pb.BayesianMLP(
+        3, _outputs(likelihood), hidden=hidden, activation=activation, likelihood=likelihood
+    )
     flat64 = FlatModel(model64.to(torch.float64), x32.double(), y32.double())
-    model32 = pb.BayesianMLP(3, 1, hidden=hidden, activation=activation, likelihood=likelihood)
+    model32 = pb.BayesianMLP(
+        3, _outputs(likelihood), hidden=hidden, activation=activation, likelihood=likelihood
+    )
     compiled_bnn = NativeBNN(_analytic(model32, x32, y32))
     assert compiled_bnn.dtype is np.float32
     for _ in range(3):
@@ -221,35 +245,15 @@ def test_float32_tanh_is_within_a_few_ulp_of_tanh(compiled):
 # ------------------------------------------------------------------ what is compiled
 
 
-@pytest.mark.parametrize(
-    "model, name",
-    [
-        (pb.BayesianMLP(2, 3, hidden=(4,), likelihood=pb.Categorical()), "Categorical"),
-        (
-            pb.BayesianMLP(2, 1, hidden=(4,), likelihood=pb.HeteroscedasticGaussian()),
-            "HeteroscedasticGaussian",
-        ),
-    ],
-)
-def test_other_likelihoods_are_not_compiled(model, name):
-    """No library needed: the likelihood alone decides."""
-    flat = FlatModel(model, torch.zeros(6, 2), torch.tensor([0.0, 1.0, 2.0, 0.0, 1.0, 2.0]))
-    analytic = AnalyticGradient(flat)  # hand-written in numpy, not in C
-    assert not NativeBNN.supports(analytic)
-    problem = native_problem(analytic)
-    assert problem is not None and f"not {name}" in problem
-    with pytest.raises(ValueError, match="NativeBNN compiles single-output Gaussian"):
-        NativeBNN(analytic)
-
-
 def test_no_hand_written_gradient_is_a_reason_too():
     assert "not hand-written" in native_problem(None)
 
 
 def test_supported_networks_have_no_problem(compiled):
-    for likelihood in (pb.Gaussian(), pb.Gaussian(sigma=1.0), pb.Bernoulli(), pb.Poisson()):
+    """Every likelihood with a hand-written gradient is compiled."""
+    for likelihood in LIKELIHOODS:
         analytic = _analytic(
-            pb.BayesianMLP(2, 1, hidden=(3,), likelihood=likelihood),
+            pb.BayesianMLP(2, _outputs(likelihood), hidden=(3,), likelihood=likelihood),
             torch.zeros(4, 2),
             torch.ones(4),
         )
@@ -443,8 +447,8 @@ def test_linear_regression_matches_exact_posterior(compiled, linear_oracle, dtyp
 
 @pytest.mark.parametrize(
     "likelihood",
-    [pb.Bernoulli(), pb.Poisson(), pb.Gaussian()],
-    ids=["bernoulli", "poisson", "learned-noise"],
+    [pb.Bernoulli(), pb.Poisson(), pb.Gaussian(), pb.Categorical(), pb.HeteroscedasticGaussian()],
+    ids=["bernoulli", "poisson", "learned-noise", "categorical", "heteroscedastic"],
 )
 def test_agrees_with_the_numpy_sampler_on_non_gaussian_posteriors(compiled, likelihood):
     """Generalised linear models (no hidden layer: one mode) and a learned noise scale:
@@ -455,7 +459,7 @@ def test_agrees_with_the_numpy_sampler_on_non_gaussian_posteriors(compiled, like
         y = torch.poisson(
             torch.exp(0.5 * x[:, 0] + 0.3), generator=torch.Generator().manual_seed(4)
         )
-    model = pb.BayesianMLP(2, 1, hidden=(), likelihood=likelihood)
+    model = pb.BayesianMLP(2, _outputs(likelihood), hidden=(), likelihood=likelihood)
     analytic = _analytic(model, x, y)
     compiled_bnn = NativeBNN(analytic)
     initial = torch.zeros(compiled_bnn.dim, dtype=torch.float64)
@@ -602,16 +606,29 @@ def test_fit_nuts_jit_compile_leaves_the_global_rng_streams_alone(compiled):
 
 
 @quiet_fit
-def test_fit_nuts_jit_compile_warns_and_keeps_numpy_for_categorical():
+def test_fit_nuts_jit_compile_runs_a_categorical_network(compiled):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(30, 2)).astype(np.float32)
     y = rng.integers(0, 3, size=30)
-    with pytest.warns(RuntimeWarning, match="compiled sampler cannot run this network"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
         post = pb.fit_nuts(
             pb.BayesianMLP(2, 3, hidden=(3,), likelihood=pb.Categorical()), x, y,
             num_samples=20, warmup_steps=20, jit_compile=True, progress=False,
         )  # fmt: skip
-    assert post.diagnostics["chains"][0]["gradient"] == "analytic"
+    assert post.diagnostics["chains"][0]["gradient"] == "compiled"
+    assert all(torch.isfinite(value).all() for value in post.draws.values())
+
+
+@quiet_fit
+def test_fit_nuts_jit_compile_warns_and_uses_autograd_without_a_hand_written_gradient():
+    x, y = _regression_data()
+    with pytest.warns(RuntimeWarning, match="compiled sampler cannot run this network"):
+        post = pb.fit_nuts(
+            pb.BayesianMLP(1, 1, hidden=(3,), likelihood=pb.StudentT()), x, y,
+            num_samples=20, warmup_steps=20, jit_compile=True, progress=False,
+        )  # fmt: skip
+    assert post.diagnostics["chains"][0]["gradient"] == "autograd"
     assert all(torch.isfinite(value).all() for value in post.draws.values())
 
 
