@@ -322,8 +322,8 @@ def _flat_chain(
     ``compiled``: the whole transition in compiled code (fit_nuts checked it can)."""
     model = BayesianMLP.from_config(model_config).to(device=x.device, dtype=x.dtype)
     flat = FlatModel(model, x, y)
-    # tanh/ReLU nets with Normal priors and a Gaussian, Poisson, Bernoulli or Categorical
-    # likelihood: hand-written gradient (AnalyticGradient.supports says when)
+    # tanh/ReLU nets with Normal priors and a Gaussian, heteroscedastic, Poisson, Bernoulli
+    # or Categorical likelihood: hand-written gradient (AnalyticGradient.supports says when)
     analytic = None
     if sampler != "pyro" and AnalyticGradient.supports(flat):
         analytic = AnalyticGradient(flat)
@@ -366,7 +366,7 @@ def _compiled_sampler_runs(model: BayesianMLP, x, y) -> bool:
     if problem is not None:
         warnings.warn(
             f"fit_nuts(jit_compile=True): the compiled sampler cannot run this network "
-            f"({problem}); sampling with the numpy sampler instead",
+            f"({problem}); sampling with the default sampler instead",
             RuntimeWarning,
             stacklevel=3,
         )

@@ -440,7 +440,9 @@ def sample_nuts(
         analytic gradient; replaces autograd on ``log_density_fn`` (which may then be None).
         If it also has a ``value_and_grad_numpy`` method (as
         :class:`~pyro_bnn.inference.analytic.AnalyticGradient`), the CPU sampler calls
-        that on its numpy arrays directly, without converting to torch and back.
+        that on its numpy arrays directly, without converting to torch and back; if it
+        has a ``native_transition`` method (as
+        :class:`~pyro_bnn.inference.native.NativeBNN`), each transition is that one call.
 
     Returns
     -------
