@@ -116,11 +116,12 @@ class _Chain:
         self.user_value_and_grad = value_and_grad_fn
         # z -> (log density, gradient) on the chain's arrays; NaN values are left to the caller
         self._evaluate = self._evaluate_torch
-        # a whole transition in compiled code (NativeBNN), on the CPU sampler's arrays
+        # a whole transition in compiled code (NativeBNN, diagonal mass), on numpy arrays
         self._native_transition = None
         if isinstance(arrays, NumpyArrays):
             self._evaluate = getattr(value_and_grad_fn, "value_and_grad_numpy", self._evaluate)
-            self._native_transition = getattr(value_and_grad_fn, "native_transition", None)
+            if not dense_mass:
+                self._native_transition = getattr(value_and_grad_fn, "native_transition", None)
         self.max_tree_depth = max_tree_depth
         self.dense_mass = dense_mass
         self.arrays = arrays

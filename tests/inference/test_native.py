@@ -736,3 +736,27 @@ def test_parallel_chains_equal_sequential_chains(compiled):
     assert [c["gradient"] for c in runs[1].diagnostics["chains"]] == ["compiled", "compiled"]
     for name in runs[0].draws:
         assert torch.equal(runs[0].draws[name], runs[1].draws[name])
+
+
+def test_dense_mass_runs_the_python_tree_on_the_compiled_gradient(compiled):
+    """The compiled transition has a diagonal mass matrix: with ``dense_mass`` the Python
+    tree runs, on the compiled log joint, and still finds the exact posterior moments."""
+    x, y, _ = _data(pb.Gaussian(sigma=0.5), num_points=30, in_features=2)
+    model = pb.BayesianMLP(2, 1, hidden=(), likelihood=pb.Gaussian(sigma=0.5))
+    compiled_bnn = NativeBNN(_analytic(model, x, y))
+    calls = []
+    transition = compiled_bnn.native_transition
+    compiled_bnn.native_transition = lambda *args: calls.append(1) or transition(*args)
+    initial = torch.zeros(compiled_bnn.dim, dtype=torch.float64)
+    dense = sample_nuts(
+        None, initial, 2000, 300, seed=0, dense_mass=True, value_and_grad_fn=compiled_bnn
+    )
+    assert calls == [] and dense.inverse_mass_matrix.shape == (3, 3)
+    diagonal = sample_nuts(None, initial, 2000, 300, seed=0, value_and_grad_fn=compiled_bnn)
+    assert len(calls) == 2300
+    for run in (dense, diagonal):
+        assert torch.isfinite(run.samples).all()
+    moments = [torch.cat([r.samples, r.samples**2], dim=1) for r in (dense, diagonal)]
+    standard_error = sum(m.var(0) / _ess(m).clamp(min=1.0) for m in moments).sqrt()
+    difference = (moments[0].mean(0) - moments[1].mean(0)).abs()
+    assert (difference < 4 * standard_error).all(), (difference, standard_error)
