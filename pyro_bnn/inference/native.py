@@ -121,10 +121,9 @@ def _library(real: str) -> ctypes.CDLL:
     if not path.exists():
         try:
             _build(compiler, real, path)
-        except OSError as error:  # cache not writable: build in a private temporary folder
+        except OSError:  # the cache is not writable: build in a private temporary folder
             path = Path(tempfile.mkdtemp(prefix="pyro_bnn_native_")) / path.name
             _build(compiler, real, path)
-            del error
     library = ctypes.CDLL(str(path))
     pointer, c_int, c_double = ctypes.c_void_p, ctypes.c_int, ctypes.c_double
     library.bnn_create.restype = pointer
