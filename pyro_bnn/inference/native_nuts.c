@@ -6,10 +6,12 @@
    NUTS, biased progressive sampling at the top, the generalized no-U-turn criterion
    with the extra checks across merged halves, divergence at an energy error of
    1000); the log joint is the one of analytic.py (packed layout: per layer, row j of
-   [W | b], then log sigma if learned). Scalar sums are accumulated in double.
+   [W | b], then log sigma if learned). The log density, the energies and the U-turn
+   products are summed in double, the gradient's sums over data points in the chain's
+   precision (with partial sums, as a SIMD dot product).
 
-   Nothing here allocates per step: a model owns its activation buffers and a
-   workspace of vectors per tree depth. A model must not be used from two threads at
+   Nothing here allocates per leapfrog step: a model owns its activation buffers and a
+   workspace of vectors per tree depth (a transition allocates its own few vectors once). A model must not be used from two threads at
    once. */
 
 #include <math.h>
